@@ -1,0 +1,105 @@
+"""The admin runs rooms and moderates messages; deletions reach open pages live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from chat import events
+from chat.broadcast import group_send_on_commit
+from chat.models import Message, Room
+from chat.services import message_delete
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin[Room]):
+    list_display = ["name", "slug", "kind", "archived", "member_count", "message_count", "created"]
+    list_filter = ["kind", "archived"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["members"]
+    readonly_fields = ["created", "last_message_number"]
+    actions = ["archive", "unarchive"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                member_total=Count("members", distinct=True),
+                message_total=Count("messages", distinct=True),
+            )
+        )
+
+    @admin.display(description="members", ordering="member_total")
+    def member_count(self, room: Any) -> int:
+        return int(room.member_total)
+
+    @admin.display(description="messages", ordering="message_total")
+    def message_count(self, room: Any) -> int:
+        return int(room.message_total)
+
+    @admin.action(description="Archive the selected rooms (read-only)")
+    def archive(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        count = queryset.update(archived=True)
+        self.message_user(request, f"{count} room(s) archived.", messages.SUCCESS)
+
+    @admin.action(description="Unarchive the selected rooms")
+    def unarchive(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        count = queryset.update(archived=False)
+        self.message_user(request, f"{count} room(s) unarchived.", messages.SUCCESS)
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "No"), ("yes", "Yes")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "no":
+            return queryset.filter(deleted_at__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(deleted_at__isnull=False)
+        return queryset
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin[Message]):
+    list_display = ["room", "number", "author", "short_body", "created", "edited", "deleted_at"]
+    list_filter = [DeletedFilter, "room"]
+    list_select_related = ["room", "author"]
+    search_fields = ["body", "author__username"]
+    readonly_fields = ["room", "number", "author", "created", "edited", "deleted_at", "client_id"]
+    fields = ["room", "number", "author", "body", "created", "edited", "deleted_at", "client_id"]
+    date_hierarchy = "created"
+
+    @admin.display(description="body")
+    def short_body(self, message: Message) -> str:
+        return message.body if len(message.body) <= 80 else message.body[:79] + "…"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Messages are written by people in rooms, where they get their number.
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Message, form: Any, change: bool) -> None:
+        """A moderator's edit of a body reaches open pages as `message.edited`."""
+        super().save_model(request, obj, form, change)
+        if change and "body" in form.changed_data and obj.deleted_at is None:
+            group_send_on_commit(obj.room.group_name, events.chat_message_edited(obj))
+
+    def delete_model(self, request: HttpRequest, obj: Message) -> None:
+        """Delete keeps the number (PROTOCOL.md) and removes it from open pages."""
+        if obj.deleted_at is None:
+            message = message_delete(
+                room_id=obj.room_id, number=obj.number, user=request.user, moderating=True
+            )
+            group_send_on_commit(obj.room.group_name, events.chat_message_deleted(message))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        for message in queryset.select_related("room"):
+            self.delete_model(request, message)

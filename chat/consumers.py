@@ -1,0 +1,369 @@
+"""The room socket: a thin async edge over chat.services (PROTOCOL.md, The WebSocket).
+
+Each client frame is parsed, checked, handed to one service call, and its
+result broadcast to the room's group. Broadcast handlers send ready-made text
+and keep every client's `message` ids strictly increasing and without holes:
+a message that arrives ahead of its predecessors (two workers committing at
+once, or the layer dropping one) is preceded by the missing ones, read from
+the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
+from django.conf import settings
+from django.db import DatabaseError
+
+from chat import events
+from chat.access import room_for_user
+from chat.errors import ChatError
+from chat.layers import LAYER_ERRORS, EpochWatch, epoch_watch_join
+from chat.models import Message, Room
+from chat.services import (
+    MAX_NUMBER,
+    client_id_clean,
+    message_create,
+    message_delete,
+    message_edit,
+    messages_between,
+    room_read,
+    room_snapshot,
+)
+
+logger = logging.getLogger(__name__)
+
+TYPING_INTERVAL = 2.0
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,30}")
+Frame = dict[str, Any]
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def frame_parse(text: str) -> Frame:
+    """Strict JSON object with a string `type`, or ChatError(bad_request)."""
+    try:
+        frame = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise ChatError("bad_request", "the frame is not JSON") from None
+    if not isinstance(frame, dict):
+        raise ChatError("bad_request", "the frame is not a JSON object")
+    if not isinstance(frame.get("type"), str):
+        raise ChatError("bad_request", "the frame has no type")
+    return frame
+
+
+def frame_client_id(frame: object) -> str | None:
+    """The frame's client_id, when it is one the server may echo."""
+    if not isinstance(frame, dict):
+        return None
+    client_id = frame.get("client_id")
+    try:
+        return client_id_clean(client_id)
+    except ChatError:
+        return None
+
+
+def whole_number(frame: Frame, field: str, *, default: int | None, minimum: int = 0) -> int | None:
+    """An optional whole-number field, or ChatError(bad_request)."""
+    value = frame.get(field)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ChatError("bad_request", f"{field} must be a whole number >= {minimum}")
+    return value
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    room: Room | None = None
+    epoch_watch: EpochWatch | None = None
+    # The highest message id this client has (sent, or older than its welcome).
+    last_sent = 0
+    typing_at = 0.0
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch runs aclose_old_connections() (a thread hop) before
+        # every event. Every database call here goes through
+        # database_sync_to_async, which closes stale connections itself, and
+        # broadcast handlers never touch the database: the hop is pure cost.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # --- connecting -------------------------------------------------------
+
+    async def refuse(self, code: int) -> None:
+        """Accept, then close with `code`, so that the client can read why."""
+        await self.accept()
+        await self.close(code=code)
+
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        if self.scope.get("auth_close_code"):
+            return await self.refuse(self.scope["auth_close_code"])
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        after: int | None = None
+        if "after" in query:
+            raw = query["after"][0]
+            if not _WHOLE_NUMBER.fullmatch(raw):
+                return await self.refuse(4400)
+            after = min(int(raw), MAX_NUMBER)
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        try:
+            room = await database_sync_to_async(room_for_user)(user=user, slug=slug)
+        except ChatError:
+            return await self.refuse(4404)
+        except DatabaseError:
+            logger.exception("database unavailable at connect")
+            return await self.refuse(4013)
+        try:
+            # Join before reading the backlog: whatever is committed after the
+            # read arrives live, and anything in both is dropped by id.
+            await asyncio.wait_for(
+                self.channel_layer.group_add(room.group_name, self.channel_name),
+                settings.CHAT_LAYER_TIMEOUT,
+            )
+            self.room = room
+            self.epoch_watch = await epoch_watch_join(self.channel_layer, self)
+            snapshot = await database_sync_to_async(room_snapshot)(room_id=room.pk, after=after)
+        except LAYER_ERRORS:
+            logger.warning("channel layer unavailable at connect", exc_info=True)
+            return await self.refuse(4013)
+        except DatabaseError:
+            logger.exception("database unavailable at connect")
+            return await self.refuse(4013)
+        await self.accept()
+        await self.send(
+            text_data=events.dumps(
+                {
+                    "type": "welcome",
+                    "room": {
+                        "slug": room.slug,
+                        "name": room.name,
+                        "kind": room.kind,
+                        "archived": room.archived,
+                    },
+                    "user": {"username": user.get_username()},
+                    "online": [user.get_username()],
+                    "last_id": snapshot.last_number or None,
+                }
+            )
+        )
+        if snapshot.gap is not None:
+            gap_after, gap_before = snapshot.gap
+            await self.send(
+                text_data=events.dumps({"type": "gap", "after": gap_after, "before": gap_before})
+            )
+        for message in snapshot.messages:
+            await self.send_message(message)
+        self.last_sent = snapshot.last_number
+
+    async def disconnect(self, code: int) -> None:
+        if self.epoch_watch is not None:
+            self.epoch_watch.consumers.discard(self)
+        if self.room is not None:
+            try:
+                await asyncio.wait_for(
+                    self.channel_layer.group_discard(self.room.group_name, self.channel_name),
+                    settings.CHAT_LAYER_TIMEOUT,
+                )
+            except LAYER_ERRORS:
+                # The group entry expires with the layer's group_expiry.
+                logger.warning("group_discard failed", exc_info=True)
+
+    # --- client frames ----------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send(text_data=events.error_frame("bad_request", "binary frames are not accepted"))
+            return
+        # 4 bytes per code point at most: only long frames need encoding to measure.
+        if len(text_data) * 4 > settings.CHAT_FRAME_MAX_BYTES and (
+            len(text_data.encode("utf-8")) > settings.CHAT_FRAME_MAX_BYTES
+        ):
+            await self.close(code=4009)
+            return
+        frame: Frame | None = None
+        try:
+            frame = frame_parse(text_data)
+            handler = self.frame_handlers.get(frame["type"])
+            if handler is None:
+                raise ChatError("bad_request", "unknown frame type")
+            await handler(self, frame)
+        except ChatError as error:
+            await self.send(
+                text_data=events.error_frame(
+                    error.code,
+                    error.detail,
+                    client_id=frame_client_id(frame),
+                    retry_after=error.retry_after,
+                )
+            )
+        except (DatabaseError, *LAYER_ERRORS):
+            logger.exception("could not serve a %s frame", frame and frame.get("type"))
+            await self.send(
+                text_data=events.error_frame(
+                    "unavailable", "try again shortly", client_id=frame_client_id(frame)
+                )
+            )
+
+    async def receive_message_send(self, frame: Frame) -> None:
+        assert self.room is not None
+        message, created = await database_sync_to_async(message_create)(
+            room_id=self.room.pk,
+            author=self.scope["user"],
+            body=frame.get("body"),
+            client_id=frame.get("client_id"),
+        )
+        if not created:
+            # A resend: the stored message, to this socket only.
+            await self.send(text_data=events.message_frame(message, for_author=True))
+            return
+        event = events.chat_message(message)
+        try:
+            await self.group_send(event)
+        except LAYER_ERRORS:
+            # Stored, so acknowledged: the others catch up when they resume.
+            logger.warning("broadcast of %s failed", message, exc_info=True)
+            await self.chat_message(event)
+
+    async def receive_typing(self, frame: Frame) -> None:
+        assert self.room is not None
+        now = time.monotonic()
+        if now - self.typing_at < TYPING_INTERVAL:
+            return
+        self.typing_at = now
+        user = self.scope["user"]
+        await self.group_send(events.chat_typing(user_id=user.pk, username=user.get_username()))
+
+    async def receive_history(self, frame: Frame) -> None:
+        assert self.room is not None
+        before = whole_number(frame, "before", default=None)
+        limit = whole_number(frame, "limit", default=50, minimum=1)
+        assert limit is not None
+        if limit > 100:
+            raise ChatError("bad_request", "limit must be 1 to 100")
+        if before is not None:
+            before = min(before, MAX_NUMBER)
+        messages, has_more = await database_sync_to_async(Message.objects.page)(
+            room_id=self.room.pk, before=before, limit=limit
+        )
+        await self.send(
+            text_data=events.history_frame(messages, user_id=self.scope["user"].pk, has_more=has_more)
+        )
+
+    async def receive_message_edit(self, frame: Frame) -> None:
+        assert self.room is not None
+        if "id" not in frame:
+            raise ChatError("bad_request", "id is missing")
+        message = await database_sync_to_async(message_edit)(
+            room_id=self.room.pk, number=frame["id"], user=self.scope["user"], body=frame.get("body")
+        )
+        await self.group_send(events.chat_message_edited(message))
+
+    async def receive_message_delete(self, frame: Frame) -> None:
+        assert self.room is not None
+        if "id" not in frame:
+            raise ChatError("bad_request", "id is missing")
+        message = await database_sync_to_async(message_delete)(
+            room_id=self.room.pk, number=frame["id"], user=self.scope["user"]
+        )
+        await self.group_send(events.chat_message_deleted(message))
+
+    async def receive_read(self, frame: Frame) -> None:
+        assert self.room is not None
+        if "id" not in frame:
+            raise ChatError("bad_request", "id is missing")
+        await database_sync_to_async(room_read)(
+            room=self.room, user=self.scope["user"], number=frame["id"]
+        )
+
+    async def receive_ping(self, frame: Frame) -> None:
+        await self.send(text_data='{"type":"pong"}')
+
+    frame_handlers: dict[str, Callable[[RoomConsumer, Frame], Awaitable[None]]] = {
+        "message.send": receive_message_send,
+        "typing": receive_typing,
+        "history": receive_history,
+        "message.edit": receive_message_edit,
+        "message.delete": receive_message_delete,
+        "read": receive_read,
+        "ping": receive_ping,
+    }
+
+    async def group_send(self, event: dict[str, Any]) -> None:
+        assert self.room is not None
+        await asyncio.wait_for(
+            self.channel_layer.group_send(self.room.group_name, event), settings.CHAT_LAYER_TIMEOUT
+        )
+
+    # --- group events (no database, no serialising) ----------------------
+
+    async def send_message(self, message: Message) -> None:
+        """Send one stored message, rendered for this socket's user."""
+        await self.send(
+            text_data=events.message_frame(
+                message, for_author=message.author_id == self.scope["user"].pk
+            )
+        )
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        number = event["id"]
+        if number <= self.last_sent:
+            return  # already sent: replayed on resume, or filled in as a hole
+        if number > self.last_sent + 1 and not await self.fill_hole(before=number):
+            return
+        mine = event["author_id"] == self.scope["user"].pk
+        await self.send(text_data=event["author_text"] if mine else event["text"])
+        self.last_sent = number
+
+    async def fill_hole(self, *, before: int) -> bool:
+        """Send the stored messages between the last one sent and `before`; False if closed."""
+        assert self.room is not None
+        try:
+            missing = await database_sync_to_async(messages_between)(
+                room_id=self.room.pk, after=self.last_sent, before=before
+            )
+        except DatabaseError:
+            # Better a resume than a hole: the client comes back with after=.
+            logger.exception("could not fill a hole before %s", before)
+            self.last_sent = MAX_NUMBER  # nothing more goes out on this socket
+            await self.close(code=4013)
+            return False
+        for message in missing:
+            await self.send_message(message)
+        self.last_sent = before - 1
+        return True
+
+    async def chat_message_edited(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=event["text"])
+
+    async def chat_message_deleted(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=event["text"])
+
+    async def chat_typing(self, event: dict[str, Any]) -> None:
+        if event["user_id"] != self.scope["user"].pk:
+            await self.send(text_data=event["text"])
+
+    async def chat_layer_lost(self, event: dict[str, Any]) -> None:
+        await self.layer_restarted()
+
+    async def layer_restarted(self) -> None:
+        """The layer may have lost this socket's group: the client must resume."""
+        if self.epoch_watch is not None:
+            self.epoch_watch.consumers.discard(self)
+            self.epoch_watch = None
+            await self.close(code=4012)

@@ -1,0 +1,29 @@
+"""The one exception type of the chat: it carries a protocol error code."""
+
+from __future__ import annotations
+
+# Error codes of PROTOCOL.md, with what each means.
+ERROR_CODES = frozenset(
+    {
+        "bad_request",
+        "too_long",
+        "empty",
+        "rate_limited",
+        "room_archived",
+        "muted",
+        "forbidden",
+        "not_found",
+        "unavailable",
+    }
+)
+
+
+class ChatError(Exception):
+    """A refusal the client is told about, as `error` {code, detail}."""
+
+    def __init__(self, code: str, detail: str, *, retry_after: float | None = None) -> None:
+        assert code in ERROR_CODES, code
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.retry_after = retry_after

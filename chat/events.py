@@ -1,0 +1,98 @@
+"""Channel-layer events and wire frames, built from JSON primitives in one place.
+
+A group event's `type` picks the handler on every member's consumer, so group
+events are only ever built here from validated fields, never from client JSON.
+Broadcast events carry the frames as ready-made JSON text: a consumer sends
+them as they are, touching no database and serialising nothing per recipient.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chat.models import Message
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    """Strict JSON text: no NaN or Infinity, which browsers refuse."""
+    return json.dumps(frame, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def message_payload(message: Message, *, for_author: bool) -> dict[str, Any]:
+    """A message object of the protocol; the client_id only for its author."""
+    return {
+        "id": message.number,
+        "room": message.room.slug,
+        "user": message.author.get_username(),
+        "body": message.body,
+        "created": message.created.isoformat().replace("+00:00", "Z"),
+        "client_id": message.client_id if for_author else None,
+        "edited": message.edited,
+    }
+
+
+def message_frame(message: Message, *, for_author: bool) -> str:
+    """The `message` frame, as JSON text."""
+    return dumps({"type": "message", **message_payload(message, for_author=for_author)})
+
+
+def history_frame(messages: list[Message], *, user_id: int, has_more: bool) -> str:
+    """The `history` frame for `user_id`."""
+    return dumps(
+        {
+            "type": "history",
+            "messages": [
+                message_payload(message, for_author=message.author_id == user_id)
+                for message in messages
+            ],
+            "has_more": has_more,
+        }
+    )
+
+
+def error_frame(
+    code: str, detail: str, *, client_id: str | None = None, retry_after: float | None = None
+) -> str:
+    frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
+    return dumps(frame)
+
+
+def chat_message(message: Message) -> dict[str, Any]:
+    """Group event: a newly stored message, numbered, with both renderings."""
+    return {
+        "type": "chat.message",
+        "id": message.number,
+        "author_id": message.author_id,
+        "text": message_frame(message, for_author=False),
+        "author_text": message_frame(message, for_author=True),
+    }
+
+
+def chat_message_edited(message: Message) -> dict[str, Any]:
+    """Group event: a message's new body."""
+    return {
+        "type": "chat.message_edited",
+        "text": dumps({"type": "message.edited", "id": message.number, "body": message.body}),
+    }
+
+
+def chat_message_deleted(message: Message) -> dict[str, Any]:
+    """Group event: a message was deleted."""
+    return {
+        "type": "chat.message_deleted",
+        "text": dumps({"type": "message.deleted", "id": message.number}),
+    }
+
+
+def chat_typing(*, user_id: int, username: str) -> dict[str, Any]:
+    """Group event: someone is typing; not echoed to that user."""
+    return {
+        "type": "chat.typing",
+        "user_id": user_id,
+        "text": dumps({"type": "typing", "user": username}),
+    }

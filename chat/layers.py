@@ -1,0 +1,112 @@
+"""The Redis channel layer, made to say when it has lost its broadcasts.
+
+Redis keeps groups only in memory: when it restarts, every group is gone and
+open sockets would stay silently deaf. Two things catch that:
+
+- a consumer whose own receive fails gets a `chat.layer_lost` event instead of
+  an exception (which would kill it with 1011);
+- one watcher task per process keeps an epoch key in Redis; when the key
+  changes or cannot be read, every socket of the process is closed with 4012
+  as soon as Redis answers again, so that clients reconnect and resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from typing import Any, Protocol
+
+from channels_redis.core import RedisChannelLayer
+from django.conf import settings
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+# What a failing Redis raises through redis-py and channels-redis.
+LAYER_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class ChatChannelLayer(RedisChannelLayer):
+    """RedisChannelLayer whose receive reports a lost connection as an event."""
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        try:
+            return await super().receive(channel)
+        except LAYER_ERRORS as error:
+            logger.warning("channel layer receive failed: %r", error)
+            # The consumer closes on this event; until its disconnect arrives it
+            # keeps receiving, so do not spin on a Redis that refuses at once.
+            await asyncio.sleep(0.1)
+            return {"type": "chat.layer_lost"}
+
+
+class Closable(Protocol):
+    async def layer_restarted(self) -> None: ...
+
+
+class EpochWatch:
+    """Per event loop: notices a Redis restart and closes the sockets it deafened."""
+
+    def __init__(self, layer: RedisChannelLayer) -> None:
+        self.layer = layer
+        self.key = f"{layer.prefix}:epoch"
+        self.epoch: bytes | None = None
+        self.lost = False
+        self.consumers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.task: asyncio.Task[None] | None = None
+
+    async def read_epoch(self) -> bytes:
+        connection = self.layer.connection(0)
+        await connection.set(self.key, uuid.uuid4().hex, nx=True)
+        value = await connection.get(self.key)
+        assert value is not None
+        return bytes(value)
+
+    async def check(self) -> None:
+        """One look at the epoch; closes every registered socket after a restart."""
+        try:
+            epoch = await asyncio.wait_for(self.read_epoch(), settings.CHAT_LAYER_TIMEOUT)
+        except LAYER_ERRORS as error:
+            if not self.lost:
+                logger.warning("channel layer unreachable: %r", error)
+            self.lost = True
+            return
+        restarted = self.epoch is not None and epoch != self.epoch
+        if restarted or self.lost:
+            logger.warning(
+                "channel layer %s: closing %d sockets with 4012",
+                "restarted" if restarted else "came back",
+                len(self.consumers),
+            )
+            for consumer in list(self.consumers):
+                await consumer.layer_restarted()
+        self.epoch = epoch
+        self.lost = False
+
+    async def run(self) -> None:
+        while True:
+            await self.check()
+            await asyncio.sleep(settings.CHAT_LAYER_CHECK_INTERVAL)
+
+
+_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EpochWatch] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def epoch_watch_join(layer: RedisChannelLayer, consumer: Closable) -> EpochWatch:
+    """Register a connected consumer with its loop's watcher, starting it once.
+
+    The first look happens here, so that an epoch is known before the socket
+    counts on its group.
+    """
+    loop = asyncio.get_running_loop()
+    watch = _watches.get(loop)
+    if watch is None or watch.layer is not layer or watch.task is None or watch.task.done():
+        watch = _watches[loop] = EpochWatch(layer)
+        await watch.check()
+        watch.task = loop.create_task(watch.run())
+    watch.consumers.add(consumer)
+    return watch

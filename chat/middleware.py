@@ -1,0 +1,117 @@
+"""The edges in front of the views and consumers: CSP, the socket's Origin rule, socket auth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from channels.auth import get_user
+from channels.db import database_sync_to_async
+from channels.security.websocket import WebsocketDenier
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest, HttpResponse
+from django.http.request import validate_host
+
+from chat.tokens import token_check
+
+Scope = dict[str, Any]
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+class ContentSecurityPolicyMiddleware:
+    """No inline scripts or styles, no third-party hosts: bodies can never run."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        # The admin ships inline scripts of its own; everything else is strict.
+        if not request.path.startswith("/admin/"):
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        return response
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """One request header of an ASGI scope, decoded."""
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin1")
+    return None
+
+
+def origin_allowed(origin: str) -> bool:
+    """An http(s) origin whose host is one of ALLOWED_HOSTS."""
+    try:
+        parts = urlsplit(origin)
+        hostname = parts.hostname
+    except ValueError:
+        return False
+    if parts.scheme not in {"http", "https"} or not hostname:
+        return False
+    if ":" in hostname:  # an IPv6 literal, as ALLOWED_HOSTS spells it
+        hostname = f"[{hostname}]"
+    return validate_host(hostname, settings.ALLOWED_HOSTS)
+
+
+class OriginGate:
+    """Refuse sockets from foreign pages at the handshake (HTTP 403).
+
+    A socket with no Origin header is not from a browser: it may authenticate
+    with a token only, never with a cookie (scope["cookie_auth"] is False).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.denier = WebsocketDenier.as_asgi()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
+        origin = header(scope, b"origin")
+        if origin is not None and not origin_allowed(origin):
+            return await self.denier(scope, receive, send)
+        return await self.app({**scope, "cookie_auth": origin is not None}, receive, send)
+
+
+class SocketAuthMiddleware:
+    """Sets scope["user"] from `?token=` or, for browsers, the session.
+
+    scope["auth_close_code"] says why a socket is not authenticated (4401, 4403).
+    Wrap in channels.sessions.SessionMiddleware, which reads the cookie.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
+        query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+        user: Any = AnonymousUser()
+        close_code: int | None = 4401
+        if "token" in query:
+            check = await database_sync_to_async(token_check)(query["token"][0])
+            if check.user is not None:
+                user, close_code = check.user, None
+            else:
+                close_code = check.close_code
+        elif scope.get("cookie_auth"):
+            # Channels' get_user reads the session; a deactivated user reads as anonymous.
+            user = await get_user(scope)
+            if user.is_authenticated:
+                close_code = None
+        return await self.app(
+            {**scope, "user": user, "auth_close_code": close_code}, receive, send
+        )

@@ -1,0 +1,157 @@
+"""Rooms, their messages and each reader's place in them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Count, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+SLUG_PATTERN = r"[a-z0-9-]{1,50}"
+slug_validator = RegexValidator(
+    rf"\A{SLUG_PATTERN}\Z", "Use 1 to 50 lowercase letters, digits or hyphens."
+)
+
+
+class RoomQuerySet(models.QuerySet["Room"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> RoomQuerySet:
+        """Public rooms, and the private and direct rooms the user is a member of."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(kind=Room.Kind.PUBLIC) | Q(members=user)).distinct()
+
+    def with_unread(self, user: AbstractBaseUser | AnonymousUser) -> RoomQuerySet:
+        """Annotate `unread`: others' messages after the user's read mark."""
+        last_read = ReadState.objects.filter(room=OuterRef("pk"), user_id=user.pk).values(
+            "last_read_number"
+        )[:1]
+        unread = (
+            Message.objects.visible()
+            .filter(room=OuterRef("pk"), number__gt=OuterRef("last_read"))
+            .exclude(author_id=user.pk)
+            .order_by()
+            .values("room")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return self.annotate(
+            last_read=Coalesce(Subquery(last_read), Value(0)),
+            unread=Coalesce(Subquery(unread), Value(0)),
+        )
+
+
+class Room(models.Model):
+    class Kind(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private"
+        DIRECT = "direct", "Direct"
+
+    name = models.CharField(max_length=100)
+    slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PUBLIC)
+    archived = models.BooleanField(default=False)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="chat_rooms",
+        help_text="Who may read and write a private or direct room.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    # The number of the newest message: messages are numbered 1, 2, 3 ... per room,
+    # allocated under a lock on this row (services.message_create).
+    last_message_number = models.PositiveBigIntegerField(default=0, editable=False)
+
+    objects = RoomQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(slug__regex=rf"^{SLUG_PATTERN}$"), name="room_slug_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def group_name(self) -> str:
+        """The channel-layer group of everyone connected to this room."""
+        return f"room-{self.pk}"
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    def visible(self) -> MessageQuerySet:
+        """Messages that were not deleted."""
+        return self.filter(deleted_at__isnull=True)
+
+    def page(
+        self, *, room_id: int, limit: int, before: int | None = None, after: int | None = None
+    ) -> tuple[list[Message], bool]:
+        """A keyset page of a room's messages, ascending; (messages, has_more).
+
+        With `after`: the `limit` oldest after it, has_more saying newer ones exist.
+        Otherwise: the `limit` newest (before `before`), has_more saying older exist.
+        """
+        rows = self.visible().filter(room_id=room_id).select_related("room", "author")
+        if before is not None:
+            rows = rows.filter(number__lt=before)
+        if after is not None:
+            forward = list(rows.filter(number__gt=after).order_by("number")[: limit + 1])
+            return forward[:limit], len(forward) > limit
+        backward = list(rows.order_by("-number")[: limit + 1])
+        return backward[:limit][::-1], len(backward) > limit
+
+
+class Message(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    # The message's `id` on the wire: its place in the room, without holes.
+    number = models.PositiveBigIntegerField(editable=False)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_messages"
+    )
+    body = models.TextField()
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    edited = models.BooleanField(default=False)
+    # A deleted message keeps its number; history and replay leave it out.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["room", "number"]
+        constraints = [
+            # Also the index of every per-room read: keyset pages, replay, gap filling.
+            models.UniqueConstraint(fields=["room", "number"], name="message_room_number"),
+            models.UniqueConstraint(
+                fields=["room", "author", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="message_room_author_client_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room.slug}#{self.number}"
+
+
+class ReadState(models.Model):
+    """How far a user has read a room: their unread count starts after it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_read_states"
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="read_states")
+    last_read_number = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "room"], name="read_state_user_room"),
+        ]

@@ -1,0 +1,238 @@
+"""Pages and the JSON API. Every room goes through chat.access.room_for_user."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import authenticate, login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import DatabaseError, connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from chat import events
+from chat.access import room_for_user
+from chat.errors import ChatError
+from chat.models import Message, Room
+from chat.services import MAX_NUMBER, direct_room_open
+from chat.tokens import token_check, token_issue
+
+PAGE_SIZE = 50
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account and log it in."""
+    if request.user.is_authenticated:
+        return redirect("chat:lobby")
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("chat:lobby")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def lobby(request: HttpRequest) -> HttpResponse:
+    """The rooms the user can see, with unread counts."""
+    rooms = Room.objects.visible_to(request.user).with_unread(request.user)
+    return render(request, "chat/lobby.html", {"rooms": rooms})
+
+
+@login_required
+def room_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """A room: its newest messages; the socket brings the rest live."""
+    try:
+        room = room_for_user(user=request.user, slug=slug)
+    except ChatError:
+        raise Http404("No such room") from None
+    messages, has_more = Message.objects.page(room_id=room.pk, limit=PAGE_SIZE)
+    return render(
+        request,
+        "chat/room.html",
+        {
+            "room": room,
+            "title": room_title(room, request.user),
+            "messages": messages,
+            "has_more": has_more,
+            "last_id": messages[-1].number if messages else 0,
+        },
+    )
+
+
+def room_title(room: Room, user: Any) -> str:
+    """A direct room is titled by the other person's name."""
+    if room.kind == Room.Kind.DIRECT:
+        others = [m.get_username() for m in room.members.all() if m.pk != user.pk]
+        return others[0] if others else room.name
+    return room.name
+
+
+@login_required
+def direct(request: HttpRequest, username: str) -> HttpResponse:
+    """Open (creating on first use) the direct room with `username`."""
+    try:
+        room = direct_room_open(user=request.user, username=username)  # type: ignore[arg-type]
+    except ChatError:
+        raise Http404("No such user") from None
+    return redirect("chat:room", slug=room.slug)
+
+
+# --- JSON API -------------------------------------------------------------
+
+
+def api_error(status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"error": code, "detail": detail}, status=status)
+
+
+def api_user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
+    """The caller: a Bearer token, else the session."""
+    authorization = request.headers.get("Authorization", "")
+    if authorization.startswith("Bearer "):
+        check = token_check(authorization.removeprefix("Bearer ").strip())
+        return check.user if check.user is not None else AnonymousUser()
+    return request.user
+
+
+def api_view(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """401 instead of a login redirect; ChatError as a JSON error."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        user = api_user(request)
+        if not user.is_authenticated:
+            return api_error(401, "unauthenticated", "log in or send a Bearer token")
+        try:
+            return view(request, user, *args, **kwargs)
+        except ChatError as error:
+            status = {"not_found": 404, "forbidden": 403}.get(error.code, 400)
+            return api_error(status, error.code, error.detail)
+
+    return wrapper
+
+
+@require_GET
+@api_view
+def api_rooms(request: HttpRequest, user: AbstractBaseUser) -> JsonResponse:
+    rooms = Room.objects.visible_to(user).with_unread(user)
+    return JsonResponse(
+        {
+            "rooms": [
+                {
+                    "slug": room.slug,
+                    "name": room_title(room, user),
+                    "description": room.description,
+                    "kind": room.kind,
+                    "archived": room.archived,
+                    "online": 0,
+                    "unread": room.unread,
+                }
+                for room in rooms
+            ]
+        }
+    )
+
+
+def query_number(request: HttpRequest, name: str, *, low: int, high: int) -> int | None:
+    """An optional whole-number query parameter within [low, high], or bad_request."""
+    raw = request.GET.get(name)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 30 or not low <= int(raw) <= high:
+        raise ChatError("bad_request", f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+@require_GET
+@api_view
+def api_messages(request: HttpRequest, user: AbstractBaseUser, slug: str) -> JsonResponse:
+    room = room_for_user(user=user, slug=slug)
+    # Cursors past the newest id are harmless; past the database's range, clamped.
+    before = query_number(request, "before", low=0, high=10**30)
+    after = query_number(request, "after", low=0, high=10**30)
+    limit = query_number(request, "limit", low=1, high=100) or PAGE_SIZE
+    messages, has_more = Message.objects.page(
+        room_id=room.pk,
+        before=None if before is None else min(before, MAX_NUMBER),
+        after=None if after is None else min(after, MAX_NUMBER),
+        limit=limit,
+    )
+    return JsonResponse(
+        {
+            "messages": [
+                events.message_payload(message, for_author=message.author_id == user.pk)
+                for message in messages
+            ],
+            "has_more": has_more,
+        },
+        json_dumps_params={"ensure_ascii": False, "allow_nan": False},
+    )
+
+
+@csrf_exempt
+@require_POST
+def api_token(request: HttpRequest) -> JsonResponse:
+    """Credentials in the body (no CSRF), or `{}` from a session (with CSRF)."""
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return api_error(400, "bad_request", "the body is not JSON")
+    if not isinstance(body, dict):
+        return api_error(400, "bad_request", "the body is not a JSON object")
+    if not body:
+        return _session_token(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        return api_error(400, "bad_request", "username and password must be strings")
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        return api_error(401, "unauthenticated", "wrong username or password, or inactive user")
+    return JsonResponse({"token": token_issue(user=user), "expires_in": settings.CHAT_TOKEN_TTL})
+
+
+@csrf_protect
+def _session_token(request: HttpRequest) -> JsonResponse:
+    if not request.user.is_authenticated:
+        return api_error(401, "unauthenticated", "log in, or send username and password")
+    return JsonResponse(
+        {"token": token_issue(user=request.user), "expires_in": settings.CHAT_TOKEN_TTL}
+    )
+
+
+@require_http_methods(["GET", "HEAD"])
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database and channel layer, each checked; 503 naming what fails."""
+    report: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        report["db"] = "ok"
+    except DatabaseError as error:
+        report["db"] = "error"
+        report["db_error"] = str(error).strip().splitlines()[0][:200] if str(error) else "error"
+    try:
+        async_to_sync(layer_ping)()
+        report["redis"] = "ok"
+    except Exception as error:  # anything the layer raises means it cannot serve
+        report["redis"] = "error"
+        report["redis_error"] = repr(error)[:200]
+    ok = report["db"] == "ok" and report["redis"] == "ok"
+    return JsonResponse({"status": "ok" if ok else "unavailable", **report}, status=200 if ok else 503)
+
+
+async def layer_ping() -> None:
+    import asyncio
+
+    layer = get_channel_layer()
+    assert layer is not None
+    await asyncio.wait_for(layer.connection(0).ping(), settings.CHAT_LAYER_TIMEOUT)

@@ -1,0 +1,24 @@
+"""ASGI entry point: HTTP goes to Django; sockets pass the Origin gate, then auth, then chat.routing."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+# Django must be set up before anything imports models.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
+
+from chat.middleware import OriginGate, SocketAuthMiddleware  # noqa: E402
+from chat.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": OriginGate(
+            SessionMiddlewareStack(SocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
+    }
+)

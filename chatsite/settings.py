@@ -1,0 +1,251 @@
+"""Settings for the chat site, read from the environment.
+
+Every variable the site reads (mirrored in .env.example):
+
+    DJANGO_SECRET_KEY          required unless DJANGO_DEBUG is on
+    DJANGO_DEBUG               "1"/"true" turns debug on; default off
+    DJANGO_ALLOWED_HOSTS       comma-separated; default "localhost,127.0.0.1,[::1]"
+    DJANGO_CSRF_TRUSTED_ORIGINS comma-separated origins, e.g. "https://chat.example.com"
+    DJANGO_HTTPS               "1" behind HTTPS: secure cookies, HSTS, SSL redirect,
+                               trust X-Forwarded-Proto from the proxy; default off
+    DJANGO_HSTS_SECONDS        HSTS max-age when DJANGO_HTTPS is on; default 31536000
+    DJANGO_LOG_LEVEL           default "INFO"
+    DATABASE_URL               default sqlite:///<repo>/db.sqlite3; postgres://... for many workers
+    REDIS_URL                  the channel layer's Redis; default redis://127.0.0.1:6379/0
+    CHAT_LAYER_PREFIX          key prefix of the channel layer in Redis; default "chat"
+    CHAT_LAYER_CAPACITY        messages a channel may queue before the layer drops; default 1000
+    CHAT_GROUP_EXPIRY          seconds a group membership lives; default 86400 (must be at
+                               least daphne's --websocket_timeout, see deploy/)
+    CHAT_RATE_LIMIT            "<count>/<seconds>s" newly stored messages per user; default 20/10s
+    CHAT_TOKEN_TTL             lifetime of /api/token/ tokens in seconds; default 300
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+# Lets the admin classes be written with type parameters (ModelAdmin[Room]).
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    """Read a yes/no variable; anything but a known spelling is an error."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a yes/no value")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """Read a whole number of at least `minimum`."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def env_list(name: str, default: str) -> list[str]:
+    """Read a comma-separated list."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def parse_rate(raw: str) -> tuple[int, int]:
+    """Parse "<count>/<seconds>s" into (count, seconds)."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*s\s*", raw)
+    if not match or int(match[1]) < 1 or int(match[2]) < 1:
+        raise ImproperlyConfigured(f"CHAT_RATE_LIMIT={raw!r} is not of the form <count>/<seconds>s")
+    return int(match[1]), int(match[2])
+
+
+DEBUG = env_bool("DJANGO_DEBUG")
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "insecure-debug-only-key"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chat.middleware.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "chatsite.urls"
+ASGI_APPLICATION = "chatsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        # Under ASGI every request runs in a fresh thread-pool context: persistent
+        # connections would leak one per thread, so each request opens its own.
+        conn_max_age=0,
+    )
+}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Take the write lock when a transaction begins, and wait for it, so that
+    # concurrent writers queue instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+CHAT_LAYER_CAPACITY = env_int("CHAT_LAYER_CAPACITY", 1000, minimum=1)
+CHAT_GROUP_EXPIRY = env_int("CHAT_GROUP_EXPIRY", 86400, minimum=60)
+
+CHANNEL_LAYERS = {
+    "default": {
+        # channels-redis' RedisChannelLayer, reporting lost connections (chat/layers.py).
+        "BACKEND": "chat.layers.ChatChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    # redis-py 8 gives every connection a 5 s socket timeout; the
+                    # layer's idle blocking read waits 5 s too, so every idle
+                    # socket would die with 1011 after ~10 s. Calls are bounded by
+                    # CHAT_LAYER_TIMEOUT in the consumer instead.
+                    "socket_timeout": None,
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                }
+            ],
+            "prefix": os.environ.get("CHAT_LAYER_PREFIX") or "chat",
+            # The layer silently drops group messages beyond this many queued per
+            # channel; consumers fill any hole from the database (chat.consumers).
+            "capacity": CHAT_LAYER_CAPACITY,
+            "expiry": 60,
+            "group_expiry": CHAT_GROUP_EXPIRY,
+        },
+    }
+}
+
+# Seconds a channel-layer call may take before the socket answers `unavailable`,
+# and between two looks at the layer's epoch (a Redis restart closes sockets with 4012).
+CHAT_LAYER_TIMEOUT = 5.0
+CHAT_LAYER_CHECK_INTERVAL = 2.0
+
+CHAT_RATE_LIMIT = parse_rate(os.environ.get("CHAT_RATE_LIMIT") or "20/10s")
+CHAT_TOKEN_TTL = env_int("CHAT_TOKEN_TTL", 300, minimum=1)
+# Protocol limits (PROTOCOL.md): code points of a body, characters of a client_id,
+# bytes of one WebSocket message, messages replayed on resume.
+CHAT_BODY_MAX = 4000
+CHAT_CLIENT_ID_MAX = 64
+CHAT_FRAME_MAX_BYTES = 64 * 1024
+CHAT_REPLAY_MAX = 1000
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+HTTPS = env_bool("DJANGO_HTTPS")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    # The health check is probed over plain HTTP by load balancers.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL") or "INFO"},
+    "loggers": {
+        # channels_redis reports dropped group messages at INFO: keep them visible.
+        "channels_redis": {"level": "INFO"},
+    },
+}

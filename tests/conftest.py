@@ -1,0 +1,147 @@
+"""Fixtures: users, rooms, and sockets on the real ASGI stack and Redis layer."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+
+from chat.models import Room
+from chat.tokens import token_issue
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings() -> None:
+    """A database of this run's own, so that runs never share one."""
+    suffix = f"{os.getpid()}"
+    for alias in settings.DATABASES:
+        test = settings.DATABASES[alias].setdefault("TEST", {})
+        if settings.DATABASES[alias]["ENGINE"] != "django.db.backends.sqlite3":
+            test["NAME"] = f"test_{settings.DATABASES[alias]['NAME']}_{suffix}"
+
+
+@pytest.fixture(autouse=True)
+async def _flush_layer() -> AsyncIterator[None]:
+    """Every test starts with an empty channel layer (this run's prefix only)."""
+    yield
+    layer = get_channel_layer()
+    await layer.flush()
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., AbstractBaseUser]:
+    def make(username: str, **extra: Any) -> AbstractBaseUser:
+        return get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., AbstractBaseUser]) -> AbstractBaseUser:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., AbstractBaseUser]) -> AbstractBaseUser:
+    return make_user("bob")
+
+
+@pytest.fixture
+def general(db: None) -> Room:
+    room, _ = Room.objects.get_or_create(
+        slug="general", defaults={"name": "General", "kind": Room.Kind.PUBLIC}
+    )
+    return room
+
+
+class Socket:
+    """A WebsocketCommunicator speaking JSON frames."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+
+    async def send(self, frame: Any) -> None:
+        await self.communicator.send_to(text_data=json.dumps(frame))
+
+    async def send_text(self, text: str) -> None:
+        await self.communicator.send_to(text_data=text)
+
+    async def receive(self, timeout: float = 3) -> dict[str, Any]:
+        output = await self.communicator.receive_output(timeout)
+        assert output["type"] == "websocket.send", output
+        frame = json.loads(output["text"])
+        assert isinstance(frame, dict)
+        return frame
+
+    async def receive_type(self, kind: str, timeout: float = 3) -> dict[str, Any]:
+        """The next frame, which must be of type `kind`."""
+        frame = await self.receive(timeout)
+        assert frame["type"] == kind, frame
+        return frame
+
+    async def nothing(self, timeout: float = 0.3) -> bool:
+        return await self.communicator.receive_nothing(timeout)
+
+    async def closed_with(self, timeout: float = 3) -> int:
+        """Read frames until the close; its code."""
+        while True:
+            output = await self.communicator.receive_output(timeout)
+            if output["type"] == "websocket.close":
+                return int(output.get("code", 1000))
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+def socket_path(slug: str, *, token: str | None = None, after: int | str | None = None) -> str:
+    query = []
+    if token is not None:
+        query.append(f"token={token}")
+    if after is not None:
+        query.append(f"after={after}")
+    return f"/ws/rooms/{slug}/" + ("?" + "&".join(query) if query else "")
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[..., Any]]:
+    """Open a socket as `user` (by token) to `slug`; expects the welcome unless told not to."""
+    from chatsite.asgi import application
+
+    opened: list[Socket] = []
+
+    async def open_socket(
+        user: AbstractBaseUser | None,
+        slug: str = "general",
+        *,
+        after: int | str | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        token: str | None = None,
+        expect_welcome: bool = True,
+    ) -> tuple[Socket, dict[str, Any] | None]:
+        if user is not None and token is None:
+            token = await sync_to_async(token_issue)(user=user)
+        communicator = WebsocketCommunicator(
+            application, socket_path(slug, token=token, after=after), headers=headers or []
+        )
+        connected, _ = await communicator.connect(timeout=5)
+        socket = Socket(communicator)
+        opened.append(socket)
+        if not connected:
+            return socket, None
+        welcome = await socket.receive_type("welcome") if expect_welcome else None
+        return socket, welcome
+
+    yield open_socket
+    for socket in opened:
+        await socket.communicator.disconnect()

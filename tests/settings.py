@@ -1,0 +1,27 @@
+"""The site's settings, with the environment a test run needs by default.
+
+Tests talk to the real services: PostgreSQL (pytest-django makes a fresh
+database per run) and Redis (a key prefix of its own per run).
+"""
+
+import os
+import uuid
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatsite")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("CHAT_LAYER_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
+
+from chatsite.settings import *  # noqa: E402,F403
+
+# Hashing is deliberately slow; tests create many users.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Unit tests render pages without a collectstatic run; the daphne processes
+# of the integration tests serve the collected, hashed files.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
