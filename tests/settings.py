@@ -8,7 +8,7 @@ import os
 import uuid
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatsite")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/chatsite")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("CHAT_LAYER_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
 
