@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from chat.errors import ChatError
 from chat.models import Room
 
 
-def room_for_user(*, user: AbstractBaseUser | AnonymousUser, slug: str) -> Room:
+def room_for_user(*, user: User | AnonymousUser, slug: str) -> Room:
     """The room `slug` if `user` may read it; otherwise `not_found`.
 
     Private and direct rooms do not exist for non-members: they get the same

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
@@ -88,6 +89,9 @@ class MessageAdmin(admin.ModelAdmin[Message]):
 
     def save_model(self, request: HttpRequest, obj: Message, form: Any, change: bool) -> None:
         """A moderator's edit of a body reaches open pages as `message.edited`."""
+        if change and "body" in form.changed_data:
+            # Open pages mark it edited on `message.edited`; history must say so too.
+            obj.edited = True
         super().save_model(request, obj, form, change)
         if change and "body" in form.changed_data and obj.deleted_at is None:
             group_send_on_commit(obj.room.group_name, events.chat_message_edited(obj))
@@ -95,6 +99,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
         """Delete keeps the number (PROTOCOL.md) and removes it from open pages."""
         if obj.deleted_at is None:
+            assert isinstance(request.user, User)
             message = message_delete(
                 room_id=obj.room_id, number=obj.number, user=request.user, moderating=True
             )

@@ -11,7 +11,7 @@ from django.db.models import Count, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 SLUG_PATTERN = r"[a-z0-9-]{1,50}"
 slug_validator = RegexValidator(
@@ -20,14 +20,16 @@ slug_validator = RegexValidator(
 
 
 class RoomQuerySet(models.QuerySet["Room"]):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> RoomQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> RoomQuerySet:
         """Public rooms, and the private and direct rooms the user is a member of."""
         if not user.is_authenticated:
             return self.none()
         return self.filter(Q(kind=Room.Kind.PUBLIC) | Q(members=user)).distinct()
 
-    def with_unread(self, user: AbstractBaseUser | AnonymousUser) -> RoomQuerySet:
+    def with_unread(self, user: User | AnonymousUser) -> RoomQuerySet:
         """Annotate `unread`: others' messages after the user's read mark."""
+        if not user.is_authenticated:
+            return self.none()
         last_read = ReadState.objects.filter(room=OuterRef("pk"), user_id=user.pk).values(
             "last_read_number"
         )[:1]
@@ -122,7 +124,8 @@ class Message(models.Model):
     edited = models.BooleanField(default=False)
     # A deleted message keeps its number; history and replay leave it out.
     deleted_at = models.DateTimeField(null=True, blank=True)
-    client_id = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not "": messages without a client_id stay outside the unique constraint.
+    client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     objects = MessageQuerySet.as_manager()
 
@@ -155,3 +158,6 @@ class ReadState(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "room"], name="read_state_user_room"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.room_id} to {self.last_read_number}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,9 +47,8 @@ def client_id_clean(client_id: object) -> str | None:
     if client_id is None:
         return None
     if not isinstance(client_id, str) or not 1 <= len(client_id) <= settings.CHAT_CLIENT_ID_MAX:
-        raise ChatError(
-            "bad_request", f"client_id must be a string of 1 to {settings.CHAT_CLIENT_ID_MAX} characters"
-        )
+        limit = settings.CHAT_CLIENT_ID_MAX
+        raise ChatError("bad_request", f"client_id must be a string of 1 to {limit} characters")
     text_check(client_id, field="client_id")
     return client_id
 
@@ -63,7 +62,7 @@ def _room_for_write(room_id: int) -> Room:
 
 
 def message_create(
-    *, room_id: int, author: AbstractBaseUser, body: str, client_id: str | None
+    *, room_id: int, author: User, body: str, client_id: str | None
 ) -> tuple[Message, bool]:
     """Store a message under the next number of its room; (message, created).
 
@@ -107,7 +106,7 @@ def _message_for_write(*, room_id: int, number: object) -> Message:
     return message
 
 
-def message_edit(*, room_id: int, number: object, user: AbstractBaseUser, body: object) -> Message:
+def message_edit(*, room_id: int, number: object, user: User, body: object) -> Message:
     """Replace a message's body; the author only."""
     body = body_clean(body)
     with transaction.atomic():
@@ -122,7 +121,7 @@ def message_edit(*, room_id: int, number: object, user: AbstractBaseUser, body: 
 
 
 def message_delete(
-    *, room_id: int, number: object, user: AbstractBaseUser, moderating: bool = False
+    *, room_id: int, number: object, user: User, moderating: bool = False
 ) -> Message:
     """Delete a message, keeping its number; the author or staff.
 
@@ -139,7 +138,7 @@ def message_delete(
     return message
 
 
-def room_read(*, room: Room, user: AbstractBaseUser, number: object) -> int:
+def room_read(*, room: Room, user: User, number: object) -> int:
     """Mark the room read up to `number` (never backwards); the new mark."""
     if not isinstance(number, int) or isinstance(number, bool) or number < 0:
         raise ChatError("bad_request", "id must be a whole number >= 0")
@@ -197,7 +196,7 @@ def messages_between(*, room_id: int, after: int, before: int) -> list[Message]:
     )
 
 
-def direct_room_open(*, user: AbstractBaseUser, username: str) -> Room:
+def direct_room_open(*, user: User, username: str) -> Room:
     """The direct room of `user` and the active user `username`, made on first use."""
     other = get_user_model().objects.filter(username=username, is_active=True).first()
     if other is None or other.pk == user.pk:

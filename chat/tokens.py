@@ -6,25 +6,25 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core import signing
 
 SALT = "chat.token"
 
 
-def _password_mark(user: AbstractBaseUser) -> str:
+def _password_mark(user: User) -> str:
     # Part of the session hash: a password change invalidates every token.
     return user.get_session_auth_hash()[:16]
 
 
-def token_issue(*, user: AbstractBaseUser) -> str:
+def token_issue(*, user: User) -> str:
     """A token naming `user`, valid for CHAT_TOKEN_TTL seconds."""
     return signing.dumps({"u": user.pk, "p": _password_mark(user)}, salt=SALT)
 
 
 @dataclass(frozen=True)
 class TokenCheck:
-    user: AbstractBaseUser | None
+    user: User | None
     # The socket close code when the token does not authenticate: 4401 for a
     # bad or expired token, 4403 for a deactivated user.
     close_code: int | None

@@ -1,4 +1,7 @@
-"""ASGI entry point: HTTP goes to Django; sockets pass the Origin gate, then auth, then chat.routing."""
+"""ASGI entry point.
+
+HTTP goes to Django; sockets pass the Origin gate, then auth, then chat.routing.
+"""
 
 import os
 

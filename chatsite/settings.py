@@ -82,7 +82,7 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "insecure-debug-only-key"
+    SECRET_KEY = "insecure-debug-only-key"  # noqa: S105  (debug only, never served)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -148,6 +148,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+CHAT_LAYER_PREFIX = os.environ.get("CHAT_LAYER_PREFIX") or "chat"
 CHAT_LAYER_CAPACITY = env_int("CHAT_LAYER_CAPACITY", 1000, minimum=1)
 CHAT_GROUP_EXPIRY = env_int("CHAT_GROUP_EXPIRY", 86400, minimum=60)
 
@@ -168,7 +169,7 @@ CHANNEL_LAYERS = {
                     "socket_keepalive": True,
                 }
             ],
-            "prefix": os.environ.get("CHAT_LAYER_PREFIX") or "chat",
+            "prefix": CHAT_LAYER_PREFIX,
             # The layer silently drops group messages beyond this many queued per
             # channel; consumers fill any hole from the database (chat.consumers).
             "capacity": CHAT_LAYER_CAPACITY,

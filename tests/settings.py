@@ -12,7 +12,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:54
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("CHAT_LAYER_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
 
-from chatsite.settings import *  # noqa: E402,F403
+from chatsite.settings import *  # noqa: F403
 
 # Hashing is deliberately slow; tests create many users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,180 @@
+"""chatsite.settings, loaded in a fresh interpreter with a controlled environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# What settings.py reads; everything else of the environment is passed through.
+READ_PREFIXES = ("DJANGO_", "CHAT_")
+READ_NAMES = {"DATABASE_URL", "REDIS_URL"}
+
+DUMP = """
+import json
+import chatsite.settings as s
+layer = s.CHANNEL_LAYERS["default"]
+print(json.dumps({
+    "DEBUG": s.DEBUG,
+    "SECRET_KEY": s.SECRET_KEY,
+    "DATABASE": s.DATABASES["default"],
+    "LAYER": layer,
+    "CHAT_RATE_LIMIT": s.CHAT_RATE_LIMIT,
+    "CHAT_TOKEN_TTL": s.CHAT_TOKEN_TTL,
+    "ALLOWED_HOSTS": s.ALLOWED_HOSTS,
+}, default=str))
+"""
+
+SECRET = "test-only-" + "k" * 50
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(READ_PREFIXES) and name not in READ_NAMES
+    }
+    env.update(variables)
+    return env
+
+
+def run(args: list[str], **variables: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=BASE_DIR,
+        env=clean_env(**variables),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def load(**variables: str) -> dict[str, Any]:
+    """The settings' values under exactly these variables; fails if they do not load."""
+    result = run(["-c", DUMP], **variables)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def refused(**variables: str) -> str:
+    """The error output of loading settings that must refuse to load."""
+    result = run(["-c", "import chatsite.settings"], **variables)
+    assert result.returncode != 0, result.stdout
+    assert "ImproperlyConfigured" in result.stderr
+    return result.stderr
+
+
+# --- the secret and debug ------------------------------------------------------------
+
+
+def test_missing_secret_key_fails_loudly_with_debug_off():
+    assert "DJANGO_SECRET_KEY" in refused()
+    assert "DJANGO_SECRET_KEY" in refused(DJANGO_SECRET_KEY="")
+    assert "DJANGO_SECRET_KEY" in refused(DJANGO_DEBUG="0")
+
+
+def test_debug_runs_without_a_secret_key():
+    values = load(DJANGO_DEBUG="1")
+    assert values["DEBUG"] is True
+    assert values["SECRET_KEY"]
+
+
+def test_debug_is_off_by_default_and_the_secret_is_used():
+    values = load(DJANGO_SECRET_KEY=SECRET)
+    assert values["DEBUG"] is False
+    assert values["SECRET_KEY"] == SECRET
+
+
+def test_a_debug_value_that_is_not_yes_or_no_fails_loudly():
+    assert "DJANGO_DEBUG" in refused(DJANGO_DEBUG="maybe", DJANGO_SECRET_KEY=SECRET)
+
+
+# --- chat limits -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["20", "abc", "20/10", "0/10s", "20/0s", "-1/10s", "20/10m"])
+def test_bad_rate_limit_fails_loudly(raw):
+    assert "CHAT_RATE_LIMIT" in refused(DJANGO_SECRET_KEY=SECRET, CHAT_RATE_LIMIT=raw)
+
+
+@pytest.mark.parametrize("raw", ["abc", "1.5", "0", "-5", "5s"])
+def test_bad_token_ttl_fails_loudly(raw):
+    assert "CHAT_TOKEN_TTL" in refused(DJANGO_SECRET_KEY=SECRET, CHAT_TOKEN_TTL=raw)
+
+
+def test_limits_default_and_read_from_the_environment():
+    defaults = load(DJANGO_SECRET_KEY=SECRET)
+    assert defaults["CHAT_RATE_LIMIT"] == [20, 10]
+    assert defaults["CHAT_TOKEN_TTL"] == 300
+    values = load(DJANGO_SECRET_KEY=SECRET, CHAT_RATE_LIMIT="5/2s", CHAT_TOKEN_TTL="60")
+    assert values["CHAT_RATE_LIMIT"] == [5, 2]
+    assert values["CHAT_TOKEN_TTL"] == 60
+
+
+# --- database and channel layer -------------------------------------------------------------
+
+
+def test_database_defaults_to_sqlite_and_parses_postgres_urls():
+    sqlite = load(DJANGO_SECRET_KEY=SECRET)["DATABASE"]
+    assert sqlite["ENGINE"] == "django.db.backends.sqlite3"
+    assert sqlite["NAME"] == str(BASE_DIR / "db.sqlite3")
+    assert sqlite["CONN_MAX_AGE"] == 0
+
+    postgres = load(
+        DJANGO_SECRET_KEY=SECRET,
+        DATABASE_URL="postgres://chat:s3cret@db.example.com:5433/chatdb",
+    )["DATABASE"]
+    assert postgres["ENGINE"] == "django.db.backends.postgresql"
+    assert postgres["NAME"] == "chatdb"
+    assert (postgres["USER"], postgres["PASSWORD"]) == ("chat", "s3cret")
+    assert (postgres["HOST"], int(postgres["PORT"])) == ("db.example.com", 5433)
+    # Under ASGI a persistent connection would leak one per thread.
+    assert postgres["CONN_MAX_AGE"] == 0
+
+
+def test_channel_layer_has_no_socket_timeout_and_a_deliberate_capacity():
+    layer = load(DJANGO_SECRET_KEY=SECRET, REDIS_URL="redis://cache.example.com:6380/2")["LAYER"]
+    host = layer["CONFIG"]["hosts"][0]
+    assert host["address"] == "redis://cache.example.com:6380/2"
+    # An idle socket's blocking read must not time out (it would close with 1011).
+    assert "socket_timeout" in host and host["socket_timeout"] is None
+    # channels-redis' own default is 100; the site sets its own on purpose.
+    assert layer["CONFIG"]["capacity"] == 1000
+    assert (
+        load(DJANGO_SECRET_KEY=SECRET, CHAT_LAYER_CAPACITY="50")["LAYER"]["CONFIG"]["capacity"]
+        == 50
+    )
+    assert "CHAT_LAYER_CAPACITY" in refused(DJANGO_SECRET_KEY=SECRET, CHAT_LAYER_CAPACITY="0")
+
+
+# --- deployment ------------------------------------------------------------------------------
+
+PRODUCTION = {
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_HTTPS": "1",
+    "DJANGO_ALLOWED_HOSTS": "chat.example.com",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://chat.example.com",
+}
+
+
+def test_check_deploy_passes_in_production():
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_complains_without_https():
+    # The check is not vacuous: the same site served over plain HTTP is reported.
+    without_https = {**PRODUCTION, "DJANGO_HTTPS": "0"}
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **without_https)
+    assert result.returncode != 0
+    assert "security.W004" in result.stderr  # HSTS
+    assert "security.W012" in result.stderr  # session cookie not secure
