@@ -21,6 +21,12 @@ from chat.models import Message, ReadState, Room
 # Ids beyond what the database stores are answered as "no such message".
 MAX_NUMBER = 2**63 - 1
 _SURROGATES_OR_NUL = re.compile("[\x00\ud800-\udfff]")
+# The characters of Unicode's White_Space property. (str.strip() would also
+# remove U+001C..U+001F, which are not white space.)
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def text_check(value: str, *, field: str) -> None:
@@ -34,7 +40,7 @@ def body_clean(body: object) -> str:
     if not isinstance(body, str):
         raise ChatError("bad_request", "body must be a string")
     text_check(body, field="body")
-    body = body.strip()
+    body = body.strip(WHITE_SPACE)
     if not body:
         raise ChatError("empty", "the message is empty")
     if len(body) > settings.CHAT_BODY_MAX:

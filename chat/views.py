@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -17,10 +18,11 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import events
+from chat import events, presence
 from chat.access import room_for_user
 from chat.errors import ChatError
 from chat.models import Message, Room
@@ -42,11 +44,37 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
+@dataclass(frozen=True)
+class RoomEntry:
+    """A room as one user sees it in a list."""
+
+    room: Room
+    title: str
+    online: int
+    unread: int
+
+
+def room_entries(user: User) -> list[RoomEntry]:
+    """The rooms `user` can see, titled for them, with online and unread counts."""
+    rooms = list(Room.objects.visible_to(user).with_unread(user))
+    titles = room_titles(rooms, user)
+    online = presence.online_counts([room.pk for room in rooms])
+    return [
+        RoomEntry(
+            room=room,
+            title=titles[room.pk],
+            online=online.get(room.pk, 0),
+            unread=room.unread,  # type: ignore[attr-defined]
+        )
+        for room in rooms
+    ]
+
+
 @login_required
 def lobby(request: HttpRequest) -> HttpResponse:
-    """The rooms the user can see, with unread counts."""
-    rooms = Room.objects.visible_to(request.user).with_unread(request.user)
-    return render(request, "chat/lobby.html", {"rooms": rooms})
+    """The rooms the user can see, with online and unread counts."""
+    assert isinstance(request.user, User)
+    return render(request, "chat/lobby.html", {"entries": room_entries(request.user)})
 
 
 @login_required
@@ -62,7 +90,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         "chat/room.html",
         {
             "room": room,
-            "title": room_title(room, request.user),
+            "title": room_titles([room], request.user)[room.pk],
             "messages": messages,
             "has_more": has_more,
             "last_id": messages[-1].number if messages else 0,
@@ -70,12 +98,21 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def room_title(room: Room, user: Any) -> str:
-    """A direct room is titled by the other person's name."""
-    if room.kind == Room.Kind.DIRECT:
-        others = [m.get_username() for m in room.members.all() if m.pk != user.pk]
-        return others[0] if others else room.name
-    return room.name
+def room_titles(rooms: list[Room], user: Any) -> dict[int, str]:
+    """Each room's title for `user` (room pk -> title), in at most one query.
+
+    A direct room is titled by the other person's name.
+    """
+    titles = {room.pk: room.name for room in rooms}
+    direct_ids = [room.pk for room in rooms if room.kind == Room.Kind.DIRECT]
+    if direct_ids:
+        username_field = get_user_model().USERNAME_FIELD
+        titles.update(
+            Room.members.through.objects.filter(room_id__in=direct_ids)
+            .exclude(user_id=user.pk)
+            .values_list("room_id", f"user__{username_field}")
+        )
+    return titles
 
 
 @login_required
@@ -122,38 +159,22 @@ def api_view(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
     return wrapper
 
 
-def direct_room_titles(rooms: list[Room], user: Any) -> dict[int, str]:
-    """room_title of every direct room in `rooms`, in one query (room pk -> name)."""
-    # room_title per room would cost one query per direct room on every call.
-    direct_ids = [room.pk for room in rooms if room.kind == Room.Kind.DIRECT]
-    if not direct_ids:
-        return {}
-    username_field = get_user_model().USERNAME_FIELD
-    return dict(
-        Room.members.through.objects.filter(room_id__in=direct_ids)
-        .exclude(user_id=user.pk)
-        .values_list("room_id", f"user__{username_field}")
-    )
-
-
 @require_GET
 @api_view
 def api_rooms(request: HttpRequest, user: User) -> JsonResponse:
-    rooms = list(Room.objects.visible_to(user).with_unread(user))
-    titles = direct_room_titles(rooms, user)
     return JsonResponse(
         {
             "rooms": [
                 {
-                    "slug": room.slug,
-                    "name": titles.get(room.pk, room.name),
-                    "description": room.description,
-                    "kind": room.kind,
-                    "archived": room.archived,
-                    "online": 0,
-                    "unread": room.unread,  # type: ignore[attr-defined]
+                    "slug": entry.room.slug,
+                    "name": entry.title,
+                    "description": entry.room.description,
+                    "kind": entry.room.kind,
+                    "archived": entry.room.archived,
+                    "online": entry.online,
+                    "unread": entry.unread,
                 }
-                for room in rooms
+                for entry in room_entries(user)
             ]
         }
     )
@@ -193,6 +214,13 @@ def api_messages(request: HttpRequest, user: User, slug: str) -> JsonResponse:
         },
         json_dumps_params={"ensure_ascii": False, "allow_nan": False},
     )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF refusals: JSON under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return api_error(403, "forbidden", f"CSRF check failed: {reason}")
+    return default_csrf_failure(request, reason=reason)
 
 
 @csrf_exempt

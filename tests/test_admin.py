@@ -251,6 +251,19 @@ def test_admin_delete_in_an_archived_room_keeps_the_number(admin, alice, general
     assert Message.objects.count() == 2
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [("   ", "This field is required"), ("x" * 4001, "at most 4000"), ("a\x00b", "Null char")],
+)
+def test_admin_body_edit_obeys_the_body_rules(admin, alice, general, body, error):
+    message = send(general, alice, body="original")
+    response = admin.post(f"/admin/chat/message/{message.pk}/change/", {"body": body})
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    message.refresh_from_db()
+    assert (message.body, message.edited) == ("original", False)
+
+
 # --- live broadcasts on the real Redis layer ----------------------------------------------
 # database_sync_to_async, not sync_to_async: it closes the worker thread's connection,
 # which would otherwise keep the test database from being dropped.

@@ -475,3 +475,11 @@ def test_concurrent_sends_are_numbered_without_holes_or_duplicates(make_user, ge
             .values_list("body", flat=True)
         )
         assert bodies == [f"{author.username} {index}" for index in range(per_thread)]
+
+
+def test_body_strip_removes_only_unicode_white_space(general, alice):
+    # U+001C..U+001F are not Unicode white space, though str.isspace() says so.
+    message, _ = message_create(
+        room_id=general.pk, author=alice, body="\u3000\x1c hi \x1f\xa0", client_id=None
+    )
+    assert message.body == "\x1c hi \x1f"

@@ -1,0 +1,187 @@
+"""Who is online in each room, right across workers.
+
+One Redis sorted set per room holds every open socket as
+`<user pk>:<username>:<channel name>`, scored by the time it expires. The
+worker holding a socket pushes that time forward every HEARTBEAT seconds, so
+a worker killed with SIGKILL leaves entries that expire on their own within
+TTL; the surviving workers sweep them and tell the room who `left`.
+
+A user is online while any of their sockets is; the scripts below decide
+`joined` and `left` atomically in Redis, so two workers never disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+TTL = 30.0
+HEARTBEAT = 10.0
+
+# KEYS[1] room set; ARGV: member, now, expires at, user prefix ("<pk>:"), key ttl.
+# Returns {1 if the user came online else 0, usernames of expired users now gone...}.
+JOIN = """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+local prefix = ARGV[4]
+local was_online = 0
+local live_users = {}
+for _, member in ipairs(live) do
+  local user = string.match(member, '^([^:]*:[^:]*):')
+  live_users[user] = true
+  if string.sub(member, 1, #prefix) == prefix then was_online = 1 end
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+local result = {1 - was_online}
+local seen = {}
+for _, member in ipairs(gone) do
+  local user = string.match(member, '^([^:]*:[^:]*):')
+  local mine = string.sub(member, 1, #prefix) == prefix
+  if user and not live_users[user] and not seen[user] and not mine then
+    seen[user] = true
+    table.insert(result, user)
+  end
+end
+return result
+"""
+
+# KEYS[1] room set; ARGV: member, now, user prefix. Returns 1 if the user went offline.
+LEAVE = """
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+if removed == 0 then return 0 end
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')
+for _, member in ipairs(live) do
+  if string.sub(member, 1, #ARGV[3]) == ARGV[3] then return 0 end
+end
+return 1
+"""
+
+# KEYS[1] room set; ARGV: now. Removes expired sockets; returns the users now gone.
+SWEEP = """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if #gone == 0 then return {} end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+local live_users = {}
+for _, member in ipairs(live) do
+  live_users[string.match(member, '^([^:]*:[^:]*):')] = true
+end
+local result = {}
+for _, member in ipairs(gone) do
+  local user = string.match(member, '^([^:]*:[^:]*):')
+  if user and not live_users[user] then
+    live_users[user] = true
+    table.insert(result, user)
+  end
+end
+return result
+"""
+
+
+def room_key(room_id: int) -> str:
+    return f"{settings.CHAT_LAYER_PREFIX}:presence:{room_id}"
+
+
+def socket_member(*, user_id: int, username: str, channel_name: str) -> str:
+    return f"{user_id}:{username}:{channel_name}"
+
+
+def _username(entry: bytes | str) -> str:
+    text = entry.decode() if isinstance(entry, bytes) else entry
+    return text.split(":", 2)[1]
+
+
+def online_from_members(members: list[Any]) -> list[str]:
+    """Distinct usernames of live socket entries, sorted."""
+    return sorted({_username(member) for member in members})
+
+
+async def presence_join(
+    connection: Any, *, room_id: int, user_id: int, username: str, channel_name: str
+) -> tuple[bool, list[str], list[str]]:
+    """Register a socket; (the user came online, who is online, who expired and left)."""
+    now = time.time()
+    result = await connection.eval(
+        JOIN,
+        1,
+        room_key(room_id),
+        socket_member(user_id=user_id, username=username, channel_name=channel_name),
+        now,
+        now + TTL,
+        f"{user_id}:",
+        int(TTL * 4),
+    )
+    online = await connection.zrangebyscore(room_key(room_id), now, "+inf")
+    return bool(result[0]), online_from_members(online), [_username(u + b":") for u in result[1:]]
+
+
+async def presence_leave(
+    connection: Any, *, room_id: int, user_id: int, username: str, channel_name: str
+) -> bool:
+    """Unregister a socket; True if that was the user's last one in the room."""
+    result = await connection.eval(
+        LEAVE,
+        1,
+        room_key(room_id),
+        socket_member(user_id=user_id, username=username, channel_name=channel_name),
+        time.time(),
+        f"{user_id}:",
+    )
+    return bool(result)
+
+
+async def presence_refresh(connection: Any, sockets: list[tuple[int, str]]) -> None:
+    """Push the expiry of these (room id, member) entries forward."""
+    if not sockets:
+        return
+    expires = time.time() + TTL
+    pipe = connection.pipeline(transaction=False)
+    for room_id, member in sockets:
+        pipe.zadd(room_key(room_id), {member: expires}, xx=True)
+        pipe.expire(room_key(room_id), int(TTL * 4))
+    await pipe.execute()
+
+
+async def presence_sweep(connection: Any, room_id: int) -> list[str]:
+    """Drop the expired sockets of a room; usernames that went offline with them."""
+    gone = await connection.eval(SWEEP, 1, room_key(room_id), time.time())
+    return [_username(user + b":") for user in gone]
+
+
+_sync_client: redis.Redis | None = None
+
+
+def online_counts(room_ids: list[int]) -> dict[int, int]:
+    """How many users are online in each room (for the lobby and the API).
+
+    With Redis unreachable the counts are unknown and read as 0: the lobby
+    still loads.
+    """
+    global _sync_client
+    if not room_ids:
+        return {}
+    if _sync_client is None:
+        _sync_client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=settings.CHAT_LAYER_TIMEOUT
+        )
+    now = time.time()
+    pipe = _sync_client.pipeline(transaction=False)
+    for room_id in room_ids:
+        pipe.zrangebyscore(room_key(room_id), now, "+inf")
+    try:
+        results = pipe.execute()
+    except (redis.RedisError, OSError):
+        logger.warning("presence unavailable", exc_info=True)
+        return {}
+    return {
+        room_id: len(online_from_members(members))
+        for room_id, members in zip(room_ids, results, strict=True)
+    }
