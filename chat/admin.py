@@ -13,8 +13,8 @@ from django.http import HttpRequest
 
 from chat import events
 from chat.broadcast import group_send_on_commit
-from chat.models import Message, Room
 from chat.errors import ChatError
+from chat.models import Message, Room
 from chat.services import body_clean, message_delete
 
 

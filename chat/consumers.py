@@ -19,17 +19,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.consumer import get_handler_name
 from django.conf import settings
 from django.db import DatabaseError
 
 from chat import events
 from chat.access import room_for_user
 from chat.errors import ChatError
-from chat.layers import LAYER_ERRORS, EpochWatch, epoch_watch_join
-from chat.models import Message, Room
+from chat.layers import LAYER_ERRORS, EpochWatch, epoch_watch_join, first_in
+from chat.models import SLUG_PATTERN, Message, Room
 from chat.services import (
     MAX_NUMBER,
     client_id_clean,
@@ -44,7 +44,8 @@ from chat.services import (
 logger = logging.getLogger(__name__)
 
 TYPING_INTERVAL = 2.0
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,30}")
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+_SLUG = re.compile(SLUG_PATTERN)
 Frame = dict[str, Any]
 
 
@@ -52,12 +53,21 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def frame_parse(text: str) -> Frame:
-    """Strict JSON object with a string `type`, or ChatError(bad_request)."""
+def json_load(text: str) -> object:
+    """Strict JSON (no NaN or Infinity), or ChatError(bad_request)."""
     try:
-        frame = json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise ChatError("bad_request", "the frame is not JSON") from None
+
+
+def frame_parse(text: str) -> Frame:
+    """Strict JSON object with a string `type`, or ChatError(bad_request)."""
+    return frame_check(json_load(text))
+
+
+def frame_check(frame: object) -> Frame:
+    """A JSON value that is an object with a string `type`, or ChatError(bad_request)."""
     if not isinstance(frame, dict):
         raise ChatError("bad_request", "the frame is not a JSON object")
     if not isinstance(frame.get("type"), str):
@@ -92,6 +102,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # The highest message id this client has (sent, or older than its welcome).
     last_sent = 0
     typing_at = 0.0
+    # Set once connect() has sent the welcome and the replay.
+    opened = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch runs aclose_old_connections() (a thread hop) before
@@ -107,6 +119,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def refuse(self, code: int) -> None:
         """Accept, then close with `code`, so that the client can read why."""
+        if self.epoch_watch is not None:
+            # Refused after joining the watch: it must not close this socket again.
+            self.epoch_watch.consumers.discard(self)
+            self.epoch_watch = None
         await self.accept()
         await self.close(code=code)
 
@@ -114,14 +130,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
         user = self.scope["user"]
         if self.scope.get("auth_close_code"):
             return await self.refuse(self.scope["auth_close_code"])
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        # keep_blank_values: `?after=` is present and not a whole number (4400),
+        # not the same as no `after` at all.
+        query = parse_qs(
+            self.scope.get("query_string", b"").decode("latin1"), keep_blank_values=True
+        )
         after: int | None = None
         if "after" in query:
             raw = query["after"][0]
             if not _WHOLE_NUMBER.fullmatch(raw):
                 return await self.refuse(4400)
-            after = min(int(raw), MAX_NUMBER)
+            # Any whole number is valid; one of more digits than MAX_NUMBER has
+            # is beyond every id (and int() refuses over 4300 digits).
+            after = MAX_NUMBER if len(raw) > 19 else min(int(raw), MAX_NUMBER)
         slug = self.scope["url_route"]["kwargs"]["slug"]
+        if not _SLUG.fullmatch(slug):
+            # No room has such a slug. Checked before the query: a NUL in it
+            # would make PostgreSQL fail (DataError), answered 4013 "try again"
+            # instead of 4404.
+            return await self.refuse(4404)
         try:
             room = await database_sync_to_async(room_for_user)(user=user, slug=slug)
         except ChatError:
@@ -130,6 +157,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.exception("database unavailable at connect")
             return await self.refuse(4013)
         try:
+            # Watch the epoch before joining the group: a Redis restart after
+            # the watch's look closes this socket (4012); one before it is
+            # already the Redis that group_add reaches. (Joined after the group,
+            # a socket could be deafened in between and never be told.)
+            self.epoch_watch = await epoch_watch_join(self.channel_layer, self)
             # Join before reading the backlog: whatever is committed after the
             # read arrives live, and anything in both is dropped by id.
             await asyncio.wait_for(
@@ -137,7 +169,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 settings.CHAT_LAYER_TIMEOUT,
             )
             self.room = room
-            self.epoch_watch = await epoch_watch_join(self.channel_layer, self)
             snapshot = await database_sync_to_async(room_snapshot)(room_id=room.pk, after=after)
         except LAYER_ERRORS:
             logger.warning("channel layer unavailable at connect", exc_info=True)
@@ -145,6 +176,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except DatabaseError:
             logger.exception("database unavailable at connect")
             return await self.refuse(4013)
+        if self.epoch_watch is None:
+            # The watch saw Redis restart while this socket was joining.
+            return await self.refuse(4012)
         await self.accept()
         await self.send(
             text_data=events.dumps(
@@ -170,6 +204,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for message in snapshot.messages:
             await self.send_message(message)
         self.last_sent = snapshot.last_number
+        self.opened = True
+        if self.epoch_watch is None:
+            await self.close(code=4012)  # Redis restarted during the welcome or replay
 
     async def disconnect(self, code: int) -> None:
         if self.epoch_watch is not None:
@@ -188,7 +225,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
-            await self.send(text_data=events.error_frame("bad_request", "binary frames are not accepted"))
+            if bytes_data is not None and len(bytes_data) > settings.CHAT_FRAME_MAX_BYTES:
+                # The 64 KiB limit counts the bytes of any message, binary too.
+                await self.close(code=4009)
+                return
+            await self.send(
+                text_data=events.error_frame("bad_request", "binary frames are not accepted")
+            )
             return
         # 4 bytes per code point at most: only long frames need encoding to measure.
         if len(text_data) * 4 > settings.CHAT_FRAME_MAX_BYTES and (
@@ -196,9 +239,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         ):
             await self.close(code=4009)
             return
+        # The JSON value, kept apart from the checked frame: an error answers
+        # with its client_id even when the frame has no valid type.
+        parsed: object = None
         frame: Frame | None = None
         try:
-            frame = frame_parse(text_data)
+            parsed = json_load(text_data)
+            frame = frame_check(parsed)
             handler = self.frame_handlers.get(frame["type"])
             if handler is None:
                 raise ChatError("bad_request", "unknown frame type")
@@ -208,7 +255,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 text_data=events.error_frame(
                     error.code,
                     error.detail,
-                    client_id=frame_client_id(frame),
+                    client_id=frame_client_id(parsed),
                     retry_after=error.retry_after,
                 )
             )
@@ -247,6 +294,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.typing_at = now
         user = self.scope["user"]
+        # The limit is per user and room, not per socket: the user's other
+        # sockets, on any worker, share it (the check above saves a round trip).
+        key = f"typing:{self.room.pk}:{user.pk}"
+        if not await asyncio.wait_for(
+            first_in(self.channel_layer, key, TYPING_INTERVAL), settings.CHAT_LAYER_TIMEOUT
+        ):
+            return
         await self.group_send(events.chat_typing(user_id=user.pk, username=user.get_username()))
 
     async def receive_history(self, frame: Frame) -> None:
@@ -262,7 +316,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             room_id=self.room.pk, before=before, limit=limit
         )
         await self.send(
-            text_data=events.history_frame(messages, user_id=self.scope["user"].pk, has_more=has_more)
+            text_data=events.history_frame(
+                messages, user_id=self.scope["user"].pk, has_more=has_more
+            )
         )
 
     async def receive_message_edit(self, frame: Frame) -> None:
@@ -270,7 +326,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if "id" not in frame:
             raise ChatError("bad_request", "id is missing")
         message = await database_sync_to_async(message_edit)(
-            room_id=self.room.pk, number=frame["id"], user=self.scope["user"], body=frame.get("body")
+            room_id=self.room.pk,
+            number=frame["id"],
+            user=self.scope["user"],
+            body=frame.get("body"),
         )
         await self.group_send(events.chat_message_edited(message))
 
@@ -366,4 +425,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.epoch_watch is not None:
             self.epoch_watch.consumers.discard(self)
             self.epoch_watch = None
-            await self.close(code=4012)
+            # The watch calls this from its own task, also while connect() is
+            # running: a close before the accept would be a refused handshake,
+            # one amid the replay would cut it. connect() closes when done.
+            if self.opened:
+                await self.close(code=4012)

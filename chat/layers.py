@@ -19,8 +19,10 @@ import weakref
 from typing import Any, Protocol
 
 from channels_redis.core import RedisChannelLayer
+from channels_redis.utils import create_pool
 from django.conf import settings
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,20 @@ LAYER_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 class ChatChannelLayer(RedisChannelLayer):
     """RedisChannelLayer whose receive reports a lost connection as an event."""
 
+    def create_pool(self, index: int) -> Any:
+        # redis-py 8 skips its check of pooled connections (one the server has
+        # closed is reconnected before use) whenever "maintenance notifications"
+        # are on, and with RESP3 they are on by default ("auto"). After a Redis
+        # restart every idle pooled connection then fails its next command once
+        # (async connections do not retry): new sockets closed with 4013,
+        # broadcasts lost. The notifications serve managed Redis clusters;
+        # nothing here uses them. A host entry may still set its own.
+        host = {
+            "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+            **self.hosts[index],
+        }
+        return create_pool(host)
+
     async def receive(self, channel: str) -> dict[str, Any]:
         try:
             return await super().receive(channel)
@@ -40,6 +56,15 @@ class ChatChannelLayer(RedisChannelLayer):
             # keeps receiving, so do not spin on a Redis that refuses at once.
             await asyncio.sleep(0.1)
             return {"type": "chat.layer_lost"}
+
+
+async def first_in(layer: RedisChannelLayer, key: str, seconds: float) -> bool:
+    """True for the first call with `key` in `seconds`, over all workers (SET NX PX)."""
+    connection = layer.connection(0)
+    first = await connection.set(
+        f"{layer.prefix}:{key}", 1, nx=True, px=max(1, int(seconds * 1000))
+    )
+    return bool(first)
 
 
 class Closable(Protocol):
@@ -97,16 +122,22 @@ _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EpochWatch] = (
 
 
 async def epoch_watch_join(layer: RedisChannelLayer, consumer: Closable) -> EpochWatch:
-    """Register a connected consumer with its loop's watcher, starting it once.
+    """Register a consumer with its loop's watcher, starting it once.
 
-    The first look happens here, so that an epoch is known before the socket
-    counts on its group.
+    Call it before the consumer joins its group. Every join takes a fresh look
+    at the epoch before registering: a restart the watcher has not noticed yet
+    (it looks every CHAT_LAYER_CHECK_INTERVAL) closes the sockets that were
+    deafened by it, not this one, whose group_add reaches the Redis of now; a
+    restart after this look closes this socket too.
     """
     loop = asyncio.get_running_loop()
     watch = _watches.get(loop)
     if watch is None or watch.layer is not layer or watch.task is None or watch.task.done():
+        if watch is not None and watch.task is not None:
+            watch.task.cancel()  # the layer was replaced (settings changed)
+        # Stored before any await, so that concurrent joins share one watcher.
         watch = _watches[loop] = EpochWatch(layer)
-        await watch.check()
         watch.task = loop.create_task(watch.run())
+    await watch.check()
     watch.consumers.add(consumer)
     return watch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -11,10 +12,13 @@ from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse
 from django.http.request import validate_host
 
 from chat.tokens import token_check
+
+logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 
@@ -101,17 +105,24 @@ class SocketAuthMiddleware:
         query = parse_qs(scope.get("query_string", b"").decode("latin1"))
         user: Any = AnonymousUser()
         close_code: int | None = 4401
-        if "token" in query:
-            check = await database_sync_to_async(token_check)(query["token"][0])
-            if check.user is not None:
-                user, close_code = check.user, None
-            else:
-                close_code = check.close_code
-        elif scope.get("cookie_auth"):
-            # Channels' get_user reads the session; a deactivated user reads as anonymous.
-            user = await get_user(scope)
-            if user.is_authenticated:
-                close_code = None
-        return await self.app(
-            {**scope, "user": user, "auth_close_code": close_code}, receive, send
-        )
+        try:
+            if "token" in query:
+                check = await database_sync_to_async(token_check)(query["token"][0])
+                if check.user is not None:
+                    user, close_code = check.user, None
+                else:
+                    close_code = check.close_code
+            elif scope.get("cookie_auth"):
+                # Channels' get_user reads the session; a deactivated user reads as anonymous.
+                user = await get_user(scope)
+                if user.is_authenticated:
+                    close_code = None
+        except DataError:
+            # A value no row can hold (a NUL in the session cookie): no such
+            # session. Uncaught, it would crash the handshake without a code.
+            user, close_code = AnonymousUser(), 4401
+        except DatabaseError:
+            # The database cannot serve now: accepted, then closed with 4013.
+            logger.warning("database unavailable at socket auth", exc_info=True)
+            user, close_code = AnonymousUser(), 4013
+        return await self.app({**scope, "user": user, "auth_close_code": close_code}, receive, send)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -82,6 +82,24 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Never write last_message_number from a possibly stale instance.
+
+        The counter moves only under the row lock in services.message_create;
+        a full save (the admin's) would roll it back and jam the room.
+        """
+        if (
+            self.pk is not None
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
+        ):
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "last_message_number"
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def group_name(self) -> str:

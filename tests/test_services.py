@@ -483,3 +483,15 @@ def test_body_strip_removes_only_unicode_white_space(general, alice):
         room_id=general.pk, author=alice, body="\u3000\x1c hi \x1f\xa0", client_id=None
     )
     assert message.body == "\x1c hi \x1f"
+
+
+def test_saving_a_stale_room_never_rolls_back_its_counter(general, alice):
+    stale = Room.objects.get(pk=general.pk)
+    message_create(room_id=general.pk, author=alice, body="one", client_id=None)
+    stale.description = "edited in the admin meanwhile"
+    stale.save()
+    general.refresh_from_db()
+    assert general.last_message_number == 1
+    assert general.description == "edited in the admin meanwhile"
+    second, _ = message_create(room_id=general.pk, author=alice, body="two", client_id=None)
+    assert second.number == 2
