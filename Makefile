@@ -19,6 +19,8 @@ run: install
 	deploy/run.sh
 
 test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy chat chatsite
 	deploy/ensure-services.sh redis postgres
 	$(VENV)/bin/pytest
 

@@ -1,0 +1,18 @@
+# The site's one image: daphne workers and the migrate job run from it.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+# Static files are collected at build time and served by whitenoise.
+RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v 0 \
+    && useradd --system --uid 10001 --home-dir /app chat
+
+USER chat
+EXPOSE 8000
+# deploy/daphne.args holds the socket limits shared with `make run`.
+CMD ["sh", "-c", "exec daphne $(cat deploy/daphne.args) --proxy-headers -b 0.0.0.0 -p 8000 chatsite.asgi:application"]
