@@ -21,7 +21,7 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy chat chatsite
-	deploy/ensure-services.sh redis postgres
+	deploy/ensure-services.sh redis postgres nginx
 	$(VENV)/bin/pytest
 
 lint: install

@@ -67,6 +67,7 @@ ensure_postgres() {
 for service in "${@:-redis}"; do
   case "$service" in
     redis) ensure_redis ;;
+    nginx) command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light ;;
     postgres) ensure_postgres ;;
     *) echo "unknown service: $service" >&2; exit 2 ;;
   esac
