@@ -30,6 +30,7 @@ from chat.access import room_for_user
 from chat.errors import ChatError
 from chat.layers import LAYER_ERRORS, EpochWatch, epoch_watch_join, first_in
 from chat.models import SLUG_PATTERN, Message, Room
+from chat.presence import presence_join, presence_leave, socket_member
 from chat.services import (
     MAX_NUMBER,
     client_id_clean,
@@ -99,6 +100,8 @@ def whole_number(frame: Frame, field: str, *, default: int | None, minimum: int 
 class RoomConsumer(AsyncWebsocketConsumer):
     room: Room | None = None
     epoch_watch: EpochWatch | None = None
+    # (room id, Redis member) while this socket counts as online.
+    presence_entry: tuple[int, str] | None = None
     # The highest message id this client has (sent, or older than its welcome).
     last_sent = 0
     typing_at = 0.0
@@ -170,6 +173,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
             self.room = room
             snapshot = await database_sync_to_async(room_snapshot)(room_id=room.pk, after=after)
+            came_online, online, ghosts = await asyncio.wait_for(
+                presence_join(
+                    self.channel_layer.connection(0),
+                    room_id=room.pk,
+                    user_id=user.pk,
+                    username=user.get_username(),
+                    channel_name=self.channel_name,
+                ),
+                settings.CHAT_LAYER_TIMEOUT,
+            )
+            self.presence_entry = (
+                room.pk,
+                socket_member(
+                    user_id=user.pk, username=user.get_username(), channel_name=self.channel_name
+                ),
+            )
         except LAYER_ERRORS:
             logger.warning("channel layer unavailable at connect", exc_info=True)
             return await self.refuse(4013)
@@ -191,7 +210,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                         "archived": room.archived,
                     },
                     "user": {"username": user.get_username()},
-                    "online": [user.get_username()],
+                    "online": online,
                     "last_id": snapshot.last_number or None,
                 }
             )
@@ -205,12 +224,43 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_message(message)
         self.last_sent = snapshot.last_number
         self.opened = True
+        if came_online or ghosts:
+            try:
+                if came_online:
+                    await self.group_send(
+                        events.chat_presence(
+                            joined=[user.get_username()], channel=self.channel_name
+                        )
+                    )
+                if ghosts:
+                    await self.group_send(events.chat_presence(left=ghosts))
+            except LAYER_ERRORS:
+                logger.warning("presence broadcast failed", exc_info=True)
         if self.epoch_watch is None:
             await self.close(code=4012)  # Redis restarted during the welcome or replay
 
     async def disconnect(self, code: int) -> None:
         if self.epoch_watch is not None:
             self.epoch_watch.consumers.discard(self)
+        if self.presence_entry is not None and self.room is not None:
+            user = self.scope["user"]
+            try:
+                went_offline = await asyncio.wait_for(
+                    presence_leave(
+                        self.channel_layer.connection(0),
+                        room_id=self.room.pk,
+                        user_id=user.pk,
+                        username=user.get_username(),
+                        channel_name=self.channel_name,
+                    ),
+                    settings.CHAT_LAYER_TIMEOUT,
+                )
+                if went_offline:
+                    await self.group_send(events.chat_presence(left=[user.get_username()]))
+            except LAYER_ERRORS:
+                # The entry expires within presence.TTL; a sweep then says `left`.
+                logger.warning("presence leave failed", exc_info=True)
+            self.presence_entry = None
         if self.room is not None:
             try:
                 await asyncio.wait_for(
@@ -412,6 +462,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def chat_message_deleted(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["text"])
+
+    async def chat_presence(self, event: dict[str, Any]) -> None:
+        if event["channel"] != self.channel_name:
+            await self.send(text_data=event["text"])
 
     async def chat_typing(self, event: dict[str, Any]) -> None:
         if event["user_id"] != self.scope["user"].pk:

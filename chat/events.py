@@ -96,3 +96,15 @@ def chat_typing(*, user_id: int, username: str) -> dict[str, Any]:
         "user_id": user_id,
         "text": dumps({"type": "typing", "user": username}),
     }
+
+
+def chat_presence(
+    *, joined: list[str] | None = None, left: list[str] | None = None, channel: str = ""
+) -> dict[str, Any]:
+    """Group event: users came online or went offline; not echoed to `channel`."""
+    frame: dict[str, Any] = {"type": "presence"}
+    if joined:
+        frame["joined"] = joined
+    if left:
+        frame["left"] = left
+    return {"type": "chat.presence", "channel": channel, "text": dumps(frame)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 import weakref
 from typing import Any, Protocol
@@ -111,8 +112,20 @@ class EpochWatch:
         self.lost = False
 
     async def run(self) -> None:
+        from chat.presence import HEARTBEAT, presence_heartbeat
+
+        next_heartbeat = time.monotonic() + HEARTBEAT
         while True:
             await self.check()
+            if time.monotonic() >= next_heartbeat:
+                next_heartbeat = time.monotonic() + HEARTBEAT
+                try:
+                    await asyncio.wait_for(
+                        presence_heartbeat(self.layer, list(self.consumers)),
+                        settings.CHAT_LAYER_TIMEOUT,
+                    )
+                except LAYER_ERRORS:
+                    logger.warning("presence heartbeat failed", exc_info=True)
             await asyncio.sleep(settings.CHAT_LAYER_CHECK_INTERVAL)
 
 

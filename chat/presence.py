@@ -95,6 +95,7 @@ def socket_member(*, user_id: int, username: str, channel_name: str) -> str:
 
 
 def _username(entry: bytes | str) -> str:
+    """The username of a socket entry, or of a "<pk>:<username>" user key."""
     text = entry.decode() if isinstance(entry, bytes) else entry
     return text.split(":", 2)[1]
 
@@ -120,7 +121,7 @@ async def presence_join(
         int(TTL * 4),
     )
     online = await connection.zrangebyscore(room_key(room_id), now, "+inf")
-    return bool(result[0]), online_from_members(online), [_username(u + b":") for u in result[1:]]
+    return bool(result[0]), online_from_members(online), [_username(user) for user in result[1:]]
 
 
 async def presence_leave(
@@ -153,7 +154,23 @@ async def presence_refresh(connection: Any, sockets: list[tuple[int, str]]) -> N
 async def presence_sweep(connection: Any, room_id: int) -> list[str]:
     """Drop the expired sockets of a room; usernames that went offline with them."""
     gone = await connection.eval(SWEEP, 1, room_key(room_id), time.time())
-    return [_username(user + b":") for user in gone]
+    return [_username(user) for user in gone]
+
+
+async def presence_heartbeat(layer: Any, consumers: list[Any]) -> None:
+    """Keep this worker's sockets alive in Redis; tell rooms whose ghosts expired.
+
+    `consumers` carry `presence_entry` (room id, member) once they joined.
+    """
+    from chat import events  # events needs the models: loaded once Django is ready
+
+    entries = [c.presence_entry for c in consumers if c.presence_entry is not None]
+    connection = layer.connection(0)
+    await presence_refresh(connection, entries)
+    for room_id in sorted({room_id for room_id, _ in entries}):
+        gone = await presence_sweep(connection, room_id)
+        if gone:
+            await layer.group_send(f"room-{room_id}", events.chat_presence(left=gone))
 
 
 _sync_client: redis.Redis | None = None

@@ -7,6 +7,7 @@ async def test_send_and_receive(connect, alice, bob, general):
     a, welcome = await connect(alice)
     assert welcome["room"]["slug"] == "general"
     b, _ = await connect(bob)
+    assert (await a.receive_type("presence"))["joined"] == ["bob"]
     await a.send({"type": "message.send", "body": " hi ", "client_id": "c1"})
     mine = await a.receive_type("message")
     theirs = await b.receive_type("message")

@@ -56,3 +56,24 @@ async def test_resend_on_the_other_worker_is_stored_once(cluster, room):
     stored = await other.receive_type("message")
     assert stored["id"] == original["id"]
     assert other.welcome["last_id"] == original["id"]
+
+
+async def test_typing_crosses_workers_and_is_throttled_per_user(cluster, room):
+    listener = await cluster.connect("user11", worker=1, room=room)
+    typist = await cluster.connect("user12", worker=0, room=room)
+    typist_elsewhere = await cluster.connect("user12", worker=1, room=room)
+    await typist.send({"type": "typing"})
+    frame = await listener.receive()
+    while frame["type"] == "presence":
+        frame = await listener.receive()
+    assert frame == {"type": "typing", "user": "user12"}
+    # The same user on the other worker within 2 s: throttled across workers.
+    await typist_elsewhere.send({"type": "typing"})
+    await typist_elsewhere.send({"type": "message.send", "body": "done typing"})
+    frame = await listener.receive()
+    while frame["type"] == "presence":
+        frame = await listener.receive()
+    assert frame["type"] == "message" and frame["body"] == "done typing", frame
+    await asyncio.sleep(2.1)
+    await typist_elsewhere.send({"type": "typing"})
+    assert await listener.receive_type("typing") == {"type": "typing", "user": "user12"}

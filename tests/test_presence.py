@@ -1,0 +1,65 @@
+"""Who is online, on the real Redis layer: welcome.online, joined and left."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from chat import presence
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def next_presence(socket) -> dict:
+    return await socket.receive_type("presence")
+
+
+async def test_welcome_lists_who_is_online_and_others_hear_joined_and_left(
+    connect, alice, bob, general
+):
+    a, welcome = await connect(alice)
+    assert welcome["online"] == ["alice"]
+    b, welcome = await connect(bob)
+    assert welcome["online"] == ["alice", "bob"]
+    assert await next_presence(a) == {"type": "presence", "joined": ["bob"]}
+    assert await b.nothing()  # its own arrival is in its welcome, not a frame
+    await b.close()
+    assert await next_presence(a) == {"type": "presence", "left": ["bob"]}
+
+
+async def test_a_user_with_two_sockets_stays_online_until_the_last_closes(
+    connect, alice, bob, general
+):
+    a, _ = await connect(alice)
+    first, _ = await connect(bob)
+    assert await next_presence(a) == {"type": "presence", "joined": ["bob"]}
+    second, welcome = await connect(bob)
+    assert welcome["online"] == ["alice", "bob"]
+    assert await a.nothing()  # bob was online already
+    await first.close()
+    assert await a.nothing()  # still online on the other socket
+    counts = await sync_to_async(presence.online_counts)([general.pk])
+    assert counts == {general.pk: 2}
+    await second.close()
+    assert await next_presence(a) == {"type": "presence", "left": ["bob"]}
+    assert await sync_to_async(presence.online_counts)([general.pk]) == {general.pk: 1}
+
+
+async def test_expired_sockets_are_swept_and_announced(connect, alice, bob, general):
+    from channels.layers import get_channel_layer
+
+    a, _ = await connect(alice)
+    layer = get_channel_layer()
+    connection = layer.connection(0)
+    # A socket of a worker that died: registered, never refreshed, already expired.
+    member = presence.socket_member(user_id=bob.pk, username="bob", channel_name="dead!x")
+    await connection.zadd(presence.room_key(general.pk), {member: 1})
+    assert await sync_to_async(presence.online_counts)([general.pk]) == {general.pk: 1}
+    await presence.presence_heartbeat(layer, [SimpleNamespace(presence_entry=None)])
+    assert await a.nothing()  # nothing to sweep where this worker has no socket
+    alive = presence.socket_member(user_id=alice.pk, username="alice", channel_name="live!y")
+    await presence.presence_heartbeat(layer, [SimpleNamespace(presence_entry=(general.pk, alive))])
+    assert await next_presence(a) == {"type": "presence", "left": ["bob"]}
+    assert await connection.zcard(presence.room_key(general.pk)) == 1
