@@ -15,6 +15,9 @@
   const statusLine = document.getElementById("connection");
   const sendError = document.getElementById("send-error");
   const typingLine = document.getElementById("typing");
+  const onlineList = document.getElementById("online");
+  const onlineCount = document.getElementById("online-count");
+  const online = new Set();
 
   let lastId = Number(root.dataset.lastId) || 0;
   let socket = null;
@@ -93,6 +96,11 @@
     }
     list.append(renderMessage(message));
     lastId = Math.max(lastId, message.id);
+    if (typists.has(message.user)) {
+      clearTimeout(typists.get(message.user));
+      typists.delete(message.user);
+      renderTyping();
+    }
     if (stick) scrollToBottom();
     markRead();
   }
@@ -145,6 +153,24 @@
       names.length === 1 ? names[0] + " is typing…" : names.join(", ") + " are typing…";
   }
 
+  function renderOnline() {
+    onlineList.replaceChildren();
+    for (const name of Array.from(online).sort()) {
+      const item = document.createElement("li");
+      if (name === me) {
+        item.textContent = name + " (you)";
+      } else {
+        const link = document.createElement("a");
+        link.href = "/dm/" + encodeURIComponent(name) + "/";
+        link.textContent = name;
+        link.title = "Message " + name + " directly";
+        item.append(link);
+      }
+      onlineList.append(item);
+    }
+    onlineCount.textContent = "(" + online.size + ")";
+  }
+
   function onError(frame) {
     const waiting = frame.client_id ? pending.get(frame.client_id) : null;
     if (waiting && RETRYABLE.has(frame.code)) {
@@ -181,6 +207,9 @@
       case "welcome":
         attempt = 0;
         setStatus("Connected", "open");
+        online.clear();
+        for (const name of frame.online) online.add(name);
+        renderOnline();
         for (const clientId of pending.keys()) sendPending(clientId);
         markRead();
         break;
@@ -198,6 +227,11 @@
         hasMore = true;
         break;
       }
+      case "presence":
+        for (const name of frame.joined || []) online.add(name);
+        for (const name of frame.left || []) online.delete(name);
+        renderOnline();
+        break;
       case "typing":
         showTyping(frame.user);
         break;
