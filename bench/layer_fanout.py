@@ -63,7 +63,10 @@ async def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--messages", type=int, default=200)
     args = parser.parse_args()
-    print("| members | RedisChannelLayer deliveries/s | RedisPubSubChannelLayer deliveries/s | ratio |")
+    print(
+        "| members | RedisChannelLayer deliveries/s "
+        "| RedisPubSubChannelLayer deliveries/s | ratio |"
+    )
     print("|---:|---:|---:|---:|")
     for members in args.members:
         core = await run(RedisChannelLayer, members, args.messages)

@@ -66,6 +66,18 @@ def general(db: None) -> Room:
     return room
 
 
+@pytest.fixture
+def generous_rate_limit(settings: Any) -> None:
+    """For tests that send many messages per user and are not about the limit."""
+    settings.CHAT_RATE_LIMIT = (10_000, 10)
+
+
+@pytest.fixture
+def frames_without_presence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`presence` frames come as users come and go; for tests about other frames."""
+    monkeypatch.setattr(Socket, "ignore", frozenset({"presence"}))
+
+
 class Socket:
     """A WebsocketCommunicator speaking JSON frames."""
 

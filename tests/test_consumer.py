@@ -33,24 +33,15 @@ from chat.models import Message, ReadState, Room
 from chat.tokens import token_issue
 from tests.conftest import Socket
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("generous_rate_limit", "frames_without_presence"),
+]
 
 ORIGIN = (b"origin", b"http://localhost")
 
 
 # --- helpers -----------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _generous_rate_limit(settings: Any) -> None:
-    """These tests send more than 20 messages per user at times: not what they test."""
-    settings.CHAT_RATE_LIMIT = (10_000, 10)
-
-
-@pytest.fixture(autouse=True)
-def _pass_over_presence(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`presence` frames come as users come and go; these tests are about other frames."""
-    monkeypatch.setattr(Socket, "ignore", frozenset({"presence"}))
 
 
 @database_sync_to_async

@@ -18,20 +18,12 @@ from channels.db import database_sync_to_async
 from chat.models import Message
 from tests.conftest import Socket
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("generous_rate_limit", "frames_without_presence"),
+]
 
 NO_CLIENT_ID = object()
-
-
-@pytest.fixture(autouse=True)
-def _generous_rate_limit(settings: Any) -> None:
-    settings.CHAT_RATE_LIMIT = (10_000, 10)
-
-
-@pytest.fixture(autouse=True)
-def _pass_over_presence(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`presence` frames come as users come and go; these tests are about other frames."""
-    monkeypatch.setattr(Socket, "ignore", frozenset({"presence"}))
 
 
 @database_sync_to_async
