@@ -79,15 +79,19 @@ def message_create(
     body = body_clean(body)
     client_id = client_id_clean(client_id)
     with transaction.atomic():
-        room = _room_for_write(room_id)
+        room = Room.objects.select_for_update().get(pk=room_id)
         if client_id is not None:
             existing = (
                 Message.objects.select_related("room", "author")
                 .filter(room_id=room_id, author_id=author.pk, client_id=client_id)
                 .first()
             )
+            # Checked before `archived`: a resend of a message stored before the
+            # room was archived is acknowledged with it, not refused.
             if existing is not None:
                 return existing, False
+        if room.archived:
+            raise ChatError("room_archived", "this room is archived and read-only")
         number = room.last_message_number + 1
         Room.objects.filter(pk=room_id).update(last_message_number=number)
         room.last_message_number = number

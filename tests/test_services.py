@@ -495,3 +495,13 @@ def test_saving_a_stale_room_never_rolls_back_its_counter(general, alice):
     assert general.description == "edited in the admin meanwhile"
     second, _ = message_create(room_id=general.pk, author=alice, body="two", client_id=None)
     assert second.number == 2
+
+
+def test_resend_after_archiving_gets_the_stored_message(general, alice):
+    original, _ = message_create(room_id=general.pk, author=alice, body="hi", client_id="c-1")
+    Room.objects.filter(pk=general.pk).update(archived=True)
+    again, created = message_create(room_id=general.pk, author=alice, body="hi", client_id="c-1")
+    assert (again.pk, created) == (original.pk, False)
+    with pytest.raises(ChatError) as refused:
+        message_create(room_id=general.pk, author=alice, body="new", client_id="c-2")
+    assert refused.value.code == "room_archived"
