@@ -29,6 +29,7 @@ from chat import events
 from chat.access import room_for_user
 from chat.errors import ChatError
 from chat.layers import LAYER_ERRORS, EpochWatch, epoch_watch_join, first_in
+from chat.limits import rate_release, rate_reserve
 from chat.models import SLUG_PATTERN, Message, Room
 from chat.presence import presence_join, presence_leave, socket_member
 from chat.services import (
@@ -45,6 +46,8 @@ from chat.services import (
 logger = logging.getLogger(__name__)
 
 TYPING_INTERVAL = 2.0
+# Ten `rate_limited` answers in a row on one socket close it (PROTOCOL.md, 4429).
+FLOOD_CLOSE_AFTER = 10
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
 _SLUG = re.compile(SLUG_PATTERN)
 Frame = dict[str, Any]
@@ -100,6 +103,7 @@ def whole_number(frame: Frame, field: str, *, default: int | None, minimum: int 
 class RoomConsumer(AsyncWebsocketConsumer):
     room: Room | None = None
     epoch_watch: EpochWatch | None = None
+    rate_limited_in_a_row = 0
     # (room id, Redis member) while this socket counts as online.
     presence_entry: tuple[int, str] | None = None
     # The highest message id this client has (sent, or older than its welcome).
@@ -309,6 +313,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     retry_after=error.retry_after,
                 )
             )
+            if self.rate_limited_in_a_row >= FLOOD_CLOSE_AFTER:
+                await self.close(code=4429)
         except (DatabaseError, *LAYER_ERRORS):
             logger.exception("could not serve a %s frame", frame and frame.get("type"))
             await self.send(
@@ -319,12 +325,31 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def receive_message_send(self, frame: Frame) -> None:
         assert self.room is not None
-        message, created = await database_sync_to_async(message_create)(
-            room_id=self.room.pk,
-            author=self.scope["user"],
-            body=frame.get("body"),
-            client_id=frame.get("client_id"),
-        )
+        user = self.scope["user"]
+        connection = self.channel_layer.connection(0)
+        try:
+            place = await asyncio.wait_for(
+                rate_reserve(connection, user_id=user.pk), settings.CHAT_LAYER_TIMEOUT
+            )
+        except ChatError:
+            self.rate_limited_in_a_row += 1  # receive() closes with 4429 at ten
+            raise
+        self.rate_limited_in_a_row = 0
+        created = False
+        try:
+            message, created = await database_sync_to_async(message_create)(
+                room_id=self.room.pk,
+                author=user,
+                body=frame.get("body"),
+                client_id=frame.get("client_id"),
+            )
+        finally:
+            if not created:
+                # Only newly stored messages count against the limit.
+                await asyncio.wait_for(
+                    rate_release(connection, user_id=user.pk, member=place),
+                    settings.CHAT_LAYER_TIMEOUT,
+                )
         if not created:
             # A resend: the stored message, to this socket only.
             await self.send(text_data=events.message_frame(message, for_author=True))
