@@ -16,6 +16,7 @@ from chat.errors import ChatError
 from chat.models import Message, Room
 from chat.services import message_create, message_delete
 from tests.conftest import PASSWORD
+from tests.helpers import send
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +33,6 @@ def admin(root) -> Client:
     client = Client()
     client.force_login(root)
     return client
-
-
-def send(room, author, body="hello"):
-    message, _ = message_create(room_id=room.pk, author=author, body=body, client_id=None)
-    return message
 
 
 def cells(content: str, field: str) -> list[str]:

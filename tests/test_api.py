@@ -14,8 +14,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from chat.models import ReadState, Room
-from chat.services import direct_room_open, message_create, message_delete
+from chat.services import direct_room_open, message_delete
 from tests.conftest import PASSWORD
+from tests.helpers import logged_in, send
 
 pytestmark = pytest.mark.django_db
 
@@ -36,17 +37,6 @@ def token_for(client: Client, username: str, password: str = PASSWORD) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def send(room, author, body="hello", client_id=None):
-    message, _ = message_create(room_id=room.pk, author=author, body=body, client_id=client_id)
-    return message
 
 
 def assert_json_error(response, status: int, code: str) -> None:

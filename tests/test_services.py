@@ -18,13 +18,9 @@ from chat.services import (
     room_read,
     room_snapshot,
 )
+from tests.helpers import send
 
 pytestmark = pytest.mark.django_db
-
-
-def send(room, author, body="hello", client_id=None):
-    message, _ = message_create(room_id=room.pk, author=author, body=body, client_id=client_id)
-    return message
 
 
 def code_of(call, **kwargs) -> str:

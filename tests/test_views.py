@@ -9,23 +9,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from chat.models import Message, ReadState, Room
-from chat.services import direct_room_open, message_create, message_delete
+from chat.services import direct_room_open, message_delete
 from tests.conftest import PASSWORD
+from tests.helpers import logged_in, send
 
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "a much longer passphrase 42"
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def send(room, author, body="hello"):
-    message, _ = message_create(room_id=room.pk, author=author, body=body, client_id=None)
-    return message
 
 
 def csp_directives(response) -> dict[str, list[str]]:

@@ -1,0 +1,21 @@
+"""Small helpers shared by the test modules."""
+
+from __future__ import annotations
+
+from django.test import Client
+
+from chat.models import Message
+from chat.services import message_create
+
+
+def send(room, author, body: str = "hello", client_id: str | None = None) -> Message:
+    """Store a message as the socket would, without a socket."""
+    message, _ = message_create(room_id=room.pk, author=author, body=body, client_id=client_id)
+    return message
+
+
+def logged_in(user) -> Client:
+    """A test client with `user`'s session."""
+    client = Client()
+    client.force_login(user)
+    return client
