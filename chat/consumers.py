@@ -65,11 +65,6 @@ def json_load(text: str) -> object:
         raise ChatError("bad_request", "the frame is not JSON") from None
 
 
-def frame_parse(text: str) -> Frame:
-    """Strict JSON object with a string `type`, or ChatError(bad_request)."""
-    return frame_check(json_load(text))
-
-
 def frame_check(frame: object) -> Frame:
     """A JSON value that is an object with a string `type`, or ChatError(bad_request)."""
     if not isinstance(frame, dict):
@@ -177,22 +172,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
             self.room = room
             snapshot = await database_sync_to_async(room_snapshot)(room_id=room.pk, after=after)
+            member = socket_member(
+                user_id=user.pk, username=user.get_username(), channel_name=self.channel_name
+            )
             came_online, online, ghosts = await asyncio.wait_for(
                 presence_join(
                     self.channel_layer.connection(0),
                     room_id=room.pk,
                     user_id=user.pk,
-                    username=user.get_username(),
-                    channel_name=self.channel_name,
+                    member=member,
                 ),
                 settings.CHAT_LAYER_TIMEOUT,
             )
-            self.presence_entry = (
-                room.pk,
-                socket_member(
-                    user_id=user.pk, username=user.get_username(), channel_name=self.channel_name
-                ),
-            )
+            self.presence_entry = (room.pk, member)
         except LAYER_ERRORS:
             logger.warning("channel layer unavailable at connect", exc_info=True)
             return await self.refuse(4013)
@@ -248,14 +240,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.epoch_watch.consumers.discard(self)
         if self.presence_entry is not None and self.room is not None:
             user = self.scope["user"]
+            room_id, member = self.presence_entry
             try:
                 went_offline = await asyncio.wait_for(
                     presence_leave(
                         self.channel_layer.connection(0),
-                        room_id=self.room.pk,
+                        room_id=room_id,
                         user_id=user.pk,
-                        username=user.get_username(),
-                        channel_name=self.channel_name,
+                        member=member,
                     ),
                     settings.CHAT_LAYER_TIMEOUT,
                 )

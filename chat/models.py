@@ -19,6 +19,11 @@ slug_validator = RegexValidator(
 )
 
 
+def room_group_name(room_id: int) -> str:
+    """The channel-layer group of a room: from its primary key, never user text."""
+    return f"room-{room_id}"
+
+
 class RoomQuerySet(models.QuerySet["Room"]):
     def visible_to(self, user: User | AnonymousUser) -> RoomQuerySet:
         """Public rooms, and the private and direct rooms the user is a member of."""
@@ -104,7 +109,7 @@ class Room(models.Model):
     @property
     def group_name(self) -> str:
         """The channel-layer group of everyone connected to this room."""
-        return f"room-{self.pk}"
+        return room_group_name(self.pk)
 
 
 class MessageQuerySet(models.QuerySet["Message"]):

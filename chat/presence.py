@@ -106,15 +106,15 @@ def online_from_members(members: list[Any]) -> list[str]:
 
 
 async def presence_join(
-    connection: Any, *, room_id: int, user_id: int, username: str, channel_name: str
+    connection: Any, *, room_id: int, user_id: int, member: str
 ) -> tuple[bool, list[str], list[str]]:
-    """Register a socket; (the user came online, who is online, who expired and left)."""
+    """Register a socket's `member` entry; (the user came online, who is online, who left)."""
     now = time.time()
     result = await connection.eval(
         JOIN,
         1,
         room_key(room_id),
-        socket_member(user_id=user_id, username=username, channel_name=channel_name),
+        member,
         now,
         now + TTL,
         f"{user_id}:",
@@ -124,15 +124,13 @@ async def presence_join(
     return bool(result[0]), online_from_members(online), [_username(user) for user in result[1:]]
 
 
-async def presence_leave(
-    connection: Any, *, room_id: int, user_id: int, username: str, channel_name: str
-) -> bool:
-    """Unregister a socket; True if that was the user's last one in the room."""
+async def presence_leave(connection: Any, *, room_id: int, user_id: int, member: str) -> bool:
+    """Unregister a socket's `member` entry; True if it was the user's last in the room."""
     result = await connection.eval(
         LEAVE,
         1,
         room_key(room_id),
-        socket_member(user_id=user_id, username=username, channel_name=channel_name),
+        member,
         time.time(),
         f"{user_id}:",
     )
@@ -162,7 +160,9 @@ async def presence_heartbeat(layer: Any, consumers: list[Any]) -> None:
 
     `consumers` carry `presence_entry` (room id, member) once they joined.
     """
-    from chat import events  # events needs the models: loaded once Django is ready
+    # events and models need Django's apps: loaded once Django is ready.
+    from chat import events
+    from chat.models import room_group_name
 
     entries = [c.presence_entry for c in consumers if c.presence_entry is not None]
     connection = layer.connection(0)
@@ -170,7 +170,7 @@ async def presence_heartbeat(layer: Any, consumers: list[Any]) -> None:
     for room_id in sorted({room_id for room_id, _ in entries}):
         gone = await presence_sweep(connection, room_id)
         if gone:
-            await layer.group_send(f"room-{room_id}", events.chat_presence(left=gone))
+            await layer.group_send(room_group_name(room_id), events.chat_presence(left=gone))
 
 
 _sync_client: redis.Redis | None = None

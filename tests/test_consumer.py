@@ -874,10 +874,12 @@ async def test_a_bogus_session_cookie_is_closed_4401(connect, general, value):
     assert await sock.closed_with() == 4401
 
 
-async def test_database_down_at_authentication_is_4013(connect, alice, general, monkeypatch):
-    def unavailable(*args: Any, **kwargs: Any) -> Any:
-        raise OperationalError("the database is down")
+def unavailable(*args: Any, **kwargs: Any) -> Any:
+    """Stands in for a database call while the database is down."""
+    raise OperationalError("the database is down")
 
+
+async def test_database_down_at_authentication_is_4013(connect, alice, general, monkeypatch):
     monkeypatch.setattr(middleware, "token_check", unavailable)
     sock, _ = await connect(alice, expect_welcome=False)
     assert await sock.closed_with() == 4013
@@ -888,9 +890,6 @@ async def test_database_down_at_authentication_is_4013(connect, alice, general, 
 
 
 async def test_database_down_at_connect_is_4013(connect, alice, general, monkeypatch):
-    def unavailable(*args: Any, **kwargs: Any) -> Any:
-        raise OperationalError("the database is down")
-
     monkeypatch.setattr(consumers, "room_snapshot", unavailable)
     sock, _ = await connect(alice, expect_welcome=False)
     assert await sock.closed_with() == 4013
@@ -899,9 +898,6 @@ async def test_database_down_at_connect_is_4013(connect, alice, general, monkeyp
 async def test_database_down_at_send_is_unavailable(connect, alice, bob, general, monkeypatch):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
-
-    def unavailable(*args: Any, **kwargs: Any) -> Any:
-        raise OperationalError("the database is down")
 
     with monkeypatch.context() as patch:
         patch.setattr(consumers, "message_create", unavailable)
