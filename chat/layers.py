@@ -8,6 +8,12 @@ open sockets would stay silently deaf. Two things catch that:
 - one watcher task per process keeps an epoch key in Redis; when the key
   changes or cannot be read, every socket of the process is closed with 4012
   as soon as Redis answers again, so that clients reconnect and resume.
+
+And it never drops a group message silently: channels-redis refuses a group
+message for a process whose queue already holds `capacity` messages, with
+nothing but an INFO line. Here each refusal is logged at WARNING with a
+running count, and the refused deliveries are retried with backoff until the
+process has drained its queue (consumers drop what they already have by id).
 """
 
 from __future__ import annotations
@@ -30,6 +36,29 @@ logger = logging.getLogger(__name__)
 # What a failing Redis raises through redis-py and channels-redis.
 LAYER_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
+# channels-redis' group_send script, returning the keys it refused (over
+# capacity) instead of only their number.
+_GROUP_SEND_LUA = """
+local refused = {}
+local now = ARGV[#ARGV - 1]
+local expiry = ARGV[#ARGV]
+for i = 1, #KEYS do
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
+        redis.call('ZADD', KEYS[i], now, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        table.insert(refused, KEYS[i])
+    end
+end
+return refused
+"""
+# How long a refused delivery is retried; the queue it waits for drains in
+# milliseconds unless its process is stuck.
+REDELIVER_FOR = 10.0
+
+# A process channel's Redis key -> (serialised message, capacity).
+Deliveries = dict[str, tuple[bytes, int]]
+
 
 class ChatChannelLayer(RedisChannelLayer):
     """RedisChannelLayer whose receive reports a lost connection as an event."""
@@ -47,6 +76,79 @@ class ChatChannelLayer(RedisChannelLayer):
             **self.hosts[index],
         }
         return create_pool(host)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dropped = 0  # deliveries refused over capacity since start
+        self._redeliveries: set[asyncio.Task[None]] = set()
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """channels-redis' group_send, with refused deliveries logged and retried."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        key = self._group_key(group)
+        connection = self.connection(self.consistent_hash(group))
+        await connection.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
+        channel_names = [name.decode("utf8") for name in await connection.zrange(key, 0, -1)]
+        if not channel_names:
+            return
+        by_connection, payloads, capacities = self._map_channel_keys_to_connection(
+            channel_names, message
+        )
+        refused: Deliveries = {}
+        for index, channel_keys in by_connection.items():
+            deliveries = {key: (payloads[key], capacities[key]) for key in channel_keys}
+            refused.update(await self._deliver(index, deliveries))
+        if refused:
+            self.dropped += len(refused)
+            logger.warning(
+                "channel layer dropped %d deliveries over capacity in group %s"
+                " (%d in all since start)",
+                len(refused),
+                group,
+                self.dropped,
+            )
+            task = asyncio.get_running_loop().create_task(self._redeliver(group, refused))
+            self._redeliveries.add(task)
+            task.add_done_callback(self._redeliveries.discard)
+
+    async def _deliver(self, index: int, deliveries: Deliveries) -> Deliveries:
+        """Queue each message on its process channel; the ones refused over capacity."""
+        connection = self.connection(index)
+        keys = list(deliveries)
+        pipe = connection.pipeline()
+        for key in keys:
+            pipe.zremrangebyscore(key, min=0, max=int(time.time()) - int(self.expiry))
+        await pipe.execute()
+        args = [deliveries[key][0] for key in keys] + [deliveries[key][1] for key in keys]
+        refused = await connection.eval(
+            _GROUP_SEND_LUA, len(keys), *keys, *args, time.time(), self.expiry
+        )
+        return {key.decode("utf8"): deliveries[key.decode("utf8")] for key in refused}
+
+    async def _redeliver(self, group: str, refused: Deliveries) -> None:
+        """Retry refused deliveries with backoff while their queues drain."""
+        delay = 0.02
+        deadline = time.monotonic() + REDELIVER_FOR
+        while refused and time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            still: Deliveries = {}
+            for key, delivery in refused.items():
+                index = self.consistent_hash(key.removeprefix(self.prefix))
+                try:
+                    still.update(await self._deliver(index, {key: delivery}))
+                except LAYER_ERRORS as error:
+                    logger.warning("channel layer redelivery failed: %r", error)
+                    still[key] = delivery
+            refused = still
+        if refused:
+            # Its clients still get it: with the next message (holes are
+            # filled from the database) or on resume.
+            logger.error(
+                "channel layer gave up redelivering to %d processes in group %s",
+                len(refused),
+                group,
+            )
 
     async def receive(self, channel: str) -> dict[str, Any]:
         try:
