@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from chat import events
 from chat.broadcast import group_send_on_commit
 from chat.errors import ChatError
-from chat.models import Message, Room
+from chat.models import Message, Mute, Room
 from chat.services import body_clean, message_delete
 
 
@@ -54,13 +54,22 @@ class RoomAdmin(admin.ModelAdmin[Room]):
 
     @admin.action(description="Archive the selected rooms (read-only)")
     def archive(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
-        count = queryset.update(archived=True)
+        count = self.set_archived(queryset, archived=True)
         self.message_user(request, f"{count} room(s) archived.", messages.SUCCESS)
 
     @admin.action(description="Unarchive the selected rooms")
     def unarchive(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
-        count = queryset.update(archived=False)
+        count = self.set_archived(queryset, archived=False)
         self.message_user(request, f"{count} room(s) unarchived.", messages.SUCCESS)
+
+    @staticmethod
+    def set_archived(queryset: QuerySet[Room], *, archived: bool) -> int:
+        """Saved one by one, not updated in bulk: open sockets hear of each (chat.moderation)."""
+        rooms = list(queryset.exclude(archived=archived))
+        for room in rooms:
+            room.archived = archived
+            room.save(update_fields=["archived"])
+        return len(rooms)
 
 
 class DeletedFilter(admin.SimpleListFilter):
@@ -131,3 +140,15 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         for message in queryset.select_related("room"):
             self.delete_model(request, message)
+
+
+@admin.register(Mute)
+class MuteAdmin(admin.ModelAdmin[Mute]):
+    """Muted users read but cannot write; a mute takes effect on their next send."""
+
+    list_display = ["user", "room", "until", "reason", "created"]
+    list_filter = ["room"]
+    list_select_related = ["user", "room"]
+    search_fields = ["user__username", "reason"]
+    raw_id_fields = ["user"]
+    date_hierarchy = "created"

@@ -23,6 +23,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 
 from chat import events
@@ -30,10 +31,11 @@ from chat.access import room_for_user
 from chat.errors import ChatError
 from chat.layers import LAYER_ERRORS, EpochWatch, epoch_watch_join, first_in
 from chat.limits import rate_release, rate_reserve
-from chat.models import SLUG_PATTERN, Message, Room
+from chat.models import SLUG_PATTERN, Message, Room, user_group_name
 from chat.presence import presence_join, presence_leave, socket_member
 from chat.services import (
     MAX_NUMBER,
+    Snapshot,
     client_id_clean,
     message_create,
     message_delete,
@@ -85,6 +87,17 @@ def frame_client_id(frame: object) -> str | None:
         return None
 
 
+def welcome_snapshot(*, user_id: int, room_id: int, after: int | None) -> Snapshot:
+    """room_snapshot, read once the socket is in its groups; refuses a deactivated user.
+
+    The account is read again here: one deactivated after the handshake was
+    authenticated, but before its group heard of it, is refused all the same.
+    """
+    if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+        raise ChatError("forbidden", "this account is deactivated", close_code=4403)
+    return room_snapshot(room_id=room_id, after=after)
+
+
 def whole_number(frame: Frame, field: str, *, default: int | None, minimum: int = 0) -> int | None:
     """An optional whole-number field, or ChatError(bad_request)."""
     value = frame.get(field)
@@ -106,8 +119,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
     typing_at = 0.0
     # Set once connect() has sent the welcome and the replay.
     opened = False
+    # Set once this socket has joined its user's group (moderation events).
+    user_group: str | None = None
+    # Set once the server has closed the socket: nothing more is acted on.
+    closing = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
+        # After the server's close, neither a client frame (a deactivated
+        # user's, say) nor a broadcast is acted on; only the disconnect is.
+        if self.closing and message["type"] != "websocket.disconnect":
+            return
         # Channels' dispatch runs aclose_old_connections() (a thread hop) before
         # every event. Every database call here goes through
         # database_sync_to_async, which closes stale connections itself, and
@@ -118,6 +139,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     # --- connecting -------------------------------------------------------
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
 
     async def refuse(self, code: int) -> None:
         """Accept, then close with `code`, so that the client can read why."""
@@ -165,13 +190,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # a socket could be deafened in between and never be told.)
             self.epoch_watch = await epoch_watch_join(self.channel_layer, self)
             # Join before reading the backlog: whatever is committed after the
-            # read arrives live, and anything in both is dropped by id.
+            # read arrives live, and anything in both is dropped by id. The
+            # user's group likewise comes before the account is read again.
+            self.user_group = user_group_name(user.pk)
+            await asyncio.wait_for(
+                self.channel_layer.group_add(self.user_group, self.channel_name),
+                settings.CHAT_LAYER_TIMEOUT,
+            )
             await asyncio.wait_for(
                 self.channel_layer.group_add(room.group_name, self.channel_name),
                 settings.CHAT_LAYER_TIMEOUT,
             )
             self.room = room
-            snapshot = await database_sync_to_async(room_snapshot)(room_id=room.pk, after=after)
+            snapshot = await database_sync_to_async(welcome_snapshot)(
+                user_id=user.pk, room_id=room.pk, after=after
+            )
             member = socket_member(
                 user_id=user.pk, username=user.get_username(), channel_name=self.channel_name
             )
@@ -191,6 +224,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except DatabaseError:
             logger.exception("database unavailable at connect")
             return await self.refuse(4013)
+        except ChatError as error:
+            # Deactivated since the handshake was authenticated.
+            return await self.refuse(error.close_code or 4403)
         if self.epoch_watch is None:
             # The watch saw Redis restart while this socket was joining.
             return await self.refuse(4012)
@@ -199,12 +235,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             text_data=events.dumps(
                 {
                     "type": "welcome",
-                    "room": {
-                        "slug": room.slug,
-                        "name": room.name,
-                        "kind": room.kind,
-                        "archived": room.archived,
-                    },
+                    "room": events.room_frame(room),
                     "user": {"username": user.get_username()},
                     "online": online,
                     "last_id": snapshot.last_number or None,
@@ -257,10 +288,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 # The entry expires within presence.TTL; a sweep then says `left`.
                 logger.warning("presence leave failed", exc_info=True)
             self.presence_entry = None
-        if self.room is not None:
+        groups = [self.user_group, self.room and self.room.group_name]
+        for group in filter(None, groups):
             try:
                 await asyncio.wait_for(
-                    self.channel_layer.group_discard(self.room.group_name, self.channel_name),
+                    self.channel_layer.group_discard(group, self.channel_name),
                     settings.CHAT_LAYER_TIMEOUT,
                 )
             except LAYER_ERRORS:
@@ -297,6 +329,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 raise ChatError("bad_request", "unknown frame type")
             await handler(self, frame)
         except ChatError as error:
+            if error.close_code is not None:
+                await self.close(code=error.close_code)
+                return
             await self.send(
                 text_data=events.error_frame(
                     error.code,
@@ -466,8 +501,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except DatabaseError:
             # Better a resume than a hole: the client comes back with after=.
             logger.exception("could not fill a hole before %s", before)
-            self.last_sent = MAX_NUMBER  # nothing more goes out on this socket
-            await self.close(code=4013)
+            await self.close(code=4013)  # nothing more goes out on this socket
             return False
         for message in missing:
             await self.send_message(message)
@@ -487,6 +521,26 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def chat_typing(self, event: dict[str, Any]) -> None:
         if event["user_id"] != self.scope["user"].pk:
             await self.send(text_data=event["text"])
+
+    async def chat_room_changed(self, event: dict[str, Any]) -> None:
+        assert self.room is not None
+        self.room.kind = event["kind"]
+        self.room.archived = event["archived"]
+        members = event["member_ids"]
+        if members is not None and self.scope["user"].pk not in members:
+            await self.close(code=4404)  # the room is no longer there for this user
+            return
+        await self.send(text_data=event["text"])
+
+    async def chat_access_lost(self, event: dict[str, Any]) -> None:
+        assert self.room is not None
+        if self.room.kind != Room.Kind.PUBLIC and self.scope["user"].pk in event["user_ids"]:
+            await self.close(code=4404)
+
+    async def chat_user_closed(self, event: dict[str, Any]) -> None:
+        session_key = event["session_key"]
+        if session_key is None or session_key == self.scope.get("auth_session_key"):
+            await self.close(code=event["code"])
 
     async def chat_layer_lost(self, event: dict[str, Any]) -> None:
         await self.layer_restarted()

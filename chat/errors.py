@@ -21,9 +21,18 @@ ERROR_CODES = frozenset(
 class ChatError(Exception):
     """A refusal the client is told about, as `error` {code, detail}."""
 
-    def __init__(self, code: str, detail: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        retry_after: float | None = None,
+        close_code: int | None = None,
+    ) -> None:
         assert code in ERROR_CODES, code
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.retry_after = retry_after
+        # Set when the refusal ends the socket (a deactivated account: 4403).
+        self.close_code = close_code

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chat.models import Message
+from chat.models import Message, Room
 
 
 def dumps(frame: dict[str, Any]) -> str:
@@ -108,3 +108,32 @@ def chat_presence(
     if left:
         frame["left"] = left
     return {"type": "chat.presence", "channel": channel, "text": dumps(frame)}
+
+
+def room_frame(room: Room) -> dict[str, Any]:
+    """The room object of `welcome` and `room` frames."""
+    return {"slug": room.slug, "name": room.name, "kind": room.kind, "archived": room.archived}
+
+
+def chat_room_changed(room: Room, *, member_ids: list[int] | None) -> dict[str, Any]:
+    """Group event: the room was renamed, archived, unarchived or changed kind.
+
+    `member_ids` lists who may stay, for a private or direct room; None for a public one.
+    """
+    return {
+        "type": "chat.room_changed",
+        "kind": room.kind,
+        "archived": room.archived,
+        "member_ids": member_ids,
+        "text": dumps({"type": "room", "room": room_frame(room)}),
+    }
+
+
+def chat_access_lost(*, user_ids: list[int]) -> dict[str, Any]:
+    """Group event: these users are no longer members of the (private or direct) room."""
+    return {"type": "chat.access_lost", "user_ids": user_ids}
+
+
+def chat_user_closed(*, code: int, session_key: str | None = None) -> dict[str, Any]:
+    """User-group event: close the user's sockets (of one session only, when given)."""
+    return {"type": "chat.user_closed", "code": code, "session_key": session_key}

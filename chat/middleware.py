@@ -94,7 +94,9 @@ class OriginGate:
 class SocketAuthMiddleware:
     """Sets scope["user"] from `?token=` or, for browsers, the session.
 
-    scope["auth_close_code"] says why a socket is not authenticated (4401, 4403).
+    scope["auth_close_code"] says why a socket is not authenticated (4401, 4403);
+    scope["auth_session_key"] names the session a browser's socket belongs to
+    (logging out of it closes the socket).
     Wrap in channels.sessions.SessionMiddleware, which reads the cookie.
     """
 
@@ -105,6 +107,7 @@ class SocketAuthMiddleware:
         query = parse_qs(scope.get("query_string", b"").decode("latin1"))
         user: Any = AnonymousUser()
         close_code: int | None = 4401
+        session_key: str | None = None
         try:
             if "token" in query:
                 check = await database_sync_to_async(token_check)(query["token"][0])
@@ -117,6 +120,7 @@ class SocketAuthMiddleware:
                 user = await get_user(scope)
                 if user.is_authenticated:
                     close_code = None
+                    session_key = scope["session"].session_key
         except DataError:
             # A value no row can hold (a NUL in the session cookie): no such
             # session. Uncaught, it would crash the handshake without a code.
@@ -125,4 +129,8 @@ class SocketAuthMiddleware:
             # The database cannot serve now: accepted, then closed with 4013.
             logger.warning("database unavailable at socket auth", exc_info=True)
             user, close_code = AnonymousUser(), 4013
-        return await self.app({**scope, "user": user, "auth_close_code": close_code}, receive, send)
+        return await self.app(
+            {**scope, "user": user, "auth_close_code": close_code, "auth_session_key": session_key},
+            receive,
+            send,
+        )

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from chat.errors import ChatError
-from chat.models import Message, ReadState, Room
+from chat.models import Message, Mute, ReadState, Room
 
 # Ids beyond what the database stores are answered as "no such message".
 MAX_NUMBER = 2**63 - 1
@@ -59,6 +61,38 @@ def client_id_clean(client_id: object) -> str | None:
     return client_id
 
 
+def _author_may_write(*, author_id: int, room_id: int) -> None:
+    """Refuse a deactivated author (closing the socket, 4403) and a muted one (`muted`).
+
+    Read in the write's transaction, so that a moderator's decision holds from
+    its commit on, whatever the open sockets have heard yet.
+    """
+    state = (
+        get_user_model()
+        .objects.filter(pk=author_id)
+        .annotate(muted_until=Subquery(_mute_end(room_id=room_id)), muted=Exists(_mutes(room_id)))
+        .values("is_active", "muted", "muted_until")
+        .first()
+    )
+    if state is None or not state["is_active"]:
+        raise ChatError("forbidden", "this account is deactivated", close_code=4403)
+    if state["muted"]:
+        until = state["muted_until"]
+        detail = "you are muted in this room"
+        if until is not None:
+            detail += f" until {until.isoformat(timespec='minutes').replace('+00:00', 'Z')}"
+        raise ChatError("muted", detail)
+
+
+def _mutes(room_id: int) -> QuerySet[Mute]:
+    return Mute.objects.active(room_id=room_id).filter(user_id=OuterRef("pk"))
+
+
+def _mute_end(*, room_id: int) -> QuerySet[Mute, Any]:
+    """The latest end of the user's mutes in force; NULL while one has no end."""
+    return _mutes(room_id).order_by(F("until").desc(nulls_first=True)).values("until")[:1]
+
+
 def _room_for_write(room_id: int) -> Room:
     """Lock the room row; refuse writes to archived rooms."""
     room = Room.objects.select_for_update().get(pk=room_id)
@@ -90,6 +124,7 @@ def message_create(
             # room was archived is acknowledged with it, not refused.
             if existing is not None:
                 return existing, False
+        _author_may_write(author_id=author.pk, room_id=room_id)
         if room.archived:
             raise ChatError("room_archived", "this room is archived and read-only")
         number = room.last_message_number + 1
@@ -124,6 +159,7 @@ def message_edit(*, room_id: int, number: object, user: User, body: object) -> M
         message = _message_for_write(room_id=room_id, number=number)
         if message.author_id != user.pk:
             raise ChatError("forbidden", "only the author may edit a message")
+        _author_may_write(author_id=user.pk, room_id=room_id)
         message.body = body
         message.edited = True
         message.save(update_fields=["body", "edited"])

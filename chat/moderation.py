@@ -1,0 +1,116 @@
+"""Moderation that reaches open sockets at once, on every worker.
+
+Whatever way an account or a room is changed (the admin, a shell, a view),
+these receivers tell the sockets it concerns once the change has committed:
+
+- a user deactivated or deleted: every socket of theirs closes with 4403;
+- a password changed: every socket closes with 4401 (sessions and tokens
+  made with the old password no longer authenticate);
+- a logout: the sockets of that session close with 4401;
+- a member removed from a private or direct room: their sockets to it close
+  with 4404, as if it had never existed for them;
+- a room renamed, archived or made private: open sockets get a `room` frame,
+  and those of users who may no longer read it close with 4404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.http import HttpRequest
+
+from chat import events
+from chat.broadcast import group_send_on_commit
+from chat.models import Room, room_group_name, user_group_name
+
+
+def account_before_save(sender: Any, instance: Any, update_fields: Any, **kwargs: Any) -> None:
+    """Note on the instance whether this save ends the user's sockets, and with what code."""
+    instance._chat_close_code = None
+    if instance.pk is None:
+        return
+    if update_fields is not None and not {"password", "is_active"} & set(update_fields):
+        return  # a login's last_login update, say
+    before = sender.objects.filter(pk=instance.pk).values("password", "is_active").first()
+    if before is None:
+        return
+    if before["is_active"] and not instance.is_active:
+        instance._chat_close_code = 4403
+    elif before["password"] != instance.password:
+        instance._chat_close_code = 4401
+
+
+def account_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    code = getattr(instance, "_chat_close_code", None)
+    if code is not None:
+        group_send_on_commit(user_group_name(instance.pk), events.chat_user_closed(code=code))
+
+
+def account_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    group_send_on_commit(user_group_name(instance.pk), events.chat_user_closed(code=4403))
+
+
+def session_ended(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    """Logging out closes the sockets of that session (not the user's other ones)."""
+    session_key = request.session.session_key
+    if user is not None and session_key:
+        group_send_on_commit(
+            user_group_name(user.pk),
+            events.chat_user_closed(code=4401, session_key=session_key),
+        )
+
+
+def room_saved(sender: Any, instance: Room, created: bool, **kwargs: Any) -> None:
+    if created:
+        return  # nobody is connected to it yet
+
+    def event() -> dict[str, Any]:
+        # Built at commit: the admin saves members after the room, in one transaction.
+        room = Room.objects.get(pk=instance.pk)
+        member_ids = None
+        if room.kind != Room.Kind.PUBLIC:
+            member_ids = list(room.members.values_list("pk", flat=True))
+        return events.chat_room_changed(room, member_ids=member_ids)
+
+    group_send_on_commit(instance.group_name, event)
+
+
+def members_changed(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
+    """Members removed from a room (from either side of the relation) lose their sockets to it."""
+    if action == "pre_clear":
+        # post_clear does not say who was there.
+        related = instance.chat_rooms if reverse else instance.members
+        instance._chat_cleared = set(related.values_list("pk", flat=True))
+        return
+    if action == "post_clear":
+        pk_set = getattr(instance, "_chat_cleared", set())
+    elif action != "post_remove":
+        return
+    assert pk_set is not None
+    if reverse:  # user.chat_rooms.remove(room, ...)
+        removals = {room_id: [instance.pk] for room_id in pk_set}
+    else:  # room.members.remove(user, ...)
+        removals = {instance.pk: sorted(pk_set)}
+    for room_id, user_ids in removals.items():
+        if user_ids:
+            group_send_on_commit(
+                room_group_name(room_id), events.chat_access_lost(user_ids=user_ids)
+            )
+
+
+def connect() -> None:
+    """Connect the receivers (ChatConfig.ready)."""
+    user_model = get_user_model()
+    pre_save.connect(account_before_save, sender=user_model, dispatch_uid="chat-account-before")
+    post_save.connect(account_saved, sender=user_model, dispatch_uid="chat-account-saved")
+    post_delete.connect(account_deleted, sender=user_model, dispatch_uid="chat-account-deleted")
+    user_logged_out.connect(session_ended, dispatch_uid="chat-session-ended")
+    post_save.connect(room_saved, sender=Room, dispatch_uid="chat-room-saved")
+    m2m_changed.connect(
+        members_changed, sender=Room.members.through, dispatch_uid="chat-members-changed"
+    )
