@@ -1,21 +1,36 @@
-"""The message rate limit, shared by every socket of a user on every worker.
+"""Limits shared by every worker through Redis: messages, log-ins, sign-ups.
 
-A Redis sorted set per user holds the times of their recently stored messages
-(CHAT_RATE_LIMIT: `<count>/<seconds>s`). A send first reserves a place; a send
-that turns out not to store a new message (a resend, a refusal, a failure)
-gives its place back, so only newly stored messages count.
+Messages: a Redis sorted set per user holds the times of their recently
+stored messages (CHAT_RATE_LIMIT: `<count>/<seconds>s`). A send first reserves
+a place; a send that turns out not to store a new message (a resend, a
+refusal, a failure) gives its place back, so only newly stored messages count.
+
+Log-ins and sign-ups (the views, sync): sorted sets of recent failed log-ins
+per username and per client address (CHAT_LOGIN_LIMIT), and of sign-up
+attempts per address (CHAT_SIGNUP_LIMIT). Over the limit, the views answer 429
+with how long to wait, before checking any password.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import logging
 import math
 import time
 import uuid
 from typing import Any
 
+import redis
 from django.conf import settings
+from django.http import HttpRequest
 
 from chat.errors import ChatError
+
+logger = logging.getLogger(__name__)
+# Failed log-ins allowed per client address, as a multiple of those per username:
+# many people may share one address (an office, a campus).
+ADDRESS_FACTOR = 10
 
 # KEYS[1] the user's set; ARGV: now, window, limit, member.
 # Returns 0 and adds the member, or the seconds until the oldest entry leaves.
@@ -56,3 +71,100 @@ async def rate_reserve(connection: Any, *, user_id: int) -> str:
 async def rate_release(connection: Any, *, user_id: int, member: str) -> None:
     """Give back a place that did not store a new message."""
     await connection.zrem(rate_key(user_id), member)
+
+
+# --- log-ins and sign-ups --------------------------------------------------
+
+# KEYS: sets; ARGV: now, window, then one limit per key. The seconds until
+# every set is under its limit again (0: under all of them).
+WAIT = """
+local wait = 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1] - ARGV[2])
+  local count = redis.call('ZCARD', key)
+  local limit = tonumber(ARGV[i + 2])
+  if count >= limit then
+    local edge = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+    wait = math.max(wait, edge[2] + ARGV[2] - ARGV[1])
+  end
+end
+return tostring(wait)
+"""
+
+
+@functools.cache
+def redis_client() -> redis.Redis:
+    """A blocking client of the layer's Redis, for views (one pool per process)."""
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=settings.CHAT_LAYER_TIMEOUT,
+        socket_connect_timeout=settings.CHAT_LAYER_TIMEOUT,
+    )
+
+
+def _key(kind: str, value: str) -> str:
+    # Hashed: usernames are user text, of any length and alphabet.
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{settings.CHAT_LAYER_PREFIX}:throttle:{kind}:{digest}"
+
+
+def _address(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def login_keys(request: HttpRequest, username: str) -> list[tuple[str, int]]:
+    """The failure sets a log-in as `username` counts against, with their limits."""
+    count, _ = settings.CHAT_LOGIN_LIMIT
+    return [
+        (_key("login-user", username.strip().casefold()), count),
+        (_key("login-address", _address(request)), count * ADDRESS_FACTOR),
+    ]
+
+
+def signup_keys(request: HttpRequest) -> list[tuple[str, int]]:
+    count, _ = settings.CHAT_SIGNUP_LIMIT
+    return [(_key("signup-address", _address(request)), count)]
+
+
+def throttle_wait(keys: list[tuple[str, int]], *, seconds: int) -> float:
+    """Seconds until every set is under its limit again; 0 when it is now.
+
+    A Redis that cannot answer lets the attempt through (logged): the password
+    check still stands, and the site stays usable while Redis restarts.
+    """
+    try:
+        wait = float(
+            redis_client().eval(
+                WAIT,
+                len(keys),
+                *[key for key, _ in keys],
+                time.time(),
+                seconds,
+                *[limit for _, limit in keys],
+            )
+        )
+    except redis.RedisError:
+        logger.warning("throttle unavailable: letting an attempt through", exc_info=True)
+        return 0.0
+    return math.ceil(wait) if wait > 0 else 0.0
+
+
+def throttle_count(keys: list[tuple[str, int]], *, seconds: int) -> None:
+    """Count one attempt (a failed log-in, a sign-up) in every set."""
+    now = time.time()
+    try:
+        pipe = redis_client().pipeline()
+        for key, _ in keys:
+            pipe.zadd(key, {uuid.uuid4().hex: now})
+            pipe.expire(key, seconds)
+        pipe.execute()
+    except redis.RedisError:
+        logger.warning("throttle unavailable: an attempt went uncounted", exc_info=True)
+
+
+def wait_detail(wait: float) -> str:
+    """'Try again in ...', in words."""
+    minutes = math.ceil(wait / 60)
+    if wait <= 60:
+        return f"Too many attempts. Try again in {math.ceil(wait)} seconds."
+    return f"Too many attempts. Try again in {minutes} minutes."

@@ -12,6 +12,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import AnonymousUser, User
@@ -25,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from chat import events, presence
 from chat.access import room_for_user
 from chat.errors import ChatError
+from chat.limits import login_keys, signup_keys, throttle_count, throttle_wait, wait_detail
 from chat.models import Message, Room
 from chat.services import MAX_NUMBER, direct_room_open
 from chat.tokens import token_check, token_issue
@@ -32,11 +34,41 @@ from chat.tokens import token_check, token_issue
 PAGE_SIZE = 50
 
 
+def too_many(request: HttpRequest, template: str, context: dict[str, Any], wait: float) -> Any:
+    """A form page refused for flooding: 429, with the wait in words."""
+    response = render(request, template, {**context, "throttled": wait_detail(wait)}, status=429)
+    response["Retry-After"] = str(int(wait))
+    return response
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in, refusing guesses beyond CHAT_LOGIN_LIMIT before any password check."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        _, seconds = settings.CHAT_LOGIN_LIMIT
+        keys = login_keys(request, str(request.POST.get("username", "")))
+        wait = throttle_wait(keys, seconds=seconds)
+        if wait:
+            context = self.get_context_data(form=self.form_class(request))
+            return too_many(request, "registration/login.html", context, wait)
+        response = super().post(request, *args, **kwargs)
+        if not request.user.is_authenticated:
+            throttle_count(keys, seconds=seconds)
+        return response
+
+
 def signup(request: HttpRequest) -> HttpResponse:
-    """Create an account and log it in."""
+    """Create an account and log it in; at most CHAT_SIGNUP_LIMIT tries per address."""
     if request.user.is_authenticated:
         return redirect("chat:lobby")
     form: UserCreationForm[User] = UserCreationForm(request.POST or None)
+    if request.method == "POST":
+        count_keys, seconds = signup_keys(request), settings.CHAT_SIGNUP_LIMIT[1]
+        wait = throttle_wait(count_keys, seconds=seconds)
+        if wait:
+            form = UserCreationForm()
+            return too_many(request, "registration/signup.html", {"form": form}, wait)
+        throttle_count(count_keys, seconds=seconds)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -242,8 +274,19 @@ def api_token(request: HttpRequest) -> JsonResponse:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return api_error(400, "bad_request", "username and password must be strings")
+    # The same budget as the log-in form: a token is a log-in.
+    keys, seconds = login_keys(request, username), settings.CHAT_LOGIN_LIMIT[1]
+    wait = throttle_wait(keys, seconds=seconds)
+    if wait:
+        response = JsonResponse(
+            {"error": "rate_limited", "detail": wait_detail(wait), "retry_after": wait},
+            status=429,
+        )
+        response["Retry-After"] = str(int(wait))
+        return response
     user = authenticate(request, username=username, password=password)
     if user is None:
+        throttle_count(keys, seconds=seconds)
         return api_error(401, "unauthenticated", "wrong username or password, or inactive user")
     return JsonResponse({"token": token_issue(user=user), "expires_in": settings.CHAT_TOKEN_TTL})
 

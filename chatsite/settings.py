@@ -18,6 +18,10 @@ Every variable the site reads (mirrored in .env.example):
                                least daphne's --websocket_timeout, see deploy/)
     CHAT_RATE_LIMIT            "<count>/<seconds>s" newly stored messages per user; default 20/10s
     CHAT_TOKEN_TTL             lifetime of /api/token/ tokens in seconds; default 300
+    CHAT_LOGIN_LIMIT           "<count>/<seconds>s" failed log-ins (form or /api/token/) per
+                               username and, tenfold, per client address; default 10/900s
+    CHAT_SIGNUP_LIMIT          "<count>/<seconds>s" sign-up attempts per client address;
+                               default 10/3600s
 """
 
 from __future__ import annotations
@@ -68,11 +72,12 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def parse_rate(raw: str) -> tuple[int, int]:
-    """Parse "<count>/<seconds>s" into (count, seconds)."""
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """Read "<count>/<seconds>s" into (count, seconds)."""
+    raw = os.environ.get(name) or default
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*s\s*", raw)
     if not match or int(match[1]) < 1 or int(match[2]) < 1:
-        raise ImproperlyConfigured(f"CHAT_RATE_LIMIT={raw!r} is not of the form <count>/<seconds>s")
+        raise ImproperlyConfigured(f"{name}={raw!r} is not of the form <count>/<seconds>s")
     return int(match[1]), int(match[2])
 
 
@@ -184,7 +189,10 @@ CHANNEL_LAYERS = {
 CHAT_LAYER_TIMEOUT = 5.0
 CHAT_LAYER_CHECK_INTERVAL = 2.0
 
-CHAT_RATE_LIMIT = parse_rate(os.environ.get("CHAT_RATE_LIMIT") or "20/10s")
+CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/10s")
+# Against password guessing and mass sign-ups, shared by every worker (chat/limits.py).
+CHAT_LOGIN_LIMIT = env_rate("CHAT_LOGIN_LIMIT", "10/900s")
+CHAT_SIGNUP_LIMIT = env_rate("CHAT_SIGNUP_LIMIT", "10/3600s")
 CHAT_TOKEN_TTL = env_int("CHAT_TOKEN_TTL", 300, minimum=1)
 # Protocol limits (PROTOCOL.md): code points of a body, characters of a client_id,
 # bytes of one WebSocket message, messages replayed on resume.

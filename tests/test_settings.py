@@ -29,6 +29,8 @@ print(json.dumps({
     "LAYER": layer,
     "CHAT_RATE_LIMIT": s.CHAT_RATE_LIMIT,
     "CHAT_TOKEN_TTL": s.CHAT_TOKEN_TTL,
+    "CHAT_LOGIN_LIMIT": s.CHAT_LOGIN_LIMIT,
+    "CHAT_SIGNUP_LIMIT": s.CHAT_SIGNUP_LIMIT,
     "ALLOWED_HOSTS": s.ALLOWED_HOSTS,
 }, default=str))
 """
@@ -101,8 +103,9 @@ def test_a_debug_value_that_is_not_yes_or_no_fails_loudly():
 
 
 @pytest.mark.parametrize("raw", ["20", "abc", "20/10", "0/10s", "20/0s", "-1/10s", "20/10m"])
-def test_bad_rate_limit_fails_loudly(raw):
-    assert "CHAT_RATE_LIMIT" in refused(DJANGO_SECRET_KEY=SECRET, CHAT_RATE_LIMIT=raw)
+@pytest.mark.parametrize("name", ["CHAT_RATE_LIMIT", "CHAT_LOGIN_LIMIT", "CHAT_SIGNUP_LIMIT"])
+def test_bad_rate_limit_fails_loudly(raw, name):
+    assert name in refused(DJANGO_SECRET_KEY=SECRET, **{name: raw})
 
 
 @pytest.mark.parametrize("raw", ["abc", "1.5", "0", "-5", "5s"])
@@ -114,9 +117,18 @@ def test_limits_default_and_read_from_the_environment():
     defaults = load(DJANGO_SECRET_KEY=SECRET)
     assert defaults["CHAT_RATE_LIMIT"] == [20, 10]
     assert defaults["CHAT_TOKEN_TTL"] == 300
-    values = load(DJANGO_SECRET_KEY=SECRET, CHAT_RATE_LIMIT="5/2s", CHAT_TOKEN_TTL="60")
+    assert defaults["CHAT_LOGIN_LIMIT"] == [10, 900]
+    assert defaults["CHAT_SIGNUP_LIMIT"] == [10, 3600]
+    values = load(
+        DJANGO_SECRET_KEY=SECRET,
+        CHAT_RATE_LIMIT="5/2s",
+        CHAT_TOKEN_TTL="60",
+        CHAT_LOGIN_LIMIT="3/60s",
+        CHAT_SIGNUP_LIMIT="2/30s",
+    )
     assert values["CHAT_RATE_LIMIT"] == [5, 2]
     assert values["CHAT_TOKEN_TTL"] == 60
+    assert (values["CHAT_LOGIN_LIMIT"], values["CHAT_SIGNUP_LIMIT"]) == ([3, 60], [2, 30])
 
 
 # --- database and channel layer -------------------------------------------------------------
