@@ -27,6 +27,8 @@ import websockets
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 DAPHNE = str(Path(sys.executable).with_name("daphne"))
+# The site's server (daphne with a scrubbed access log), as deploy/ runs it.
+SERVER = [PYTHON, "-m", "chatsite.server"]
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres:postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "integration-Pass-2026"
@@ -114,7 +116,7 @@ class Worker:
 
     def start(self) -> None:
         args = (ROOT / "deploy" / "daphne.args").read_text().split()
-        command = [DAPHNE, *args, "-b", "127.0.0.1", "-p", str(self.port)]
+        command = [*SERVER, *args, "-b", "127.0.0.1", "-p", str(self.port)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [*command, "chatsite.asgi:application"],
