@@ -555,3 +555,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # one amid the replay would cut it. connect() closes when done.
             if self.opened:
                 await self.close(code=4012)
+
+
+class NoSuchRoomConsumer(AsyncWebsocketConsumer):
+    """A socket to a path that names no room: accepted, then closed with 4404."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=4404)

@@ -137,8 +137,8 @@ def message_create(
 
 
 def _message_for_write(*, room_id: int, number: object) -> Message:
-    if not isinstance(number, int) or isinstance(number, bool):
-        raise ChatError("bad_request", "id must be a whole number")
+    if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+        raise ChatError("bad_request", "id must be a whole number >= 0")
     if not 1 <= number <= MAX_NUMBER:
         raise ChatError("not_found", "no such message")
     message = (

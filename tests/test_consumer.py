@@ -703,7 +703,7 @@ async def test_delete_by_staff(connect, alice, make_user, general):
     ("fields", "code"),
     [
         ({"id": 99}, "not_found"),
-        ({"id": -3}, "not_found"),
+        ({"id": -3}, "bad_request"),
         ({"id": "1"}, "bad_request"),
         ({"id": None}, "bad_request"),
         ({}, "bad_request"),

@@ -245,12 +245,12 @@ def test_edit_validates_the_body_and_the_id(alice, general):
         code_of(message_edit, room_id=general.pk, number=1, user=alice, body="\x00")
         == "bad_request"
     )
-    for number in ("1", 1.0, True, None):
+    for number in ("1", 1.0, True, None, -1):
         assert (
             code_of(message_edit, room_id=general.pk, number=number, user=alice, body="x")
             == "bad_request"
         )
-    for number in (0, -1, 2, MAX_NUMBER + 1, 10**30):
+    for number in (0, 2, MAX_NUMBER + 1, 10**30):
         assert (
             code_of(message_edit, room_id=general.pk, number=number, user=alice, body="x")
             == "not_found"
