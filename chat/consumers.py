@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -87,6 +88,26 @@ def frame_client_id(frame: object) -> str | None:
         return None
 
 
+_missing: dict[tuple[int, int, int], asyncio.Future[list[Message]]] = {}
+
+
+async def messages_missing(*, room_id: int, after: int, before: int) -> list[Message]:
+    """messages_between, read once for every socket of this process missing the same ones.
+
+    A message the layer dropped for a process is missing on all its sockets
+    in the room at once: one query serves them all.
+    """
+    key = (room_id, after, before)
+    future = _missing.get(key)
+    if future is None:
+        future = asyncio.ensure_future(
+            database_sync_to_async(messages_between)(room_id=room_id, after=after, before=before)
+        )
+        _missing[key] = future
+        future.add_done_callback(lambda _: _missing.pop(key, None))
+    return await asyncio.shield(future)
+
+
 def welcome_snapshot(*, user_id: int, room_id: int, after: int | None) -> Snapshot:
     """room_snapshot, read once the socket is in its groups; refuses a deactivated user.
 
@@ -116,13 +137,23 @@ class RoomConsumer(AsyncWebsocketConsumer):
     presence_entry: tuple[int, str] | None = None
     # The highest message id this client has (sent, or older than its welcome).
     last_sent = 0
+    # The room's presence version at the welcome, and of the last news told of each user.
+    presence_base = 0
+    presence_told: dict[str, int]
     typing_at = 0.0
     # Set once connect() has sent the welcome and the replay.
     opened = False
     # Set once this socket has joined its user's group (moderation events).
     user_group: str | None = None
-    # Set once the server has closed the socket: nothing more is acted on.
+    # Set once the socket is closing (by the server, or a send found the client
+    # gone): nothing more is acted on but the disconnect, which cleans up.
     closing = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Live messages, hole filling and the watcher's tail check take turns.
+        self.delivery = asyncio.Lock()
+        self.presence_told = {}
+        await super().__call__(scope, receive, send)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # After the server's close, neither a client frame (a deactivated
@@ -136,13 +167,37 @@ class RoomConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        if message["type"] == "websocket.disconnect":
+            await handler(message)
+            return
+        try:
+            await handler(message)
+        except Exception:
+            # Raised out of here, it would end the consumer without its
+            # disconnect: its group membership and presence would outlive it.
+            logger.exception("%s failed; closing the socket", message["type"])
+            await self.close(code=1011)
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except Disconnected:
+            # The client's close is under way and daphne refuses sends; its
+            # websocket.disconnect follows, and with it the clean-up.
+            self.closing = True
 
     # --- connecting -------------------------------------------------------
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        already = self.closing
         self.closing = True
-        await super().close(code=code, reason=reason)
+        try:
+            await super().close(code=code, reason=reason)
+        except Disconnected:
+            if not already:
+                logger.debug("close of a socket the client had closed")
 
     async def refuse(self, code: int) -> None:
         """Accept, then close with `code`, so that the client can read why."""
@@ -208,7 +263,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             member = socket_member(
                 user_id=user.pk, username=user.get_username(), channel_name=self.channel_name
             )
-            came_online, online, ghosts = await asyncio.wait_for(
+            joined = await asyncio.wait_for(
                 presence_join(
                     self.channel_layer.connection(0),
                     room_id=room.pk,
@@ -218,6 +273,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 settings.CHAT_LAYER_TIMEOUT,
             )
             self.presence_entry = (room.pk, member)
+            self.presence_base = joined.version
         except LAYER_ERRORS:
             logger.warning("channel layer unavailable at connect", exc_info=True)
             return await self.refuse(4013)
@@ -237,7 +293,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     "type": "welcome",
                     "room": events.room_frame(room),
                     "user": {"username": user.get_username()},
-                    "online": online,
+                    "online": joined.online,
                     "last_id": snapshot.last_number or None,
                 }
             )
@@ -251,16 +307,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_message(message)
         self.last_sent = snapshot.last_number
         self.opened = True
-        if came_online or ghosts:
+        if joined.came_online or joined.ghosts:
             try:
-                if came_online:
+                if joined.came_online:
                     await self.group_send(
                         events.chat_presence(
-                            joined=[user.get_username()], channel=self.channel_name
+                            joined=[user.get_username()],
+                            version=joined.version,
+                            channel=self.channel_name,
                         )
                     )
-                if ghosts:
-                    await self.group_send(events.chat_presence(left=ghosts))
+                if joined.ghosts:
+                    await self.group_send(
+                        events.chat_presence(left=joined.ghosts, version=joined.version)
+                    )
             except LAYER_ERRORS:
                 logger.warning("presence broadcast failed", exc_info=True)
         if self.epoch_watch is None:
@@ -273,7 +333,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             user = self.scope["user"]
             room_id, member = self.presence_entry
             try:
-                went_offline = await asyncio.wait_for(
+                went_offline, version = await asyncio.wait_for(
                     presence_leave(
                         self.channel_layer.connection(0),
                         room_id=room_id,
@@ -283,7 +343,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     settings.CHAT_LAYER_TIMEOUT,
                 )
                 if went_offline:
-                    await self.group_send(events.chat_presence(left=[user.get_username()]))
+                    await self.group_send(
+                        events.chat_presence(left=[user.get_username()], version=version)
+                    )
             except LAYER_ERRORS:
                 # The entry expires within presence.TTL; a sweep then says `left`.
                 logger.warning("presence leave failed", exc_info=True)
@@ -485,17 +547,32 @@ class RoomConsumer(AsyncWebsocketConsumer):
         number = event["id"]
         if number <= self.last_sent:
             return  # already sent: replayed on resume, or filled in as a hole
-        if number > self.last_sent + 1 and not await self.fill_hole(before=number):
+        async with self.delivery:
+            if number <= self.last_sent:
+                return  # the tail check sent it meanwhile
+            if number > self.last_sent + 1 and not await self.fill_hole(before=number):
+                return
+            mine = event["author_id"] == self.scope["user"].pk
+            await self.send(text_data=event["author_text"] if mine else event["text"])
+            self.last_sent = number
+
+    async def catch_up(self, last_numbers: dict[int, int]) -> None:
+        """The watcher's tail check: send what the room has beyond the last message sent."""
+        if not self.opened or self.closing or self.room is None:
             return
-        mine = event["author_id"] == self.scope["user"].pk
-        await self.send(text_data=event["author_text"] if mine else event["text"])
-        self.last_sent = number
+        last = last_numbers.get(self.room.pk, 0)
+        if last <= self.last_sent:
+            return
+        async with self.delivery:
+            if last > self.last_sent and not self.closing:
+                logger.info("socket caught up on %s..%s", self.last_sent + 1, last)
+                await self.fill_hole(before=last + 1)
 
     async def fill_hole(self, *, before: int) -> bool:
         """Send the stored messages between the last one sent and `before`; False if closed."""
         assert self.room is not None
         try:
-            missing = await database_sync_to_async(messages_between)(
+            missing = await messages_missing(
                 room_id=self.room.pk, after=self.last_sent, before=before
             )
         except DatabaseError:
@@ -515,8 +592,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
 
     async def chat_presence(self, event: dict[str, Any]) -> None:
-        if event["channel"] != self.channel_name:
+        if event["channel"] == self.channel_name:
+            return
+        # Workers broadcast their decisions in their own time: pass on news of
+        # a user only if it is newer than the welcome and the last news of them.
+        version = event["version"]
+        fresh: dict[str, list[str]] = {"joined": [], "left": []}
+        for change in ("joined", "left"):
+            for username in event[change]:
+                if version > max(self.presence_base, self.presence_told.get(username, 0)):
+                    self.presence_told[username] = version
+                    fresh[change].append(username)
+        if fresh["joined"] == event["joined"] and fresh["left"] == event["left"]:
             await self.send(text_data=event["text"])
+        elif fresh["joined"] or fresh["left"]:
+            await self.send(text_data=events.presence_text(**fresh))
 
     async def chat_typing(self, event: dict[str, Any]) -> None:
         if event["user_id"] != self.scope["user"].pk:

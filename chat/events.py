@@ -98,16 +98,33 @@ def chat_typing(*, user_id: int, username: str) -> dict[str, Any]:
     }
 
 
-def chat_presence(
-    *, joined: list[str] | None = None, left: list[str] | None = None, channel: str = ""
-) -> dict[str, Any]:
-    """Group event: users came online or went offline; not echoed to `channel`."""
+def presence_text(*, joined: list[str], left: list[str]) -> str:
+    """The `presence` frame, as JSON text."""
     frame: dict[str, Any] = {"type": "presence"}
     if joined:
         frame["joined"] = joined
     if left:
         frame["left"] = left
-    return {"type": "chat.presence", "channel": channel, "text": dumps(frame)}
+    return dumps(frame)
+
+
+def chat_presence(
+    *,
+    version: int,
+    joined: list[str] | None = None,
+    left: list[str] | None = None,
+    channel: str = "",
+) -> dict[str, Any]:
+    """Group event: users came online or went offline, as decided at the room's presence
+    `version`; not echoed to `channel`."""
+    return {
+        "type": "chat.presence",
+        "channel": channel,
+        "version": version,
+        "joined": joined or [],
+        "left": left or [],
+        "text": presence_text(joined=joined or [], left=left or []),
+    }
 
 
 def room_frame(room: Room) -> dict[str, Any]:

@@ -12,8 +12,9 @@ open sockets would stay silently deaf. Two things catch that:
 And it never drops a group message silently: channels-redis refuses a group
 message for a process whose queue already holds `capacity` messages, with
 nothing but an INFO line. Here each refusal is logged at WARNING with a
-running count, and the refused deliveries are retried with backoff until the
-process has drained its queue (consumers drop what they already have by id).
+running count. The sockets of that process lose nothing: a consumer fills a
+hole from the database when the next message arrives, and the watcher's tail
+check (every CHAT_LAYER_CHECK_INTERVAL) catches a lost last message.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import uuid
 import weakref
 from typing import Any, Protocol
 
+from channels.db import database_sync_to_async
 from channels_redis.core import RedisChannelLayer
 from channels_redis.utils import create_pool
 from django.conf import settings
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
@@ -52,10 +55,6 @@ for i = 1, #KEYS do
 end
 return refused
 """
-# How long a refused delivery is retried; the queue it waits for drains in
-# milliseconds unless its process is stuck.
-REDELIVER_FOR = 10.0
-
 # A process channel's Redis key -> (serialised message, capacity).
 Deliveries = dict[str, tuple[bytes, int]]
 
@@ -80,10 +79,9 @@ class ChatChannelLayer(RedisChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dropped = 0  # deliveries refused over capacity since start
-        self._redeliveries: set[asyncio.Task[None]] = set()
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        """channels-redis' group_send, with refused deliveries logged and retried."""
+        """channels-redis' group_send, logging refused deliveries with a running count."""
         assert self.require_valid_group_name(group), "Group name not valid"
         key = self._group_key(group)
         connection = self.connection(self.consistent_hash(group))
@@ -107,9 +105,6 @@ class ChatChannelLayer(RedisChannelLayer):
                 group,
                 self.dropped,
             )
-            task = asyncio.get_running_loop().create_task(self._redeliver(group, refused))
-            self._redeliveries.add(task)
-            task.add_done_callback(self._redeliveries.discard)
 
     async def _deliver(self, index: int, deliveries: Deliveries) -> Deliveries:
         """Queue each message on its process channel; the ones refused over capacity."""
@@ -124,31 +119,6 @@ class ChatChannelLayer(RedisChannelLayer):
             _GROUP_SEND_LUA, len(keys), *keys, *args, time.time(), self.expiry
         )
         return {key.decode("utf8"): deliveries[key.decode("utf8")] for key in refused}
-
-    async def _redeliver(self, group: str, refused: Deliveries) -> None:
-        """Retry refused deliveries with backoff while their queues drain."""
-        delay = 0.02
-        deadline = time.monotonic() + REDELIVER_FOR
-        while refused and time.monotonic() < deadline:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
-            still: Deliveries = {}
-            for key, delivery in refused.items():
-                index = self.consistent_hash(key.removeprefix(self.prefix))
-                try:
-                    still.update(await self._deliver(index, {key: delivery}))
-                except LAYER_ERRORS as error:
-                    logger.warning("channel layer redelivery failed: %r", error)
-                    still[key] = delivery
-            refused = still
-        if refused:
-            # Its clients still get it: with the next message (holes are
-            # filled from the database) or on resume.
-            logger.error(
-                "channel layer gave up redelivering to %d processes in group %s",
-                len(refused),
-                group,
-            )
 
     async def receive(self, channel: str) -> dict[str, Any]:
         try:
@@ -170,8 +140,14 @@ async def first_in(layer: RedisChannelLayer, key: str, seconds: float) -> bool:
     return bool(first)
 
 
-class Closable(Protocol):
+class Watched(Protocol):
+    """What the watcher needs of a consumer."""
+
+    presence_entry: tuple[int, str] | None
+
     async def layer_restarted(self) -> None: ...
+
+    async def catch_up(self, last_numbers: dict[int, int]) -> None: ...
 
 
 class EpochWatch:
@@ -213,12 +189,36 @@ class EpochWatch:
         self.epoch = epoch
         self.lost = False
 
+    async def tail_check(self) -> None:
+        """Let every socket catch up to its room's newest message.
+
+        A socket learns of a message when the layer delivers it, or when a later
+        one shows the hole; a last message the layer dropped would show neither.
+        """
+        from chat.services import rooms_last_numbers
+
+        consumers = list(self.consumers)
+        room_ids = {c.presence_entry[0] for c in consumers if c.presence_entry is not None}
+        if not room_ids:
+            return
+        try:
+            last_numbers = await database_sync_to_async(rooms_last_numbers)(room_ids=room_ids)
+        except DatabaseError as error:
+            logger.warning("tail check skipped: %r", error)
+            return
+        for consumer in consumers:
+            await consumer.catch_up(last_numbers)
+
     async def run(self) -> None:
         from chat.presence import HEARTBEAT, presence_heartbeat
 
         next_heartbeat = time.monotonic() + HEARTBEAT
         while True:
             await self.check()
+            try:
+                await self.tail_check()
+            except Exception:  # the watcher must outlive any one socket's failure
+                logger.exception("tail check failed")
             if time.monotonic() >= next_heartbeat:
                 next_heartbeat = time.monotonic() + HEARTBEAT
                 try:
@@ -236,7 +236,7 @@ _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EpochWatch] = (
 )
 
 
-async def epoch_watch_join(layer: RedisChannelLayer, consumer: Closable) -> EpochWatch:
+async def epoch_watch_join(layer: RedisChannelLayer, consumer: Watched) -> EpochWatch:
     """Register a consumer with its loop's watcher, starting it once.
 
     Call it before the consumer joins its group. Every join takes a fresh look

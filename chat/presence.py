@@ -7,13 +7,18 @@ a worker killed with SIGKILL leaves entries that expire on their own within
 TTL; the surviving workers sweep them and tell the room who `left`.
 
 A user is online while any of their sockets is; the scripts below decide
-`joined` and `left` atomically in Redis, so two workers never disagree.
+`joined` and `left` atomically in Redis, so two workers never disagree. Each
+decision takes the next number of the room's presence version: broadcasts
+from different workers may arrive out of order, and a socket passes on news
+of a user only when it is newer than what it last told of them (and than its
+welcome's `online` list).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -24,9 +29,11 @@ logger = logging.getLogger(__name__)
 TTL = 30.0
 HEARTBEAT = 10.0
 
-# KEYS[1] room set; ARGV: member, now, expires at, user prefix ("<pk>:"), key ttl.
-# Returns {1 if the user came online else 0, usernames of expired users now gone...}.
+# KEYS[1] room set, KEYS[2] its version; ARGV: member, now, expires at, user
+# prefix ("<pk>:"), key ttl. Returns {1 if the user came online else 0, version,
+# {"<pk>:<username>" online, the user included}, {expired users now gone}}.
 JOIN = """
+local version = redis.call('INCR', KEYS[2])
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local live = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -40,41 +47,48 @@ for _, member in ipairs(live) do
 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-local result = {1 - was_online}
+live_users[string.match(ARGV[1], '^([^:]*:[^:]*):')] = true
+local online = {}
+for user, _ in pairs(live_users) do table.insert(online, user) end
+local ghosts = {}
 local seen = {}
 for _, member in ipairs(gone) do
   local user = string.match(member, '^([^:]*:[^:]*):')
   local mine = string.sub(member, 1, #prefix) == prefix
   if user and not live_users[user] and not seen[user] and not mine then
     seen[user] = true
-    table.insert(result, user)
+    table.insert(ghosts, user)
   end
 end
-return result
+return {1 - was_online, version, online, ghosts}
 """
 
-# KEYS[1] room set; ARGV: member, now, user prefix. Returns 1 if the user went offline.
+# KEYS[1] room set, KEYS[2] its version; ARGV: member, now, user prefix.
+# Returns {1 if the user went offline else 0, version}.
 LEAVE = """
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-if removed == 0 then return 0 end
+if removed == 0 then return {0, 0} end
+local version = redis.call('INCR', KEYS[2])
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')
 for _, member in ipairs(live) do
-  if string.sub(member, 1, #ARGV[3]) == ARGV[3] then return 0 end
+  if string.sub(member, 1, #ARGV[3]) == ARGV[3] then return {0, version} end
 end
-return 1
+return {1, version}
 """
 
-# KEYS[1] room set; ARGV: now. Removes expired sockets; returns the users now gone.
+# KEYS[1] room set, KEYS[2] its version; ARGV: now. Removes expired sockets;
+# returns {version, the users now gone...}.
 SWEEP = """
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if #gone == 0 then return {} end
+if #gone == 0 then return {0} end
+local version = redis.call('INCR', KEYS[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local live = redis.call('ZRANGE', KEYS[1], 0, -1)
 local live_users = {}
 for _, member in ipairs(live) do
   live_users[string.match(member, '^([^:]*:[^:]*):')] = true
 end
-local result = {}
+local result = {version}
 for _, member in ipairs(gone) do
   local user = string.match(member, '^([^:]*:[^:]*):')
   if user and not live_users[user] then
@@ -88,6 +102,11 @@ return result
 
 def room_key(room_id: int) -> str:
     return f"{settings.CHAT_LAYER_PREFIX}:presence:{room_id}"
+
+
+def version_key(room_id: int) -> str:
+    # No expiry: a room's versions must only ever grow while anyone is connected.
+    return f"{settings.CHAT_LAYER_PREFIX}:presence-version:{room_id}"
 
 
 def socket_member(*, user_id: int, username: str, channel_name: str) -> str:
@@ -105,36 +124,52 @@ def online_from_members(members: list[Any]) -> list[str]:
     return sorted({_username(member) for member in members})
 
 
-async def presence_join(
-    connection: Any, *, room_id: int, user_id: int, member: str
-) -> tuple[bool, list[str], list[str]]:
-    """Register a socket's `member` entry; (the user came online, who is online, who left)."""
+@dataclass(frozen=True)
+class Joined:
+    """What a socket's arrival decided, at `version` of its room's presence."""
+
+    came_online: bool
+    online: list[str]
+    ghosts: list[str]
+    version: int
+
+
+async def presence_join(connection: Any, *, room_id: int, user_id: int, member: str) -> Joined:
+    """Register a socket's `member` entry."""
     now = time.time()
-    result = await connection.eval(
+    came_online, version, online, ghosts = await connection.eval(
         JOIN,
-        1,
+        2,
         room_key(room_id),
+        version_key(room_id),
         member,
         now,
         now + TTL,
         f"{user_id}:",
         int(TTL * 4),
     )
-    online = await connection.zrangebyscore(room_key(room_id), now, "+inf")
-    return bool(result[0]), online_from_members(online), [_username(user) for user in result[1:]]
+    return Joined(
+        came_online=bool(came_online),
+        online=sorted(_username(user) for user in online),
+        ghosts=[_username(user) for user in ghosts],
+        version=int(version),
+    )
 
 
-async def presence_leave(connection: Any, *, room_id: int, user_id: int, member: str) -> bool:
-    """Unregister a socket's `member` entry; True if it was the user's last in the room."""
-    result = await connection.eval(
+async def presence_leave(
+    connection: Any, *, room_id: int, user_id: int, member: str
+) -> tuple[bool, int]:
+    """Unregister a socket's `member` entry; (it was the user's last in the room, version)."""
+    went_offline, version = await connection.eval(
         LEAVE,
-        1,
+        2,
         room_key(room_id),
+        version_key(room_id),
         member,
         time.time(),
         f"{user_id}:",
     )
-    return bool(result)
+    return bool(went_offline), int(version)
 
 
 async def presence_refresh(connection: Any, sockets: list[tuple[int, str]]) -> None:
@@ -149,10 +184,12 @@ async def presence_refresh(connection: Any, sockets: list[tuple[int, str]]) -> N
     await pipe.execute()
 
 
-async def presence_sweep(connection: Any, room_id: int) -> list[str]:
-    """Drop the expired sockets of a room; usernames that went offline with them."""
-    gone = await connection.eval(SWEEP, 1, room_key(room_id), time.time())
-    return [_username(user) for user in gone]
+async def presence_sweep(connection: Any, room_id: int) -> tuple[list[str], int]:
+    """Drop the expired sockets of a room; (usernames that went offline with them, version)."""
+    version, *gone = await connection.eval(
+        SWEEP, 2, room_key(room_id), version_key(room_id), time.time()
+    )
+    return [_username(user) for user in gone], int(version)
 
 
 async def presence_heartbeat(layer: Any, consumers: list[Any]) -> None:
@@ -168,9 +205,11 @@ async def presence_heartbeat(layer: Any, consumers: list[Any]) -> None:
     connection = layer.connection(0)
     await presence_refresh(connection, entries)
     for room_id in sorted({room_id for room_id, _ in entries}):
-        gone = await presence_sweep(connection, room_id)
+        gone, version = await presence_sweep(connection, room_id)
         if gone:
-            await layer.group_send(room_group_name(room_id), events.chat_presence(left=gone))
+            await layer.group_send(
+                room_group_name(room_id), events.chat_presence(left=gone, version=version)
+            )
 
 
 _sync_client: redis.Redis | None = None

@@ -232,6 +232,11 @@ def room_snapshot(*, room_id: int, after: int | None) -> Snapshot:
     return Snapshot(last_number=last, messages=messages, gap=gap)
 
 
+def rooms_last_numbers(*, room_ids: set[int]) -> dict[int, int]:
+    """The newest message number of each room (room id -> number)."""
+    return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_message_number"))
+
+
 def messages_between(*, room_id: int, after: int, before: int) -> list[Message]:
     """Stored messages with after < number < before, ascending: a hole to fill."""
     return list(

@@ -541,6 +541,49 @@ async def test_hole_filling_leaves_deleted_messages_out(connect, alice, bob, gen
     assert await a.nothing()
 
 
+async def test_a_lost_last_message_arrives_by_the_tail_check(connect, alice, bob, general):
+    """No later message shows the hole: the watcher's look at the room catches it up."""
+    a, _ = await connect(alice)
+    b, _ = await connect(bob)
+    # Stored, never broadcast: as if the layer dropped the last message of a burst.
+    await create(general, bob, "one")
+    await create(general, bob, "two", client_id="c2")
+    # Within the watcher's interval (CHAT_LAYER_CHECK_INTERVAL, 2 s) and a margin.
+    assert [(await a.receive_type("message", timeout=6))["id"] for _ in range(2)] == [1, 2]
+    frames = [await b.receive_type("message", timeout=6) for _ in range(2)]
+    assert [(m["id"], m["client_id"]) for m in frames] == [(1, None), (2, "c2")]
+    # And the late broadcast adds nothing.
+    await get_channel_layer().group_send(
+        general.group_name,
+        events.chat_message(
+            await database_sync_to_async(Message.objects.select_related("room", "author").get)(
+                number=2
+            )
+        ),
+    )
+    assert await a.nothing() and await b.nothing()
+
+
+async def test_a_failing_handler_closes_the_socket_and_cleans_up(
+    connect, alice, bob, general, monkeypatch
+):
+    """An unexpected error ends the socket with 1011, never leaving it in the room."""
+    a, _ = await connect(alice)
+    b, _ = await connect(bob)
+
+    async def broken(self, frame):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setitem(consumers.RoomConsumer.frame_handlers, "ping", broken)
+    await a.send({"type": "ping"})
+    assert await a.closed_with() == 1011
+    await a.close()  # the server's disconnect, as daphne sends it after the close
+    layer = get_channel_layer()
+    members = await layer.connection(0).zrange(layer._group_key(general.group_name), 0, -1)
+    assert len(members) == 1  # bob's socket alone
+    assert (await send_body(b, "still here"))["id"] == 1
+
+
 # --- typing ------------------------------------------------------------------
 
 

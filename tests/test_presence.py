@@ -63,3 +63,39 @@ async def test_expired_sockets_are_swept_and_announced(connect, alice, bob, gene
     await presence.presence_heartbeat(layer, [SimpleNamespace(presence_entry=(general.pk, alive))])
     assert await next_presence(a) == {"type": "presence", "left": ["bob"]}
     assert await connection.zcard(presence.room_key(general.pk)) == 1
+
+
+async def test_news_arriving_out_of_order_never_leaves_a_user_wrongly_online(
+    connect, alice, bob, general
+):
+    """Two workers' broadcasts may cross: a socket tells only news newer than it told."""
+    from channels.layers import get_channel_layer
+
+    from chat import events
+
+    b, _ = await connect(bob)
+    a, _ = await connect(alice)
+    assert await b.receive_type("presence") == {"type": "presence", "joined": ["alice"]}
+    layer = get_channel_layer()
+    version = int(await layer.connection(0).get(presence.version_key(general.pk)))
+    # carol left (decided second), but her earlier `joined` is delivered after.
+    for event in (
+        events.chat_presence(left=["carol"], version=version + 2),
+        events.chat_presence(joined=["carol"], version=version + 1),
+    ):
+        await layer.group_send(general.group_name, event)
+    for sock in (a, b):
+        assert await sock.receive_type("presence") == {"type": "presence", "left": ["carol"]}
+        assert await sock.nothing()
+    # News from before a socket's welcome is already in its `online` list.
+    await layer.group_send(
+        general.group_name, events.chat_presence(left=["alice"], version=version - 1)
+    )
+    assert await a.nothing() and await b.nothing()
+    # A mixed event passes on only what is news.
+    await layer.group_send(
+        general.group_name,
+        events.chat_presence(joined=["carol", "dave"], version=version + 1),
+    )
+    for sock in (a, b):
+        assert await sock.receive_type("presence") == {"type": "presence", "joined": ["dave"]}

@@ -114,9 +114,12 @@ class Worker:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def server_args(self) -> list[str]:
+        """The daphne options, as deploy/ runs the workers."""
+        return (ROOT / "deploy" / "daphne.args").read_text().split()
+
     def start(self) -> None:
-        args = (ROOT / "deploy" / "daphne.args").read_text().split()
-        command = [*SERVER, *args, "-b", "127.0.0.1", "-p", str(self.port)]
+        command = [*SERVER, *self.server_args(), "-b", "127.0.0.1", "-p", str(self.port)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [*command, "chatsite.asgi:application"],
