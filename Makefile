@@ -1,5 +1,5 @@
 # make run   - install, migrate and serve the site on http://127.0.0.1:8000
-# make test  - the whole suite, against real Redis and PostgreSQL
+# make test  - the whole suite, against real Redis and PostgreSQL, and in Debian's Chromium
 # make lint  - ruff and mypy
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -21,7 +21,7 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy chat chatsite
-	deploy/ensure-services.sh redis postgres nginx
+	deploy/ensure-services.sh redis postgres nginx chromium
 	$(VENV)/bin/pytest
 
 lint: install

@@ -19,7 +19,6 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -27,7 +26,7 @@ from chat import events, presence
 from chat.access import room_for_user
 from chat.errors import ChatError
 from chat.limits import login_keys, signup_keys, throttle_count, throttle_wait, wait_detail
-from chat.models import Message, Room
+from chat.models import Message, ReadState, Room
 from chat.services import MAX_NUMBER, direct_room_open
 from chat.tokens import token_check, token_issue
 
@@ -111,12 +110,24 @@ def lobby(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def room_page(request: HttpRequest, slug: str) -> HttpResponse:
-    """A room: its newest messages; the socket brings the rest live."""
+    """A room: its newest messages and the reader's read mark; the socket brings the rest."""
     try:
         room = room_for_user(user=request.user, slug=slug)
     except ChatError:
         raise Http404("No such room") from None
+    if request.method == "POST":
+        # Only a browser without JavaScript submits the composer (the page sends
+        # over the socket): back to the page, whose notice says the chat needs it.
+        # The form posts so that a message never ends up in a URL or a log.
+        return redirect("chat:room", slug=room.slug)
     messages, has_more = Message.objects.page(room_id=room.pk, limit=PAGE_SIZE)
+    # The page draws its unread divider after this mark.
+    assert isinstance(request.user, User)
+    last_read = (
+        ReadState.objects.filter(user_id=request.user.pk, room_id=room.pk)
+        .values_list("last_read_number", flat=True)
+        .first()
+    )
     return render(
         request,
         "chat/room.html",
@@ -126,6 +137,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
             "messages": messages,
             "has_more": has_more,
             "last_id": messages[-1].number if messages else 0,
+            "last_read": last_read or 0,
         },
     )
 
@@ -249,10 +261,11 @@ def api_messages(request: HttpRequest, user: User, slug: str) -> JsonResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """CSRF refusals: JSON under /api/, Django's page elsewhere."""
+    """CSRF refusals: JSON under /api/, the site's own page elsewhere."""
     if request.path.startswith("/api/"):
         return api_error(403, "forbidden", f"CSRF check failed: {reason}")
-    return default_csrf_failure(request, reason=reason)
+    # Django's page carries inline styles, which the site's CSP refuses.
+    return render(request, "403_csrf.html", status=403)
 
 
 @csrf_exempt

@@ -2,10 +2,11 @@
 # Make sure the services the site and its tests talk to answer: Redis (at
 # REDIS_URL) and, for the tests, PostgreSQL on 127.0.0.1:5432. A service that
 # does not answer is started; a server that is not installed is installed
-# from Debian's packages first.
+# from Debian's packages first. `chromium` installs Debian's browser for the
+# browser tests (Playwright drives /usr/bin/chromium and never downloads one).
 #
-#   deploy/ensure-services.sh redis            # only Redis
-#   deploy/ensure-services.sh redis postgres   # both
+#   deploy/ensure-services.sh redis                       # only Redis
+#   deploy/ensure-services.sh redis postgres chromium     # what make test needs
 set -euo pipefail
 
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
@@ -69,6 +70,7 @@ for service in "${@:-redis}"; do
     redis) ensure_redis ;;
     nginx) command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light ;;
     postgres) ensure_postgres ;;
+    chromium) [ -x /usr/bin/chromium ] || apt_install chromium ;;
     *) echo "unknown service: $service" >&2; exit 2 ;;
   esac
 done

@@ -509,7 +509,7 @@ def test_hostile_bodies_are_text_in_the_page_and_unchanged_in_json(alice, genera
     assert page.find("img") == [] and page.find("svg") == []
     content = response.content.decode()
     assert alice.password not in content
-    assert content.count('name="csrfmiddlewaretoken"') == 1  # the logout form's own
+    assert content.count('name="csrfmiddlewaretoken"') == 2  # the logout form's and the composer's
     api = client.get("/api/rooms/general/messages/")
     assert [message["body"] for message in api.json()["messages"]] == HOSTILE_BODIES
     # JSON is never sniffed into HTML.

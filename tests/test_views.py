@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.db import connection
@@ -387,14 +389,100 @@ def test_room_page_query_count_does_not_grow_with_messages(
     with CaptureQueriesContext(connection) as few:
         response = client.get(f"/rooms/{room.slug}/")
     assert len(response.context["messages"]) == 5
-    # Session, user, room, membership, page (+ the other member of a direct room).
-    assert len(few) <= 6
+    # Session, user, room, membership, page, read mark (+ the other member of a
+    # direct room).
+    assert len(few) <= 7
     for index in range(55):
         send(room, authors[index % len(authors)] if kind == Room.Kind.PUBLIC else bob)
     with django_assert_num_queries(len(few)):
         response = client.get(f"/rooms/{room.slug}/")
     assert response.status_code == 200
     assert len(response.context["messages"]) == 50
+
+
+def test_room_page_carries_the_readers_read_mark(alice, bob, general):
+    for _ in range(4):
+        send(general, bob)
+    client = logged_in(alice)
+    # Never read: the unread divider goes before the first of the others' messages.
+    assert 'data-last-read="0"' in client.get("/rooms/general/").content.decode()
+    ReadState.objects.create(user=alice, room=general, last_read_number=3)
+    response = client.get("/rooms/general/")
+    assert response.context["last_read"] == 3
+    assert 'data-last-read="3"' in response.content.decode()
+    # Bob's own mark is his, not alice's.
+    assert 'data-last-read="0"' in logged_in(bob).get("/rooms/general/").content.decode()
+
+
+def test_room_page_composer_posts_and_says_it_needs_javascript(alice, general):
+    content = logged_in(alice).get("/rooms/general/").content.decode()
+    composer = re.search(r'<form class="composer"[^>]*>', content)
+    assert composer is not None
+    # A submit without JavaScript never puts the message in a URL.
+    assert 'method="post"' in composer.group(0)
+    assert "<noscript>" in content and "needs JavaScript" in content
+    for element in ('id="body"', 'id="send"', 'id="char-count"', 'id="send-error"', 'id="typing"'):
+        assert element in content, element
+    assert '<label for="body"' in content
+    assert 'id="online"' in content and 'id="room-notice"' in content
+
+
+def test_room_page_post_without_javascript_stores_nothing_and_goes_back(alice, general):
+    client = logged_in(alice)
+    response = client.post("/rooms/general/", {"body": "sent without a script"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/rooms/general/"
+    assert not Message.objects.filter(room=general).exists()
+    # Hidden rooms stay hidden to a POST as to a GET.
+    assert client.post("/rooms/nope/", {"body": "x"}).status_code == 404
+
+
+def test_room_page_shows_the_archived_notice(alice, general):
+    Room.objects.filter(pk=general.pk).update(archived=True)
+    content = logged_in(alice).get("/rooms/general/").content.decode()
+    assert re.search(r'id="room-notice"[^>]*>This room is archived<', content)
+    assert re.search(r'<textarea[^>]*id="body"[^>]*disabled', content)
+    assert re.search(r'<button[^>]*id="send"[^>]*disabled', content)
+
+
+def test_room_page_marks_own_messages(alice, bob, general):
+    send(general, alice, body="mine")
+    send(general, bob, body="theirs")
+    content = logged_in(alice).get("/rooms/general/").content.decode()
+    assert re.search(r'<li class="message mine" data-id="1" data-author="alice">', content)
+    assert re.search(r'<li class="message" data-id="2" data-author="bob">', content)
+
+
+def test_lobby_shows_counts_and_loads_its_script(alice, bob, general):
+    send(general, bob)
+    content = logged_in(alice).get("/").content.decode()
+    assert '<li class="room-item" data-slug="general"' in content
+    assert 'data-online="0">0 online<' in content
+    assert 'class="unread" aria-label="1 unread">1<' in content
+    assert 'src="/static/chat/lobby.js" defer' in content
+
+
+# --- CSRF failures -----------------------------------------------------------------
+
+
+def test_csrf_failure_is_the_sites_own_page(alice):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 403
+    assert response.headers["Content-Type"].startswith("text/html")
+    content = response.content.decode()
+    assert "This form has expired" in content
+    assert 'href="/static/chat/chat.css"' in content
+    # Not Django's page, whose inline styles the CSP would refuse.
+    assert "<style" not in content and " style=" not in content
+
+
+def test_csrf_failure_under_the_api_stays_json(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post("/api/token/", "{}", content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["error"] == "forbidden"
 
 
 # --- direct rooms ------------------------------------------------------------------

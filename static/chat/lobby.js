@@ -1,0 +1,173 @@
+// The lobby's client: keeps the room list live by polling /api/rooms/ (every
+// 5 s, and at once when the tab comes back), updating rooms in place so that
+// focus and scroll stay put. Names and descriptions are set as text, never HTML.
+"use strict";
+
+(function () {
+  const list = document.getElementById("room-list");
+  if (!list) return;
+
+  const POLL_EVERY = 5000;
+  const AVATAR_COLORS = 10;
+  let timer = null;
+  let inFlight = false;
+
+  function make(tag, className, text) {
+    const element = document.createElement(tag);
+    if (className) element.className = className;
+    if (text !== undefined) element.textContent = text;
+    return element;
+  }
+
+  function setText(element, text) {
+    if (element.textContent !== text) element.textContent = text;
+  }
+
+  function hash(text) {
+    let value = 0;
+    for (const character of text) value = (value * 31 + character.codePointAt(0)) >>> 0;
+    return value;
+  }
+
+  // A direct room shows the other person's initial, in the color chat.js gives them.
+  function paintIcon(icon, room) {
+    if (room.kind === "direct") {
+      setText(icon, (Array.from(room.name)[0] || "?").toUpperCase());
+      icon.dataset.color = String(hash(room.name) % AVATAR_COLORS);
+    } else {
+      setText(icon, "#");
+      delete icon.dataset.color;
+    }
+  }
+
+  function build(room) {
+    const item = make("li", "room-item");
+    item.dataset.slug = room.slug;
+    const link = make("a", "room-link");
+    link.href = "/rooms/" + encodeURIComponent(room.slug) + "/";
+    const icon = make("span", "room-icon");
+    icon.setAttribute("aria-hidden", "true");
+    const text = make("span", "room-text");
+    const titleLine = make("span", "room-title-line");
+    titleLine.append(make("span", "room-name"));
+    text.append(titleLine, make("span", "room-description"));
+    const meta = make("span", "room-meta");
+    const onlineCount = make("span", "online");
+    meta.append(onlineCount);
+    link.append(icon, text, meta);
+    item.append(link);
+    update(item, room);
+    return item;
+  }
+
+  // The badges after a room's name: its kind (unless public), then "archived".
+  function setBadges(titleLine, room) {
+    const wanted = [];
+    if (room.kind !== "public") wanted.push(["badge-kind", room.kind]);
+    if (room.archived) wanted.push(["badge-archived", "archived"]);
+    const current = Array.from(titleLine.querySelectorAll(".badge"));
+    const same = current.length === wanted.length && current.every(function (badge, index) {
+      return badge.classList.contains(wanted[index][0]) && badge.textContent === wanted[index][1];
+    });
+    if (same) return;
+    const name = titleLine.querySelector(".room-name");
+    titleLine.replaceChildren(name);
+    for (const badge of wanted) titleLine.append(" ", make("span", "badge " + badge[0], badge[1]));
+  }
+
+  function update(item, room) {
+    item.dataset.kind = room.kind;
+    paintIcon(item.querySelector(".room-icon"), room);
+    setText(item.querySelector(".room-name"), room.name);
+    setBadges(item.querySelector(".room-title-line"), room);
+    setText(item.querySelector(".room-description"), room.description || "");
+
+    const onlineCount = item.querySelector(".online");
+    const online = Number(room.online) || 0;
+    onlineCount.dataset.online = String(online);
+    setText(onlineCount, online + " online");
+
+    const meta = item.querySelector(".room-meta");
+    let unread = item.querySelector(".unread");
+    const count = Number(room.unread) || 0;
+    if (count > 0) {
+      if (!unread) {
+        unread = make("span", "unread");
+        meta.append(unread);
+      }
+      setText(unread, String(count));
+      unread.setAttribute("aria-label", count + " unread");
+    } else if (unread) {
+      unread.remove();
+    }
+  }
+
+  function render(rooms) {
+    const existing = new Map();
+    for (const item of list.querySelectorAll("li.room-item")) existing.set(item.dataset.slug, item);
+    const empty = list.querySelector("li.room-empty");
+    if (rooms.length && empty) empty.remove();
+    rooms.forEach(function (room, index) {
+      let item = existing.get(room.slug);
+      if (item) {
+        existing.delete(room.slug);
+        update(item, room);
+      } else {
+        item = build(room);
+      }
+      const here = list.children[index] || null;
+      if (here !== item) list.insertBefore(item, here);
+    });
+    for (const gone of existing.values()) gone.remove();
+    if (!rooms.length && !list.querySelector("li.room-empty")) {
+      list.append(make("li", "room-empty", "No rooms yet."));
+    }
+    const unread = rooms.reduce(function (sum, room) { return sum + (Number(room.unread) || 0); }, 0);
+    document.title = (unread ? "(" + unread + ") " : "") + "Rooms · Chatsite";
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, POLL_EVERY);
+  }
+
+  function refresh() {
+    if (inFlight) return;
+    inFlight = true;
+    clearTimeout(timer);
+    fetch("/api/rooms/", {
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { Accept: "application/json" },
+    })
+      .then(function (response) {
+        if (response.status === 401) {
+          // The session ended: the log-in page brings the reader back here.
+          location.assign("/accounts/login/?next=/");
+          return null;
+        }
+        return response.ok ? response.json() : null;
+      })
+      .then(function (data) {
+        if (data && Array.isArray(data.rooms)) render(data.rooms);
+      })
+      .catch(function () {
+        // Offline or restarting: the next poll tries again.
+      })
+      .then(function () {
+        inFlight = false;
+        schedule();
+      });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") refresh();
+  });
+  window.addEventListener("online", refresh);
+
+  for (const item of list.querySelectorAll("li.room-item")) {
+    const name = item.querySelector(".room-name");
+    paintIcon(item.querySelector(".room-icon"), { kind: item.dataset.kind, name: name ? name.textContent : "" });
+  }
+  schedule();
+})();

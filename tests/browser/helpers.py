@@ -1,0 +1,120 @@
+"""The people, pages and checks the browser tests share."""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from playwright.sync_api import BrowserContext, Locator, Page, expect
+
+from tests.integration.conftest import Worker
+
+# Debian's Chromium; Playwright drives it and never downloads a browser of its own.
+CHROMIUM = "/usr/bin/chromium"
+# Headless, and quiet: without the background-networking flags Chromium keeps
+# calling home, which on a closed network only adds noise and delay.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+PASSWORD = "browser-Pass-2026"
+# Sign-ups are throttled per client address, and every browser here is 127.0.0.1.
+WORKER_ENV = {"CHAT_SIGNUP_LIMIT": "1000/3600s", "CHAT_RATE_LIMIT": "1000/10s"}
+
+
+@dataclass
+class Person:
+    """One person: a browser context of their own (own cookies), talking to one worker."""
+
+    context: BrowserContext
+    base_url: str
+    page: Page
+    username: str = ""
+    # What would show that a message body ran as code, or that the page broke.
+    dialogs: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.base_url + path)
+
+    def signup(self, username: str) -> None:
+        """Sign up through the real form; the new user lands logged in on the lobby."""
+        self.goto("/accounts/signup/")
+        self.page.fill("input[name=username]", username)
+        self.page.fill("input[name=password1]", PASSWORD)
+        self.page.fill("input[name=password2]", PASSWORD)
+        self.page.locator("form[action='/accounts/signup/'] button[type=submit]").click()
+        self.page.wait_for_url(self.base_url + "/")
+        self.username = username
+
+    def open_room(self, slug: str) -> None:
+        """Open a room's page and wait until its socket is up."""
+        self.goto(f"/rooms/{slug}/")
+        expect(self.page.locator("#connection")).to_have_attribute("data-state", "online")
+
+    def send(self, body: str) -> None:
+        """Type a message and press Enter, as a person would."""
+        self.page.locator("textarea#body").fill(body)
+        self.page.locator("textarea#body").press("Enter")
+
+    def messages(self) -> Locator:
+        return self.page.locator("#messages li.message")
+
+    def message(self, number: int) -> Locator:
+        return self.page.locator(f"#messages li.message[data-id='{number}']")
+
+    def message_ids(self) -> list[int]:
+        """The ids of the messages shown, top to bottom."""
+        values = self.page.locator("#messages li.message[data-id]").evaluate_all(
+            "items => items.map(item => item.dataset.id)"
+        )
+        return [int(value) for value in values]
+
+    def message_bodies(self) -> list[str]:
+        return self.page.locator("#messages li.message[data-id] .body").all_text_contents()
+
+    def online_entry(self, username: str) -> Locator:
+        return self.page.locator(f'#online li[data-username="{username}"]')
+
+
+_serial = itertools.count()
+
+
+def fresh_username(label: str) -> str:
+    """A username that no other test or run has taken."""
+    return f"{label}-{uuid.uuid4().hex[:6]}{next(_serial)}"
+
+
+def worker_kill(worker: Worker) -> None:
+    """SIGKILL: the worker's sockets die without a close frame."""
+    worker.kill(signal.SIGKILL)
+
+
+def worker_restart(worker: Worker) -> None:
+    """Start a dead worker again on the same port, as supervisord's autorestart would."""
+    assert worker.process is not None and worker.process.poll() is not None, "still running"
+    worker.start()
+
+
+def stored_messages(database_url: str, slug: str) -> list[tuple[int, str]]:
+    """The room's messages as PostgreSQL holds them: (id, body), in id order."""
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT m.number, m.body FROM chat_message m JOIN chat_room r ON r.id = m.room_id"
+            " WHERE r.slug = %s AND m.deleted_at IS NULL ORDER BY m.number",
+            (slug,),
+        ).fetchall()
+    return [(int(number), str(body)) for number, body in rows]
