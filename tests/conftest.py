@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -34,10 +35,17 @@ def django_db_modify_db_settings() -> None:
 
 @pytest.fixture(autouse=True)
 async def _flush_layer() -> AsyncIterator[None]:
-    """Every test starts with an empty channel layer (this run's prefix only)."""
+    """Every test starts with an empty channel layer (this run's prefix only).
+
+    And with a layer object of its own: each test runs its own event loop, and
+    channels-redis keeps receive state bound to the loop that last received
+    (a consumer still receiving when an earlier test's loop closed would leave
+    its lock to the next test).
+    """
     yield
     layer = get_channel_layer()
     await layer.flush()
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
 
 
 @pytest.fixture
