@@ -28,9 +28,9 @@ from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels_redis.core import RedisChannelLayer
-from channels_redis.utils import create_pool
 from django.conf import settings
 from django.db import DatabaseError
+from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
@@ -70,11 +70,19 @@ class ChatChannelLayer(RedisChannelLayer):
         # (async connections do not retry): new sockets closed with 4013,
         # broadcasts lost. The notifications serve managed Redis clusters;
         # nothing here uses them. A host entry may still set its own.
+        #
+        # And a pool that waits for a free connection (up to CHAT_LAYER_TIMEOUT)
+        # instead of raising at once: a thousand sockets closing together each
+        # make a few calls, and redis-py's default pool refuses the 101st with
+        # MaxConnectionsError, which lost their presence leaves and group
+        # discards and read to the epoch watch as "Redis is gone".
         host = {
             "maint_notifications_config": MaintNotificationsConfig(enabled=False),
             **self.hosts[index],
         }
-        return create_pool(host)
+        address = host.pop("address")
+        host.setdefault("timeout", settings.CHAT_LAYER_TIMEOUT)
+        return BlockingConnectionPool.from_url(address, **host)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -53,3 +53,19 @@ async def test_group_send_within_capacity_drops_nothing(layer, caplog):
 async def test_group_send_to_an_empty_group(layer):
     await layer.group_send("room-1", {"type": "chat.message", "id": 1})
     assert layer.dropped == 0
+
+
+async def test_more_calls_at_once_than_pooled_connections_wait_their_turn():
+    """A thousand sockets closing together must not be refused by the pool."""
+    layer = ChatChannelLayer(
+        hosts=[{"address": REDIS_URL, "max_connections": 3}],
+        prefix=f"test-layer-{uuid.uuid4().hex[:8]}",
+    )
+    try:
+        channels = [f"specific.x!{number}" for number in range(60)]
+        await asyncio.gather(*(layer.group_add("room-1", channel) for channel in channels))
+        members = await layer.connection(0).zcard(layer._group_key("room-1"))
+        assert members == 60
+    finally:
+        await layer.flush()
+        await layer.close_pools()
