@@ -28,3 +28,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy chat chatsite
+
+# make bench - the fan-out benchmark (bench/README.md); writes bench/results/<date>/
+.PHONY: bench
+bench: install
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	deploy/ensure-services.sh redis postgres
+	$(PYTHON) bench/run.py

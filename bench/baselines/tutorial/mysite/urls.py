@@ -1,0 +1,7 @@
+# mysite/urls.py
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

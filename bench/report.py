@@ -1,0 +1,657 @@
+"""The dated results document: README.md (summary, method, raw numbers) and its plots.
+
+    report.write(results, Path("bench/results/<date>"))
+
+Reads only the results dictionary that run.py also saves as results.json, so
+a report can be rewritten from a saved run (`run.py --report-only`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt
+
+TARGETS = ("node-ws", "tutorial", "site")
+COLOURS = {"node-ws": "#4c72b0", "tutorial": "#dd8452", "site": "#55a868"}
+FOCUS_ROOMS = (100, 1000)  # the rooms the team's targets are set for
+
+Results = dict[str, Any]
+
+
+def scenario(results: Results, target: str, workers: int, room: int) -> dict[str, Any] | None:
+    for item in results["scenarios"]:
+        if (item["target"], item["workers"], item["room_size"]) == (target, workers, room):
+            return item  # type: ignore[no-any-return]
+    return None
+
+
+def capacity(results: Results, target: str, workers: int, room: int) -> float | None:
+    item = scenario(results, target, workers, room)
+    return item["capacity"] if item else None
+
+
+def client_bound(item: dict[str, Any] | None) -> bool:
+    """Whether the first failing step used more client CPU than server CPU.
+
+    Then the client, not the server, may be what failed: the capacity is a
+    lower bound for the server.
+    """
+    if item is None:
+        return False
+    failed = [step for step in item["steps"] if not step["passed"]]
+    if not failed:
+        return True  # never failed within the steps allowed
+    step = min(failed, key=lambda s: s["offered_rate"])
+    return bool(step["client_cpu_cores"] > step["server_cpu_cores"])
+
+
+# The lowest rate a search tries; a capacity of None is below it (set by write()).
+LOWEST_RATE = [0.25]
+
+
+def rate_text(value: float | None, bound: bool = False) -> str:
+    """A rate for the tables; None is a search in which not even the lowest rate passed."""
+    if value is None:
+        return f"< {LOWEST_RATE[0]:g}"
+    text = f"{value:,.0f}" if value >= 10 else f"{value:g}"
+    return f"≥ {text}" if bound else text
+
+
+def capacity_text(
+    results: Results, target: str, workers: int, room: int, bound: bool = False
+) -> str:
+    """A capacity; below the lowest rate, with the p99 that rate had."""
+    item = scenario(results, target, workers, room)
+    if item is None:
+        return "-"
+    if item["capacity"] is None and item["steps"]:
+        lowest = min(item["steps"], key=lambda step: step["offered_rate"])
+        return f"{rate_text(None)} (p99 {ms(lowest['p99_ms'])} ms at {lowest['offered_rate']:g}/s)"
+    return rate_text(item["capacity"], bound)
+
+
+def ratio(top: float | None, bottom: float | None) -> float | None:
+    if top is None or bottom is None or bottom == 0:
+        return None
+    return top / bottom
+
+
+def ratio_text(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}x" if value >= 0.1 else f"{value:.3f}x"
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else "**met**" if ok else "**not met**"
+
+
+def steps_at(item: dict[str, Any], rate: float) -> dict[str, Any] | None:
+    """The search step at exactly `rate` (the one that set the capacity)."""
+    for step in item["steps"]:
+        if step["offered_rate"] == rate and step["passed"]:
+            return step  # type: ignore[no-any-return]
+    return None
+
+
+# --- the document ----------------------------------------------------------------
+
+
+def write(results: Results, out: Path) -> None:
+    """Write README.md and the PNG plots into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    LOWEST_RATE[0] = results["settings"].get("min_rate", LOWEST_RATE[0])
+    plot_capacity(results, out / "capacity.png")
+    plot_latency(results, out / "latency.png")
+    lines: list[str] = []
+    lines += title(results)
+    lines += summary(results)
+    lines += method(results)
+    lines += raw(results)
+    (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def title(results: Results) -> list[str]:
+    day = results["started"][:10]
+    machine = results["machine"]
+    unfinished = (
+        [
+            f"**This run did not finish** ({results['error']}): what follows is what it"
+            " measured before it stopped.",
+            "",
+        ]
+        if results.get("error")
+        else []
+    )
+    return [
+        f"# Fan-out benchmark, {day}",
+        "",
+        f"`make bench`, {results['duration_s'] / 60:.1f} minutes on {machine['cores']} cores"
+        f" ({machine['cpu']}), the site measured against the Channels tutorial's chat and a"
+        " Node `ws` broadcast server in the same run. Capacity is the highest rate of messages"
+        f" sent into one room at which every member got every message with p99 ≤"
+        f" {results['settings']['p99_limit_ms']:.0f} ms.",
+        "",
+        *unfinished,
+    ]
+
+
+def summary(results: Results) -> list[str]:
+    rooms = results["settings"]["room_sizes"]
+    lines = [
+        "## Summary",
+        "",
+        "### Capacity (messages/s offered into the room; deliveries/s = that x room size)",
+        "",
+        "| room | workers | node-ws | tutorial | site | site / tutorial | site / node-ws |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    node_bound = {room: client_bound(scenario(results, "node-ws", 1, room)) for room in rooms}
+    for room in rooms:
+        for workers in (1, 2):
+            node = capacity(results, "node-ws", 1, room)
+            tutorial = capacity(results, "tutorial", workers, room)
+            site = capacity(results, "site", workers, room)
+            node_cell = (
+                capacity_text(results, "node-ws", 1, room, node_bound[room])
+                if workers == 1
+                else "(1 process)"
+            )
+            site_node = ratio(site, node)
+            site_node_text = ratio_text(site_node)
+            if site_node is not None and node_bound[room]:
+                site_node_text = f"≤ {site_node_text}"
+            lines.append(
+                f"| {room} | {workers} | {node_cell} |"
+                f" {capacity_text(results, 'tutorial', workers, room)} |"
+                f" {capacity_text(results, 'site', workers, room)} |"
+                f" {ratio_text(ratio(site, tutorial))} | {site_node_text} |"
+            )
+    lines += [
+        "",
+        "node-ws is one process (the tutorial server has no way to broadcast across"
+        " processes): both worker rows compare with it. A capacity below the lowest rate"
+        " means one message alone took longer than the limit to reach every member. A"
+        " node-ws figure marked ≥ was limited"
+        " by the client, not the server (the client used more CPU than node at the first"
+        " failing step): node's real capacity is higher, and the site/node-ws ratio lower.",
+        "",
+        "### Two workers against one",
+        "",
+        "| room | tutorial 2w / 1w | site 2w / 1w |",
+        "|---:|---:|---:|",
+    ]
+    for room in rooms:
+        lines.append(
+            f"| {room} |"
+            f" {ratio_text(ratio(capacity(results, 'tutorial', 2, room), capacity(results, 'tutorial', 1, room)))} |"  # noqa: E501
+            f" {ratio_text(ratio(capacity(results, 'site', 2, room), capacity(results, 'site', 1, room)))} |"  # noqa: E501
+        )
+    lines += ["", *targets_section(results)]
+    lines += [
+        "### Latency at the tutorial's capacity",
+        "",
+        "| room | workers | rate/s | tutorial p99 ms | site p50 ms | site p99 ms"
+        " | site lost (see Method) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for room in rooms:
+        for workers in (1, 2):
+            tutorial_item = scenario(results, "tutorial", workers, room)
+            site_item = scenario(results, "site", workers, room)
+            if not tutorial_item or not tutorial_item["capacity"] or not site_item:
+                continue
+            rate = tutorial_item["capacity"]
+            tutorial_step = steps_at(tutorial_item, rate)
+            site_step = site_item["at_tutorial_capacity"]
+            if site_step is None:
+                continue
+            lines.append(
+                f"| {room} | {workers} | {rate_text(rate)} |"
+                f" {ms(tutorial_step['p99_ms'] if tutorial_step else None)} |"
+                f" {ms(site_step['p50_ms'])} | {ms(site_step['p99_ms'])} |"
+                f" {site_step['late_or_lost']} |"
+            )
+    lines += [
+        "",
+        "### At half of capacity",
+        "",
+        "| room | workers | target | rate/s | p50 ms | p99 ms | max ms | server CPU µs/delivery |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for room in rooms:
+        for workers in (1, 2):
+            for target in TARGETS:
+                item = scenario(results, target, workers, room)
+                if not item or not item["half"]:
+                    continue
+                half = item["half"]
+                cpu = half["server_cpu_us_per_delivery"]
+                lines.append(
+                    f"| {room} | {workers} | {target} | {rate_text(half['offered_rate'])} |"
+                    f" {ms(half['p50_ms'])} | {ms(half['p99_ms'])} | {ms(half['max_ms'])} |"
+                    f" {'-' if cpu is None else f'{cpu:.0f}'} |"
+                )
+    lines += [
+        "",
+        "### Idle memory and reconnect storm",
+        "",
+        "| target | workers | KiB per idle socket at 1,000 | at 5,000 | storm: handshakes/s"
+        " | storm: p99 ms | refused at once | all back after s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for entry in results["memory"]:
+        per = entry["per_socket"]
+        storm = entry.get("storm") or {}
+        rate = storm.get("handshakes_per_s", 0)
+        rate_cell = f"{rate:,.0f}" if rate >= 10 else f"{rate:.1f}"
+        back = storm.get("all_back_seconds")
+        lines.append(
+            f"| {entry['target']} | {entry.get('workers', 1)} |"
+            f" {per.get('1000', {}).get('bytes_per_socket', 0) / 1024:.1f} |"
+            f" {per.get('5000', {}).get('bytes_per_socket', 0) / 1024:.1f} |"
+            f" {rate_cell} | {ms(storm.get('p99_ms'))} | {storm.get('failed', '-')} |"
+            f" {'-' if back is None else f'{back:.1f}'} |"
+        )
+    lines += [
+        "",
+        "Memory: the workers' RSS summed, before and after opening the sockets (the 4,000"
+        " beyond the first 1,000 idle in a room of their own). Storm: the first 1,000 close"
+        " and reconnect at the same moment; handshakes/s counts those accepted at the first"
+        " try, over the time until the last of them was ready; refused clients try again"
+        " (as many at a time as the setup opens) until all are back.",
+    ]
+    history = results.get("history")
+    if history:
+        lines += [
+            "",
+            f"### History API on a room of {history['messages']:,} messages (one worker)",
+            "",
+            "| page | request | p50 ms | p99 ms | max ms |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for name in ("newest", "middle", "deep"):
+            page = history[name]
+            lines.append(
+                f"| {name} | `{page['path']}` | {ms(page['p50_ms'])} | {ms(page['p99_ms'])} |"
+                f" {ms(page['max_ms'])} |"
+            )
+        lines += [
+            "",
+            f"The messages were loaded with COPY in {history['load_seconds']:.1f} s;"
+            f" {results['settings']['history_requests']} sequential requests per page.",
+        ]
+    lines += ["", *client_notes(results), "", *log_notes(results), ""]
+    return lines
+
+
+def log_notes(results: Results) -> list[str]:
+    """What the workers logged at WARNING and above over the whole run, most frequent first."""
+    lines = [
+        "### Server logs",
+        "",
+        "WARNING and ERROR lines in the workers' logs over the whole run (numbers replaced"
+        " by N), and sockets refused while opening (each retried until it opened):",
+        "",
+    ]
+    for target in TARGETS:
+        counts = results.get("log_warnings", {}).get(target, {})
+        refused = sum(
+            item.get("open_refused", 0) for item in results["scenarios"] if item["target"] == target
+        )
+        refused += sum(
+            entry.get("open_refused", 0) for entry in results["memory"] if entry["target"] == target
+        )
+        top = sorted(counts.items(), key=lambda item: -item[1])[:6]
+        lines.append(
+            f"- **{target}**: {sum(counts.values())} lines; {refused} handshakes"
+            " refused and retried during setup."
+        )
+        for message, count in top:
+            lines.append(f"  - {count} x `{message.replace('`', '')}`")
+    if results.get("hurried"):
+        lines += [
+            "",
+            "Running late, these searches bisected once instead of"
+            f" {results['settings']['bisections']} times: {', '.join(results['hurried'])}.",
+        ]
+    return lines
+
+
+def client_notes(results: Results) -> list[str]:
+    """What the client cost, and the best it reached: evidence it did not set the pace."""
+    best: dict[str, float] = {}
+    for item in results["scenarios"]:
+        for step in item["steps"]:
+            if step["passed"]:
+                target = item["target"]
+                best[target] = max(best.get(target, 0.0), step["delivered_per_s"])
+    site_steps = [
+        step
+        for item in results["scenarios"]
+        if item["target"] == "site"
+        for step in item["steps"]
+        if step["passed"]
+    ]
+    worst_client = max((step["client_cpu_cores"] for step in site_steps), default=0.0)
+    processes = results["settings"]["client_processes"]
+    busy = results["machine_cpu_cores_mean"]
+    return [
+        "### The client",
+        "",
+        f"The client ran as {processes} processes. The most deliveries per second it"
+        " took in within a passing step: "
+        + ", ".join(f"{target} {best[target]:,.0f}" for target in TARGETS if target in best)
+        + f". In the site's passing steps it used at most {worst_client:.2f} cores (of"
+        f" {processes} processes): the site's capacity is set by the server, while node-ws"
+        " figures marked ≥ are the client's ceiling. With 2 workers on 2 cores the client,"
+        " Redis and PostgreSQL compete with the workers for CPU (each step's CPU split is in"
+        " the raw numbers), most of all in rooms of 1,000 where the client receives 1,000"
+        " frames per message.",
+        "",
+        f"Machine load: the whole machine averaged {busy:.2f} busy cores over the run;"
+        f" load average {' '.join(results['loadavg_start'])} at the start and"
+        f" {' '.join(results['loadavg_end'])} at the end. Anything else running on the"
+        " machine shows in each step's `rest` CPU column together with Redis and PostgreSQL.",
+    ]
+
+
+def targets_section(results: Results) -> list[str]:
+    """The team's targets, each met or not, with its numbers."""
+    lines = [
+        "### Targets",
+        "",
+        "As set for the site: rooms of 100 and 1,000, 2 workers. n/a where a capacity is"
+        " below the lowest rate tried (then the p99 of that rate, one message at a time,"
+        " is what there is to compare).",
+        "",
+    ]
+    rooms = FOCUS_ROOMS
+    node_bound = {room: client_bound(scenario(results, "node-ws", 1, room)) for room in rooms}
+    for room in rooms:
+        site = capacity(results, "site", 2, room)
+        tutorial = capacity(results, "tutorial", 2, room)
+        value = ratio(site, tutorial)
+        lines.append(
+            f"- Room of {room}, 2 workers: site ≥ 8x tutorial: {verdict(None if value is None else value >= 8)}"  # noqa: E501
+            f" ({capacity_text(results, 'site', 2, room)} /"
+            f" {capacity_text(results, 'tutorial', 2, room)} = {ratio_text(value)})."
+        )
+    for room in rooms:
+        site = capacity(results, "site", 2, room)
+        node = capacity(results, "node-ws", 1, room)
+        value = ratio(site, node)
+        note = " (node-ws client-bound: its capacity is a lower bound)" if node_bound[room] else ""
+        lines.append(
+            f"- Room of {room}, 2 workers: site ≥ 0.5x node-ws: {verdict(None if value is None else value >= 0.5)}"  # noqa: E501
+            f" ({rate_text(site)} / {rate_text(node, node_bound[room])} = {ratio_text(value)}){note}."  # noqa: E501
+        )
+    for room in rooms:
+        value = ratio(capacity(results, "site", 2, room), capacity(results, "site", 1, room))
+        lines.append(
+            f"- Room of {room}: site 2 workers ≥ 1.6x 1 worker: {verdict(None if value is None else value >= 1.6)}"  # noqa: E501
+            f" ({ratio_text(value)})."
+        )
+    for room in rooms:
+        tutorial_item = scenario(results, "tutorial", 2, room)
+        site_item = scenario(results, "site", 2, room)
+        ok: bool | None = None
+        detail = "not measured"
+        if tutorial_item and tutorial_item["capacity"] and site_item:
+            tutorial_step = steps_at(tutorial_item, tutorial_item["capacity"])
+            site_step = site_item["at_tutorial_capacity"]
+            if tutorial_step and site_step:
+                site_p99 = site_step["p99_ms"]
+                ok = (
+                    site_p99 is not None
+                    and site_step["late_or_lost"] == 0
+                    and site_p99 <= tutorial_step["p99_ms"] / 2
+                )
+                detail = (
+                    f"at {rate_text(tutorial_item['capacity'])}/s: site p99 {ms(site_p99)} ms"
+                    f" (late or lost {site_step['late_or_lost']}), tutorial p99"
+                    f" {ms(tutorial_step['p99_ms'])} ms"
+                )
+        lines.append(
+            f"- Room of {room}, 2 workers: site p99 ≤ half the tutorial's at the tutorial's"
+            f" capacity: {verdict(ok)} ({detail})."
+        )
+    memory = {entry["target"]: entry["per_socket"] for entry in results["memory"]}
+    for count in ("1000", "5000"):
+        site = memory.get("site", {}).get(count, {}).get("bytes_per_socket")
+        tutorial = memory.get("tutorial", {}).get(count, {}).get("bytes_per_socket")
+        ok = None if site is None or tutorial is None else site <= tutorial
+        lines.append(
+            f"- Idle memory per socket at {int(count):,} sockets ≤ the tutorial's:"
+            f" {verdict(ok)} (site {0 if site is None else site / 1024:.1f} KiB, tutorial"
+            f" {0 if tutorial is None else tutorial / 1024:.1f} KiB)."
+        )
+    return [*lines, ""]
+
+
+def method(results: Results) -> list[str]:
+    settings = results["settings"]
+    machine = results["machine"]
+    versions = results.get("versions", {})
+    version_text = ", ".join(f"{name} {value}" for name, value in versions.items())
+    nice = settings.get("nice", 0)
+    return [
+        "## Method",
+        "",
+        f"- Machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gib']} GiB"
+        f" RAM, Linux {machine['kernel']}. Server, client, Redis and PostgreSQL all on it."
+        f" The bench's own processes (client and workers) ran at nice {nice}, ahead of"
+        " anything else on the machine; Redis and PostgreSQL at their own priority.",
+        f"- Versions: {version_text}.",
+        "- Targets:",
+        "  - **site**: `python -m chatsite.server $(cat deploy/daphne.args)` per worker, each on"
+        " its own port, a fresh PostgreSQL database migrated for the run, the shared Redis"
+        " with a layer prefix of its own. Real path: `?token=` from `POST /api/token/`,"
+        " `message.send` with a `client_id` (as the page sends), stored in PostgreSQL, then"
+        " broadcast; presence, the epoch watcher and the rate limiter all run."
+        f" Environment: `{' '.join(f'{k}={v}' for k, v in settings['site_env'].items())}`"
+        f" (the limiter runs, and never refuses). Sockets belong to {settings['site_users']}"
+        " users in turn; the senders are distinct users.",
+        "  - **tutorial**: `bench/baselines/tutorial`, the Channels tutorial's"
+        " `AsyncWebsocketConsumer` (`chat_<room>` group, `channels_redis.core."
+        "RedisChannelLayer` with its defaults) under plain `daphne`. One deviation: its Redis"
+        " host entry has no socket timeout, without which redis-py 8 kills every socket"
+        " idle for ~10 s with 1011 (see the settings file).",
+        "  - **node-ws**: `bench/baselines/node-ws`, the `ws` README's broadcast server, one"
+        " process.",
+        "- Wire: the site speaks `message.send`/`message` frames, the tutorial"
+        ' `{"message": ...}` both ways, node-ws raw text; every body is the same JSON'
+        ' (`{"k": step, "s": sender, "n": sequence, "t": due time}`). Compression is off'
+        " on every socket.",
+        f"- Client: `bench/loadgen.py`, {settings['client_processes']} processes of asyncio"
+        " with websockets' sans-I/O protocol; socket i is in process i mod 2, on worker i"
+        " mod workers. Every socket is a member and receives every message (senders"
+        f" included); the first {settings['senders']} sockets send in turn (both, in rooms of"
+        " 2). A message is due at t0 + m / rate; latency is receipt minus due time, so a"
+        " client or server that falls behind shows as latency, not as a lower rate.",
+        f"- Steps: {settings['step_seconds']} s each, then up to"
+        f" {settings['drain_seconds']} s for the last messages; a step passes when every"
+        f" member received every message, p99 ≤ {settings['p99_limit_ms']:.0f} ms and no"
+        " socket was closed. Late or lost counts messages not received by the end of the"
+        " drain; lost counts those still missing once nothing had arrived for 0.5 s (at"
+        " most 15 s later): the tutorial's are dropped by channels-redis over its queue"
+        " capacity (100), while a server that stalls for longer than that with a backlog"
+        " may still deliver some of its `lost` later. Duplicates and reordering (a"
+        " sender's message after a later one of its own) are counted per member.",
+        "- Search: the first rate offers "
+        + ", ".join(
+            f"{rate:,.0f} deliveries/s ({label})"
+            for label, rate in settings["start_deliveries_per_s"].items()
+        )
+        + ", or half the deliveries/s of the previous room's capacity if more; it doubles"
+        " while steps pass and halves while they fail (down to"
+        f" {settings['min_rate']:g}/s), then bisects (geometric mean, up to"
+        f" {settings['bisections']} steps) between the last pass and the first failure; at"
+        f" most {settings['max_steps']} steps. Two-worker searches start from the one-worker"
+        " capacity. Steps at low rates last up to 4 s so that they hold two messages."
+        " After a failing step the bench waits for the sockets to"
+        " go quiet, so that a backlog does not spill into the next step.",
+        "- CPU: user + system time of every worker process (/proc/<pid>/stat) around each"
+        " step; per delivery = that / messages delivered. Client CPU likewise; `rest` is"
+        " the machine's busy time (/proc/stat) minus both: Redis, PostgreSQL and anything"
+        " else.",
+        "- Memory and storm: in the room-of-1,000 scenario with the most workers (site and"
+        " tutorial 2, node-ws 1), before its search; RSS of the workers before and after"
+        " opening"
+        f" {' and '.join(f'{n:,}' for n in settings['idle_sockets'])} idle sockets,"
+        " divided by the sockets. Storm: those first"
+        f" {settings['storm_clients']:,} sockets close; once the workers are idle they"
+        " reconnect all at once (the site's with `after=0`; a site socket counts once its"
+        " `welcome` arrived). Daphne listens with Twisted's default backlog of 50, node with"
+        " 511.",
+        "- History: one worker; messages loaded with COPY; sequential authenticated GETs.",
+        "",
+        "### Plots",
+        "",
+        "![capacity by room size and workers](capacity.png)",
+        "",
+        "![latency against offered rate](latency.png)",
+        "",
+    ]
+
+
+def raw(results: Results) -> list[str]:
+    lines = [
+        "## Raw numbers",
+        "",
+        "Every step of every search, in the order taken (all of it, and more, in"
+        " `results.json`). CPU in cores (1.0 = one core busy for the whole step).",
+        "",
+    ]
+    for item in results["scenarios"]:
+        lines += [
+            f"### {item['target']}, {item['workers']} worker(s), room of {item['room_size']}:"
+            f" capacity {rate_text(item['capacity'])}/s",
+            "",
+            "| rate/s | sent/s | delivered/s | p50 ms | p99 ms | max ms | late/lost | lost"
+            " | dup | reord | server CPU | µs/delivery | client CPU | rest CPU | |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        named = [(step, "") for step in item["steps"]]
+        if item["half"]:
+            named.append((item["half"], "half"))
+        if item["at_tutorial_capacity"]:
+            named.append((item["at_tutorial_capacity"], "tutorial's capacity"))
+        for step, name in named:
+            cpu = step["server_cpu_us_per_delivery"]
+            result = "pass" if step["passed"] else "fail"
+            closes = step["unexpected_closes"]
+            if closes:
+                result += f" (closed: {closes})"
+            if name:
+                result = f"{name}: {result}"
+            lines.append(
+                f"| {rate_text(step['offered_rate'])} | {step['sent_rate']:,.0f} |"
+                f" {step['delivered_per_s']:,.0f} | {ms(step['p50_ms'])} | {ms(step['p99_ms'])} |"
+                f" {ms(step['max_ms'])} | {step['late_or_lost']} | {step['lost']} |"
+                f" {step['duplicates']} | {step['reordered']} | {step['server_cpu_cores']:.2f} |"
+                f" {'-' if cpu is None else f'{cpu:.0f}'} | {step['client_cpu_cores']:.2f} |"
+                f" {step['rest_cpu_cores']:.2f} | {result} |"
+            )
+        lines.append("")
+    return lines
+
+
+# --- plots -----------------------------------------------------------------------
+
+
+def plot_capacity(results: Results, path: Path) -> None:
+    rooms = results["settings"]["room_sizes"]
+    series = [("node-ws", 1), ("tutorial", 1), ("tutorial", 2), ("site", 1), ("site", 2)]
+    figure, axis = plt.subplots(figsize=(9, 4.8))
+    width = 0.8 / len(series)
+    for number, (target, workers) in enumerate(series):
+        values = [capacity(results, target, workers, room) or 0 for room in rooms]
+        positions = [
+            index + (number - len(series) / 2 + 0.5) * width for index in range(len(rooms))
+        ]
+        bars = axis.bar(
+            positions,
+            values,
+            width,
+            label=f"{target}, {workers} worker{'s' if workers > 1 else ''}",
+            color=COLOURS[target],
+            alpha=0.55 if workers == 1 else 1.0,
+            hatch="" if workers == 1 else "//",
+            edgecolor="black",
+            linewidth=0.5,
+        )
+        axis.bar_label(bars, labels=[f"{v:g}" if v else "" for v in values], fontsize=7, padding=1)
+        for position, value in zip(positions, values, strict=True):
+            if not value:  # below the lowest rate tried: no bar on a log axis
+                axis.text(position, 0.3, "<0.25", ha="center", fontsize=6, rotation=90)
+    axis.set_yscale("log")
+    axis.set_ylim(bottom=0.2)
+    axis.set_xticks(range(len(rooms)), [f"room of {room}" for room in rooms])
+    axis.set_ylabel("capacity, messages/s into the room")
+    axis.set_title(f"Capacity (p99 ≤ {results['settings']['p99_limit_ms']:.0f} ms, nothing lost)")
+    axis.legend(fontsize=8)
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_latency(results: Results, path: Path) -> None:
+    rooms = results["settings"]["room_sizes"]
+    figure, axes = plt.subplots(1, len(rooms), figsize=(5 * len(rooms), 4.6), squeeze=False)
+    for axis, room in zip(axes[0], rooms, strict=True):
+        for item in results["scenarios"]:
+            if item["room_size"] != room:
+                continue
+            steps = [*item["steps"]]
+            steps += [s for s in (item["half"], item["at_tutorial_capacity"]) if s]
+            steps = sorted(
+                (s for s in steps if s["p99_ms"] is not None), key=lambda s: s["offered_rate"]
+            )
+            if not steps:
+                continue
+            rates = [s["offered_rate"] for s in steps]
+            style = "-" if item["workers"] == 2 else "--"
+            label = f"{item['target']} {item['workers']}w"
+            colour = COLOURS[item["target"]]
+            axis.plot(
+                rates,
+                [s["p99_ms"] for s in steps],
+                style,
+                marker="o",
+                markersize=3,
+                color=colour,
+                label=f"{label} p99",
+            )
+            axis.plot(
+                rates,
+                [s["p50_ms"] for s in steps],
+                style,
+                marker=".",
+                markersize=2,
+                color=colour,
+                alpha=0.4,
+                linewidth=0.8,
+            )
+        axis.axhline(results["settings"]["p99_limit_ms"], color="red", linewidth=0.8)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_title(f"room of {room}")
+        axis.set_xlabel("offered rate, messages/s")
+        axis.set_ylabel("latency ms (p99 marked, p50 faint; 1 worker dashed)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,412 @@
+"""`make bench`: every scenario against the site and both baselines, then the dated report.
+
+    .venv/bin/python bench/run.py [--out bench/results/YYYY-MM-DD] [--quick]
+
+For each target (node-ws, the Channels tutorial, the site), each worker count
+(1 and 2; node-ws is one process) and each room size (2, 100, 1000 sockets):
+the capacity, found by doubling the offered rate until a step fails and then
+bisecting; a step at half of it; and, for the site, a step at the tutorial's
+capacity. In the room of 1,000 with the most workers, before its search:
+resident memory per idle socket at 1,000 and 5,000 sockets and a reconnect
+storm of 1,000. Last, the site's history API on a room of 1,000,000 messages.
+`report.py` writes the results' README and plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import loadgen
+import report
+import targets
+
+ROOM_SIZES = (2, 100, 1000)
+WORKERS = (1, 2)
+SENDERS = 10  # sockets that send, each a different user on the site
+STEP_SECONDS = 2.0
+P99_LIMIT_MS = 250.0
+MAX_STEPS = 11  # per search, bisection included
+BISECTIONS = 3
+MIN_RATE = 0.25
+CLIENT_PROCESSES = 2
+IDLE_SOCKETS = (1000, 5000)
+STORM_CLIENTS = 1000
+HISTORY_MESSAGES = 1_000_000
+HISTORY_REQUESTS = 30
+# Past this point of the run, searches bisect once instead of BISECTIONS times:
+# the whole of `make bench` is to stay within 15 minutes on 2 cores.
+HURRY_AFTER_SECONDS = 8 * 60
+
+
+def passes(step: dict[str, Any]) -> bool:
+    """Capacity's test: nothing lost or late beyond the drain, and p99 within the limit."""
+    return (
+        step["late_or_lost"] == 0
+        and step["p99_ms"] is not None
+        and step["p99_ms"] <= P99_LIMIT_MS
+        and not step["unexpected_closes"]
+    )
+
+
+def rounded(rate: float) -> float:
+    """A rate to three significant digits, so that the tables read well."""
+    if rate <= 0:
+        return rate
+    digits = 2 - math.floor(math.log10(rate))
+    return round(rate, digits)
+
+
+class Bench:
+    def __init__(self, out: Path, quick: bool) -> None:
+        self.out = out
+        self.quick = quick
+        self.log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+        self.started = time.monotonic()
+        self.pool = loadgen.ClientPool(CLIENT_PROCESSES)
+        self.node = targets.Node(self.log_dir)
+        self.tutorial = targets.Tutorial(self.log_dir)
+        self.site = targets.Site(self.log_dir)
+        self.results: dict[str, Any] = {
+            "scenarios": [],
+            "memory": [],
+            "history": None,
+            "log_warnings": {},
+            "hurried": [],
+            "settings": {
+                "room_sizes": list(ROOM_SIZES),
+                "senders": SENDERS,
+                "step_seconds": STEP_SECONDS,
+                "drain_seconds": loadgen.DRAIN_SECONDS,
+                "p99_limit_ms": P99_LIMIT_MS,
+                "start_deliveries_per_s": {
+                    target.label: target.start_deliveries
+                    for target in (self.node, self.tutorial, self.site)
+                },
+                "max_steps": MAX_STEPS,
+                "min_rate": MIN_RATE,
+                "bisections": BISECTIONS,
+                "client_processes": CLIENT_PROCESSES,
+                "idle_sockets": list(IDLE_SOCKETS),
+                "storm_clients": STORM_CLIENTS,
+                "history_messages": HISTORY_MESSAGES,
+                "history_requests": HISTORY_REQUESTS,
+                "site_users": targets.Site.users,
+                "nice": os.nice(0),
+                "site_env": {"CHAT_RATE_LIMIT": "1000000/1s", "CHAT_TOKEN_TTL": "7200"},
+            },
+        }
+
+    def say(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    # --- one step, with every process's CPU time around it
+
+    def measure(self, target: targets.Target, rate: float) -> dict[str, Any]:
+        client_pids = self.pool.pids
+        before = self.cpu(target, client_pids)
+        step = self.pool.step(rate, STEP_SECONDS, SENDERS)
+        after = self.cpu(target, client_pids)
+        wall = after["wall"] - before["wall"]
+        server = after["server"] - before["server"]
+        client = after["client"] - before["client"]
+        machine = after["machine"] - before["machine"]
+        step.update(
+            {
+                "passed": passes(step),
+                "server_cpu_cores": server / wall,
+                "server_cpu_us_per_delivery": server / step["delivered"] * 1e6
+                if step["delivered"]
+                else None,
+                "client_cpu_cores": client / wall,
+                "machine_cpu_cores": machine / wall,
+                # Redis, PostgreSQL and anything else running on the machine.
+                "rest_cpu_cores": max(0.0, machine - server - client) / wall,
+            }
+        )
+        p99 = f"{step['p99_ms']:.0f}" if step["p99_ms"] is not None else "-"
+        self.say(
+            f"  {rate:>9g}/s  {'pass' if step['passed'] else 'FAIL'}  p99 {p99} ms"
+            f"  late/lost {step['late_or_lost']}  lost {step['lost']}"
+            f"  server {step['server_cpu_cores']:.2f} client {step['client_cpu_cores']:.2f}"
+            f" rest {step['rest_cpu_cores']:.2f} cores"
+        )
+        if not step["passed"]:
+            self.pool.settle()  # let a backlog drain before the next step
+        if step["unexpected_closes"]:
+            # The server closed sockets (the site's 4012 when its layer looks
+            # lost): they come back, as clients would, before the next step.
+            target.wait_idle()
+            step["reopened"] = self.pool.reopen(target.open_concurrency)
+            self.say(f"  reopened {step['reopened']} sockets the server had closed")
+        return step
+
+    def cpu(self, target: targets.Target, client_pids: list[int]) -> dict[str, float]:
+        return {
+            "wall": time.monotonic(),
+            "server": target.cpu_seconds(),
+            "client": sum(targets.process_cpu_seconds(pid) for pid in client_pids),
+            "machine": targets.machine_busy_seconds(),
+        }
+
+    # --- capacity
+
+    def search(
+        self, target: targets.Target, room_size: int, hint: float | None
+    ) -> tuple[float | None, list[dict[str, Any]]]:
+        """The highest passing rate; every step taken to find it."""
+        rate = rounded(max(hint or 0.0, MIN_RATE, target.start_deliveries / room_size))
+        steps: list[dict[str, Any]] = []
+        good: float | None = None
+        bad: float | None = None
+        while len(steps) < MAX_STEPS:
+            step = self.measure(target, rate)
+            steps.append(step)
+            if step["passed"]:
+                good = rate
+                if bad is not None:
+                    break
+                rate = rounded(rate * 2)
+            else:
+                bad = rate
+                if good is not None:
+                    break
+                if rate <= MIN_RATE:
+                    return None, steps
+                rate = max(MIN_RATE, rounded(rate / 2))
+        hurry = time.monotonic() - self.started > HURRY_AFTER_SECONDS
+        if hurry:
+            self.results["hurried"].append(f"{target.label} room of {room_size}")
+        for _ in range(1 if hurry else BISECTIONS):
+            if good is None or bad is None or len(steps) >= MAX_STEPS:
+                break
+            middle = rounded(math.sqrt(good * bad))
+            if middle <= good * 1.05 or middle >= bad:
+                break
+            step = self.measure(target, middle)
+            steps.append(step)
+            if step["passed"]:
+                good = middle
+            else:
+                bad = middle
+        return good, steps
+
+    def scenarios(self, target: targets.Target) -> None:
+        capacity_1w: dict[int, float | None] = {}
+        for workers in WORKERS:
+            previous: tuple[int, float] | None = None  # (room size, capacity)
+            if workers > target.max_workers:
+                continue
+            target.start(workers)
+            try:
+                for room_size in ROOM_SIZES:
+                    self.say(f"{target.label}, {workers} worker(s), room of {room_size}")
+                    # Memory and the storm are measured once per target, in the
+                    # largest room with the most workers: those sockets are open anyway.
+                    memory_here = room_size == STORM_CLIENTS and workers == target.max_workers
+                    base_rss = target.rss_bytes()
+                    spec = target.spec(target.room())
+                    opened = self.pool.open(spec, room_size, target.open_concurrency)
+                    self.say(
+                        f"  {room_size} sockets open in {opened['seconds']:.1f} s"
+                        f" ({opened['refused']} refused and retried {opened['refusals'][:1]})"
+                    )
+                    if memory_here:
+                        self.memory(target, base_rss, workers)
+                    target.wait_idle()
+                    hint = capacity_1w.get(room_size) if workers > 1 else None
+                    if hint is None and previous is not None:
+                        # Half the previous room's deliveries a second: a likely pass.
+                        hint = previous[1] * previous[0] / room_size / 2
+                    capacity, steps = self.search(target, room_size, hint)
+                    if capacity:
+                        previous = (room_size, capacity)
+                    if workers == 1:
+                        capacity_1w[room_size] = capacity
+                    scenario: dict[str, Any] = {
+                        "target": target.label,
+                        "workers": workers,
+                        "room_size": room_size,
+                        "open_seconds": opened["seconds"],
+                        "open_refused": opened["refused"],
+                        "capacity": capacity,
+                        "steps": steps,
+                        "half": None,
+                        "at_tutorial_capacity": None,
+                    }
+                    if capacity:
+                        self.say(f"  capacity {capacity:g}/s; at half of it:")
+                        scenario["half"] = self.measure(target, rounded(capacity / 2))
+                    tutorial = self.capacity_of("tutorial", workers, room_size)
+                    if target is self.site and tutorial:
+                        self.say(f"  at the tutorial's capacity, {tutorial:g}/s:")
+                        scenario["at_tutorial_capacity"] = self.measure(target, tutorial)
+                    self.results["scenarios"].append(scenario)
+                    self.pool.forget()
+                    target.wait_idle()
+            finally:
+                self.pool.forget()
+                target.stop()
+        self.results["log_warnings"][target.label] = target.log_warnings()
+
+    def capacity_of(self, label: str, workers: int, room_size: int) -> float | None:
+        for scenario in self.results["scenarios"]:
+            if (scenario["target"], scenario["workers"], scenario["room_size"]) == (
+                label,
+                workers,
+                room_size,
+            ):
+                return scenario["capacity"]  # type: ignore[no-any-return]
+        return None
+
+    # --- idle memory and the reconnect storm
+
+    def memory(self, target: targets.Target, base_rss: int, workers: int) -> None:
+        """With the first STORM_CLIENTS sockets open: memory, more sockets, the storm.
+
+        Leaves exactly those sockets open again, in their room, for the search.
+        """
+        entry: dict[str, Any] = {
+            "target": target.label,
+            "workers": workers,
+            "base_rss_bytes": base_rss,
+            "per_socket": {},
+        }
+        for count in IDLE_SOCKETS:
+            if count > self.pool.sockets:
+                # The rest idle in a room of their own: the search's room stays as it was.
+                more = count - self.pool.sockets
+                opened = self.pool.open(target.spec(target.room()), more, target.open_concurrency)
+                entry["open_refused"] = opened["refused"]
+                self.say(
+                    f"  {more} more sockets open in {opened['seconds']:.1f} s"
+                    f" ({opened['refused']} refused and retried)"
+                )
+            target.wait_idle()
+            time.sleep(0.5)
+            rss = target.rss_bytes()
+            entry["per_socket"][str(count)] = {
+                "rss_bytes": rss,
+                "bytes_per_socket": (rss - base_rss) / count,
+            }
+            self.say(f"  {count} idle sockets: {(rss - base_rss) / count / 1024:.1f} KiB each")
+        self.pool.trim(STORM_CLIENTS)
+        target.wait_idle()
+        self.pool.close_all()
+        target.wait_idle()
+        entry["storm"] = storm = self.pool.storm(target.open_concurrency)
+        self.say(
+            f"  storm of {STORM_CLIENTS}: {storm['handshakes_per_s']:.0f} handshakes/s,"
+            f" {storm['failed']} refused {storm['failures'][:1]}"
+        )
+        self.results["memory"].append(entry)
+
+    # --- the history API
+
+    def history(self) -> None:
+        self.say(f"site: history API on a room of {HISTORY_MESSAGES:,} messages")
+        self.site.start(1)
+        try:
+            slug, load_seconds = self.site.fill_room(HISTORY_MESSAGES)
+            self.say(f"  COPY of {HISTORY_MESSAGES:,} messages: {load_seconds:.1f} s")
+            token = self.site.tokens[0]
+            base = f"/api/rooms/{slug}/messages/"
+            pages = {
+                "newest": base,
+                "middle": f"{base}?before={HISTORY_MESSAGES // 2}",
+                "deep": f"{base}?before=1000",
+            }
+            result: dict[str, Any] = {"messages": HISTORY_MESSAGES, "load_seconds": load_seconds}
+            for name, path in pages.items():
+                self.site.get(path, token)  # the first request warms the worker
+                seconds = [self.site.get(path, token) for _ in range(HISTORY_REQUESTS)]
+                seconds.sort()
+                result[name] = {
+                    "path": path.replace(slug, "<slug>"),
+                    "p50_ms": seconds[len(seconds) // 2] * 1000,
+                    "p99_ms": seconds[min(len(seconds) - 1, int(len(seconds) * 0.99))] * 1000,
+                    "max_ms": seconds[-1] * 1000,
+                }
+                self.say(f"  {name}: p50 {result[name]['p50_ms']:.1f} ms")
+            self.results["history"] = result
+        finally:
+            self.site.stop()
+
+    # --- the whole run
+
+    def run(self) -> None:
+        started = self.started
+        self.results["started"] = datetime.now().isoformat(timespec="seconds")
+        self.results["loadavg_start"] = Path("/proc/loadavg").read_text().split()[:3]
+        self.results["machine"] = targets.machine()
+        busy_start = targets.machine_busy_seconds()
+        try:
+            self.say(f"logs in {self.log_dir}")
+            for target in (self.node, self.tutorial, self.site):
+                target.prepare()
+            self.results["versions"] = targets.versions()
+            for target in (self.node, self.tutorial, self.site):
+                self.scenarios(target)
+            if not self.quick:
+                self.history()
+        except BaseException as error:
+            # What was measured up to here is still written, marked unfinished.
+            self.results["error"] = repr(error)
+            raise
+        finally:
+            self.pool.close()
+            for target in (self.node, self.tutorial, self.site):
+                target.stop()
+                target.cleanup()
+            elapsed = time.monotonic() - started
+            self.results["finished"] = datetime.now().isoformat(timespec="seconds")
+            self.results["duration_s"] = elapsed
+            self.results["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+            self.results["machine_cpu_cores_mean"] = (
+                targets.machine_busy_seconds() - busy_start
+            ) / elapsed
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "results.json").write_text(json.dumps(self.results, indent=1))
+            report.write(self.results, self.out)
+            self.say(f"done in {elapsed / 60:.1f} min: {self.out / 'README.md'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=targets.BENCH / "results" / date.today().isoformat(),
+        help="the results folder (default: bench/results/<today>)",
+    )
+    parser.add_argument("--quick", action="store_true", help="skip the history API")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite README.md and the plots from the folder's results.json",
+    )
+    args = parser.parse_args()
+    if args.report_only:
+        report.write(json.loads((args.out / "results.json").read_text()), args.out)
+        return
+    try:
+        # Ahead of whatever else runs on the machine (the client processes and
+        # the servers inherit it); Redis and PostgreSQL keep their own.
+        os.nice(-10)
+    except PermissionError:
+        print("running at normal priority (raising it needs root)", flush=True)
+    Bench(args.out, args.quick).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,498 @@
+"""The servers under test: the site, the Channels tutorial, the ws broadcast server.
+
+Each target starts its worker processes on free ports of 127.0.0.1, answers
+what its sockets need (`spec`), makes a fresh room for every scenario, and
+reads its workers' CPU time and resident memory from /proc.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+TUTORIAL = BENCH / "baselines" / "tutorial"
+NODE_WS = BENCH / "baselines" / "node-ws"
+PYTHON = sys.executable
+DAPHNE = str(Path(sys.executable).with_name("daphne"))
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres:postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+PASSWORD = "bench-Pass-2026"  # noqa: S105  (bench users of a throw-away database)
+SECRET_KEY = "bench-secret-" + uuid.uuid4().hex * 2
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# "<date> <time> LEVEL <message>", as daphne's and the site's logging write it.
+LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL)\s+(.*)$")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all its threads included."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name may hold spaces: fields are counted after its ')'.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE_SIZE
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (all cores), from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(value) for value in stat.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
+class Server:
+    """One server process on its own port, with its log in `log_dir`."""
+
+    def __init__(
+        self, name: str, command: list[str], cwd: Path, env: dict[str, str], log_dir: Path
+    ) -> None:
+        self.name = name
+        self.port = free_port()
+        self.command = [part.replace("{port}", str(self.port)) for part in command]
+        self.cwd = cwd
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, health_path: str | None = None) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603  (our own command line)
+                self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
+            if self.answers(health_path):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start: {self.log_tail()}")
+
+    def answers(self, health_path: str | None) -> bool:
+        try:
+            if health_path is None:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return True
+            url = f"http://127.0.0.1:{self.port}{health_path}"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bool(response.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+class Target:
+    """A chat server under test, with one or more worker processes."""
+
+    kind = ""
+    label = ""
+    max_workers = 2
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.servers: list[Server] = []
+
+    def prepare(self) -> None:
+        """Once per run, before the first start."""
+
+    def start(self, workers: int) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.servers = []
+
+    def cleanup(self) -> None:
+        """Once per run, after the last stop."""
+
+    def room(self) -> str:
+        """A fresh, empty room for one scenario."""
+        return uuid.uuid4().hex
+
+    def spec(self, room: str) -> dict[str, Any]:
+        """What the client processes need to open this target's sockets."""
+        return {"kind": self.kind, "ports": [s.port for s in self.servers], "room": room}
+
+    # Handshakes the client opens at once: the site's handshake makes three
+    # database calls, all through one thread per worker, and each redis-py
+    # pool refuses a 101st connection at once instead of waiting; opening
+    # faster only turns into refusals (4013) during setup.
+    open_concurrency = 48
+    # A search's first rate, as deliveries a second (rate x room size): low
+    # enough to pass, so that the search mostly climbs; a failing step costs
+    # its duration and then the time its backlog takes to drain.
+    start_deliveries = 250.0
+
+    @property
+    def pids(self) -> list[int]:
+        return [server.pid for server in self.servers]
+
+    def wait_idle(self, cap: float = 15.0) -> float:
+        """Wait until the workers are idle (under 5% of a core); the seconds waited."""
+        started = time.monotonic()
+        last = self.cpu_seconds()
+        while time.monotonic() - started < cap:
+            time.sleep(0.25)
+            now = self.cpu_seconds()
+            if now - last < 0.25 * 0.05 * max(1, len(self.servers)):
+                break
+            last = now
+        return time.monotonic() - started
+
+    def log_warnings(self) -> dict[str, int]:
+        """WARNING and ERROR lines of the workers' logs, by logger and message start."""
+        counts: dict[str, int] = {}
+        for path in self.log_dir.glob(f"{self.kind}-*.log"):
+            for line in path.read_text(errors="replace").splitlines():
+                found = LOG_LINE.match(line)
+                if found:
+                    # Numbers vary from line to line; the kind of message does not.
+                    message = re.sub(r"\d+", "N", f"{found[1]} {found[2]}")[:110]
+                    counts[message] = counts.get(message, 0) + 1
+        return counts
+
+    def cpu_seconds(self) -> float:
+        return sum(process_cpu_seconds(pid) for pid in self.pids)
+
+    def rss_bytes(self) -> int:
+        return sum(process_rss_bytes(pid) for pid in self.pids)
+
+
+class Site(Target):
+    """The chat site on its real path: token auth, PostgreSQL, Redis, presence, rate limits."""
+
+    kind = "site"
+    label = "site"
+    open_concurrency = 8
+    start_deliveries = 60.0
+    users = 10  # sockets are spread over these users; the first senders are distinct users
+
+    def __init__(self, log_dir: Path) -> None:
+        super().__init__(log_dir)
+        self.database = f"chatsite_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.database_url = f"{POSTGRES_URL}/{self.database}"
+        self.prefix = f"bench-{uuid.uuid4().hex[:10]}"
+        self.tokens: list[str] = []
+        self.created = False
+
+    def env(self) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("DJANGO_", "CHAT_", "DATABASE_URL"))
+        }
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+                "DJANGO_SECRET_KEY": SECRET_KEY,
+                "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+                "DATABASE_URL": self.database_url,
+                "REDIS_URL": REDIS_URL,
+                "CHAT_LAYER_PREFIX": self.prefix,
+                # Never refuse a bench message: the limit is measured elsewhere.
+                "CHAT_RATE_LIMIT": "1000000/1s",
+                # One token per user lasts the whole run.
+                "CHAT_TOKEN_TTL": "7200",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(  # noqa: S603  (our own command line)
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {args[0]} failed: {result.stderr[-3000:]}")
+        return result.stdout
+
+    def prepare(self) -> None:
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{self.database}"')
+        self.created = True
+        self.manage("migrate", "--noinput")
+        # One password hash for every user: hashing is slow by design, and the
+        # bench measures chat, not sign-ups.
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model\n"
+            "from django.contrib.auth.hashers import make_password\n"
+            f"hashed = make_password({PASSWORD!r})\n"
+            "User = get_user_model()\n"
+            "User.objects.bulk_create([User(username=f'bench{i:02d}', password=hashed)"
+            f" for i in range({self.users})])",
+        )
+
+    def start(self, workers: int) -> None:
+        args = (ROOT / "deploy" / "daphne.args").read_text().split()
+        for number in range(workers):
+            command = [PYTHON, "-m", "chatsite.server", *args, "-b", "127.0.0.1", "-p", "{port}"]
+            server = Server(
+                f"site-{workers}w-{number}",
+                [*command, "chatsite.asgi:application"],
+                ROOT,
+                self.env(),
+                self.log_dir,
+            )
+            server.start("/healthz")
+            self.servers.append(server)
+        if not self.tokens:
+            with ThreadPoolExecutor(self.users) as pool:
+                self.tokens = list(pool.map(self.token, range(self.users)))
+
+    def token(self, user: int) -> str:
+        server = self.servers[user % len(self.servers)]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{server.port}/api/token/",
+            data=json.dumps({"username": f"bench{user:02d}", "password": PASSWORD}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            return str(json.load(response)["token"])
+
+    def room(self) -> str:
+        slug = f"bench-{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            connection.execute(
+                "INSERT INTO chat_room (name, slug, description, kind, archived, created,"
+                " last_message_number) VALUES (%s, %s, '', 'public', false, now(), 0)",
+                (slug, slug),
+            )
+        return slug
+
+    def spec(self, room: str) -> dict[str, Any]:
+        return {**super().spec(room), "tokens": self.tokens}
+
+    def fill_room(self, count: int) -> tuple[str, float]:
+        """A room of `count` messages, loaded with COPY; (slug, seconds the load took)."""
+        slug = self.room()
+        started = time.monotonic()
+        with psycopg.connect(self.database_url) as connection:
+            room_id, author_id = connection.execute(
+                "SELECT r.id, u.id FROM chat_room r, auth_user u"
+                " WHERE r.slug = %s AND u.username = 'bench00'",
+                (slug,),
+            ).fetchone()  # type: ignore[misc]
+            first = datetime.now(UTC) - timedelta(seconds=count)
+            with connection.cursor() as cursor:
+                copy_sql = (
+                    "COPY chat_message (room_id, number, author_id, body, created, edited)"
+                    " FROM STDIN"
+                )
+                with cursor.copy(copy_sql) as copy:
+                    chunk = io.StringIO()
+                    for number in range(1, count + 1):
+                        created = (first + timedelta(seconds=number)).isoformat()
+                        chunk.write(
+                            f"{room_id}\t{number}\t{author_id}\t"
+                            f"history message {number}, of a room a million long\t{created}\tf\n"
+                        )
+                        if number % 50_000 == 0:
+                            copy.write(chunk.getvalue())
+                            chunk = io.StringIO()
+                    copy.write(chunk.getvalue())
+            connection.execute(
+                "UPDATE chat_room SET last_message_number = %s WHERE id = %s", (count, room_id)
+            )
+            connection.commit()
+            connection.execute("ANALYZE chat_message")
+        return slug, time.monotonic() - started
+
+    def get(self, path: str, token: str) -> float:
+        """Seconds one authenticated GET of `path` took (it must answer 200)."""
+        started = time.perf_counter()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.servers[0].port}{path}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            response.read()
+            assert response.status == 200
+        return time.perf_counter() - started
+
+    def cleanup(self) -> None:
+        if self.created:
+            with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(f"{self.prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+
+
+class Tutorial(Target):
+    """The Channels tutorial's chat (bench/baselines/tutorial), served by daphne."""
+
+    kind = "tutorial"
+    label = "tutorial"
+
+    def __init__(self, log_dir: Path) -> None:
+        super().__init__(log_dir)
+        self.rooms: list[str] = []
+
+    def room(self) -> str:
+        room = super().room()
+        self.rooms.append(room)
+        return room
+
+    def cleanup(self) -> None:
+        # The layer's default prefix is shared by every tutorial-style app on
+        # this Redis: only this run's groups go (members whose discard failed
+        # would otherwise linger for the day of group_expiry).
+        client = redis.Redis.from_url(REDIS_URL)
+        for start in range(0, len(self.rooms), 500):
+            rooms = self.rooms[start : start + 500]
+            client.delete(*[f"asgi:group:chat_{room}" for room in rooms])
+
+    def start(self, workers: int) -> None:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("DJANGO_", "CHAT_", "DATABASE_URL"))
+        }
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "mysite.settings",
+                "DJANGO_SECRET_KEY": SECRET_KEY,
+                "REDIS_URL": REDIS_URL,
+                "TUTORIAL_DB": str(self.log_dir / "tutorial.sqlite3"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        for number in range(workers):
+            command = [DAPHNE, "-b", "127.0.0.1", "-p", "{port}", "mysite.asgi:application"]
+            server = Server(f"tutorial-{workers}w-{number}", command, TUTORIAL, env, self.log_dir)
+            server.start()
+            self.servers.append(server)
+
+
+class Node(Target):
+    """The ws README's broadcast server (bench/baselines/node-ws), one process."""
+
+    kind = "node"
+    label = "node-ws"
+    start_deliveries = 4000.0
+    max_workers = 1  # a single process: it has no way to broadcast across processes
+
+    def prepare(self) -> None:
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("npm is needed for the node-ws baseline")
+        subprocess.run(  # noqa: S603  (our own command line)
+            [npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=NODE_WS, check=True
+        )
+
+    def start(self, workers: int) -> None:
+        node = shutil.which("node") or "node"
+        server = Server(
+            "node-ws", [node, "server.js", "{port}"], NODE_WS, dict(os.environ), self.log_dir
+        )
+        server.start()
+        self.servers.append(server)
+
+
+def versions() -> dict[str, str]:
+    """The versions the results depend on."""
+    found: dict[str, str] = {"python": platform.python_version()}
+    for package in (
+        "Django",
+        "channels",
+        "channels-redis",
+        "daphne",
+        "Twisted",
+        "redis",
+        "psycopg",
+        "websockets",
+    ):
+        found[package] = metadata.version(package)
+    node = shutil.which("node")
+    if node:
+        result = subprocess.run(  # noqa: S603
+            [node, "--version"], capture_output=True, text=True, check=False
+        )
+        found["node"] = result.stdout.strip()
+    ws_package = NODE_WS / "node_modules" / "ws" / "package.json"
+    if ws_package.exists():
+        found["ws"] = json.loads(ws_package.read_text())["version"]
+    found["redis-server"] = str(redis.Redis.from_url(REDIS_URL).info()["redis_version"])
+    with psycopg.connect(f"{POSTGRES_URL}/postgres") as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+        found["postgresql"] = str(row[0]) if row else "?"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    """Cores, CPU model, memory and kernel of this machine."""
+    model = "?"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as meminfo:
+        total_kib = int(meminfo.readline().split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(total_kib / 2**20, 1),
+        "kernel": platform.release(),
+        "os": platform.platform(),
+    }
