@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +31,7 @@ from chat import consumers, events, middleware, services
 from chat.models import Message, ReadState, Room
 from chat.tokens import token_issue
 from tests.conftest import Socket
+from tests.servers import PrivateRedis
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -1052,62 +1052,13 @@ async def test_an_idle_socket_still_receives(connect, alice, bob, general):
 # --- Redis restarts ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class PrivateRedis:
-    """A redis-server of this test alone, which it may stop and start."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                assert self.process.poll() is None, "redis-server exited"
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.02)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-
 @pytest.fixture
-def private_redis(settings: Any) -> Iterator[PrivateRedis]:
+def private_redis(settings: Any, tmp_path: Path) -> Iterator[PrivateRedis]:
     """The channel layer on a redis-server of its own (never the shared one).
 
     Request it before `connect`, so that the sockets are closed before it stops.
     """
-    server = PrivateRedis()
+    server = PrivateRedis(tmp_path)
     server.start()
     layers = copy.deepcopy(django_settings.CHANNEL_LAYERS)
     layers["default"]["CONFIG"]["hosts"][0]["address"] = server.url

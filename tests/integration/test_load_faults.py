@@ -451,6 +451,7 @@ async def test_connection_churn_leaks_no_membership_presence_or_memory(
         assert not watching.done()
         await observer.send({"type": "ping"})
         assert await eventually(ponged, 10), "the observer got no pong"
+
         def online() -> set[str]:
             view: set[str] = set()
             for frame in seen:
