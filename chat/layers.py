@@ -15,11 +15,21 @@ nothing but an INFO line. Here each refusal is logged at WARNING with a
 running count. The sockets of that process lose nothing: a consumer fills a
 hole from the database when the next message arrives, and the watcher's tail
 check (every CHAT_LAYER_CHECK_INTERVAL) catches a lost last message.
+
+Receiving is one reader task per process and event loop (`Receiver`): it pops
+the process's Redis queue in batches and hands each message to the inboxes of
+the channels it names. channels-redis has every waiting consumer race for one
+lock per message instead, waking (and cancelling) a task of each of them, which
+costs time in proportion to the sockets of the process for every delivery. An
+inbox lives from `new_channel` until its consumer stops receiving; a message
+for a channel without one (its socket closed) is dropped, where channels-redis
+would keep a buffer for the dead channel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 import uuid
@@ -59,6 +69,109 @@ return refused
 Deliveries = dict[str, tuple[bytes, int]]
 
 
+# A receiver pops up to this many messages of its process queue at once.
+RECEIVE_BATCH = 256
+LAYER_LOST = {"type": "chat.layer_lost"}
+
+
+class Inbox:
+    """The messages of one channel of this process, for its one consumer."""
+
+    __slots__ = ("messages", "waiter")
+
+    def __init__(self) -> None:
+        self.messages: collections.deque[dict[str, Any]] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def get(self) -> dict[str, Any]:
+        while not self.messages:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.messages.popleft()
+
+
+class Receiver:
+    """One event loop's reader of the process queue, and its channels' inboxes."""
+
+    def __init__(self, layer: ChatChannelLayer) -> None:
+        self.layer = layer
+        self.inboxes: dict[str, Inbox] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.overflowed = 0  # messages dropped from full inboxes since start
+        self.unclaimed = 0  # messages for channels without an inbox (closed sockets)
+
+    def inbox(self, channel: str) -> Inbox:
+        inbox = self.inboxes.get(channel)
+        if inbox is None:
+            inbox = self.inboxes[channel] = Inbox()
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self.read())
+        return inbox
+
+    def deliver(self, raw: bytes) -> None:
+        message = self.layer.deserialize(raw)
+        channels = message.pop("__asgi_channel__")
+        for channel in [channels] if isinstance(channels, str) else channels:
+            inbox = self.inboxes.get(channel)
+            if inbox is None:
+                self.unclaimed += 1
+                continue
+            if len(inbox.messages) >= self.layer.capacity:
+                # A consumer this far behind is stuck; better to lose its
+                # oldest than to grow without bound (it fills message holes
+                # from the database; see the module docstring).
+                inbox.messages.popleft()
+                self.overflowed += 1
+                logger.warning(
+                    "inbox of %s over capacity: dropped its oldest message (%d in all)",
+                    channel,
+                    self.overflowed,
+                )
+            inbox.put(message)
+
+    async def read(self) -> None:
+        layer = self.layer
+        queue = layer.process_queue
+        key = layer.prefix + queue
+        index = layer.consistent_hash(queue)
+        while self.inboxes:
+            try:
+                connection = layer.connection(index)
+                popped = await connection.bzpopmin(key, timeout=layer.brpop_timeout)
+                if popped is None:
+                    continue
+                batch = [popped[1]]
+                # Whatever else has queued up meanwhile, in the same order.
+                batch += [member for member, _ in await connection.zpopmin(key, RECEIVE_BATCH)]
+            except LAYER_ERRORS as error:
+                logger.warning("channel layer receive failed: %r", error)
+                # Every consumer of the process may have missed messages: each
+                # closes on this event (its client resumes), and new ones that
+                # join meanwhile get the same until Redis answers again.
+                for inbox in list(self.inboxes.values()):
+                    if not inbox.messages or inbox.messages[-1] is not LAYER_LOST:
+                        inbox.put(LAYER_LOST)
+                await asyncio.sleep(0.1)
+                continue
+            for raw in batch:
+                try:
+                    self.deliver(raw)
+                except Exception:  # one bad message must not deafen the process
+                    logger.exception("undeliverable channel layer message")
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
 class ChatChannelLayer(RedisChannelLayer):
     """RedisChannelLayer whose receive reports a lost connection as an event."""
 
@@ -87,6 +200,28 @@ class ChatChannelLayer(RedisChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dropped = 0  # deliveries refused over capacity since start
+        self.receivers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Receiver] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def receiver(self) -> Receiver:
+        loop = asyncio.get_running_loop()
+        receiver = self.receivers.get(loop)
+        if receiver is None:
+            receiver = self.receivers[loop] = Receiver(self)
+        return receiver
+
+    @property
+    def process_queue(self) -> str:
+        """The Redis queue (less the prefix) of this process's consumer channels."""
+        return f"specific.{self.client_prefix}!"
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        channel = await super().new_channel(prefix)
+        if channel.startswith(self.process_queue):
+            # Messages may arrive before the consumer's first receive.
+            self.receiver().inbox(channel)
+        return channel
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """channels-redis' group_send, logging refused deliveries with a running count."""
@@ -129,14 +264,25 @@ class ChatChannelLayer(RedisChannelLayer):
         return {key.decode("utf8"): deliveries[key.decode("utf8")] for key in refused}
 
     async def receive(self, channel: str) -> dict[str, Any]:
-        try:
+        """The next message of a channel; a lost Redis is a `chat.layer_lost` event.
+
+        A cancelled receive of a process channel ends it: consumers receive
+        until they stop, and then nobody will again.
+        """
+        if not channel.startswith(self.process_queue):
             return await super().receive(channel)
-        except LAYER_ERRORS as error:
-            logger.warning("channel layer receive failed: %r", error)
-            # The consumer closes on this event; until its disconnect arrives it
-            # keeps receiving, so do not spin on a Redis that refuses at once.
-            await asyncio.sleep(0.1)
-            return {"type": "chat.layer_lost"}
+        assert self.require_valid_channel_name(channel)
+        receiver = self.receiver()
+        try:
+            return await receiver.inbox(channel).get()
+        except asyncio.CancelledError:
+            receiver.inboxes.pop(channel, None)
+            raise
+
+    async def close_pools(self) -> None:
+        for receiver in list(self.receivers.values()):
+            receiver.close()
+        await super().close_pools()
 
 
 async def first_in(layer: RedisChannelLayer, key: str, seconds: float) -> bool:

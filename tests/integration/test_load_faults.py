@@ -465,10 +465,18 @@ async def test_connection_churn_leaks_no_membership_presence_or_memory(
 
         # The last `left` broadcasts may still be on their way from the other
         # worker when Redis is already clean: the view must get there, soon.
-        assert await eventually(nobody_online, 10), (
-            online(),
-            [f for f in seen if f["type"] == "presence"][-10:],
-        )
+        if not await eventually(nobody_online, 10):
+            stuck = online()
+            frames = [
+                f
+                for f in seen
+                if f["type"] == "presence" and stuck & set(f.get("joined", []) + f.get("left", []))
+            ]
+            warnings = {
+                w.name: [ln for ln in w.log().splitlines() if "WARNING" in ln or "ERROR" in ln]
+                for w in cluster.workers
+            }
+            raise AssertionError(f"still online: {stuck}; their frames: {frames[-12:]}; {warnings}")
         # A fresh socket of the observer's own user sees nobody else online.
         fresh = await open_client(cluster.workers[1], room, watcher, tokens[watcher])
         assert fresh.welcome["online"] == [watcher]
