@@ -47,7 +47,7 @@ def main() -> None:
         if args.profile:
             py_spy = Path(sys.executable).parent / "py-spy"
             for pid in target.pids:
-                for form, suffix in (("flamegraph", "svg"), ("speedscope", "json")):
+                for form, suffix in (("speedscope", "json"),):
                     spies.append(
                         subprocess.Popen(  # noqa: S603  (our own command line)
                             [

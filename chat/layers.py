@@ -75,27 +75,56 @@ LAYER_LOST = {"type": "chat.layer_lost"}
 
 
 class Inbox:
-    """The messages of one channel of this process, for its one consumer."""
+    """The messages of one channel of this process, for its one consumer.
 
-    __slots__ = ("messages", "waiter")
+    A consumer that also reads its client's events through it (`put_client`)
+    waits on one thing instead of racing two tasks for every event; the two
+    kinds take turns when both are waiting, and only layer messages are ever
+    dropped over capacity.
+    """
+
+    __slots__ = ("client", "client_next", "messages", "waiter")
 
     def __init__(self) -> None:
         self.messages: collections.deque[dict[str, Any]] = collections.deque()
+        self.client: collections.deque[dict[str, Any]] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None
+        self.client_next = True
 
-    def put(self, message: dict[str, Any]) -> None:
-        self.messages.append(message)
+    def wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+    def put(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        self.wake()
+
+    def put_client(self, message: dict[str, Any]) -> None:
+        self.client.append(message)
+        self.wake()
+
     async def get(self) -> dict[str, Any]:
+        """The next layer message."""
         while not self.messages:
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
+            await self.wait()
         return self.messages.popleft()
+
+    async def get_any(self) -> dict[str, Any]:
+        """The next client event or layer message, the two in turn."""
+        while not (self.messages or self.client):
+            await self.wait()
+        if self.client and (self.client_next or not self.messages):
+            self.client_next = False
+            return self.client.popleft()
+        self.client_next = True
+        return self.messages.popleft()
+
+    async def wait(self) -> None:
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
 
 
 class Receiver:
@@ -216,6 +245,14 @@ class ChatChannelLayer(RedisChannelLayer):
         """The Redis queue (less the prefix) of this process's consumer channels."""
         return f"specific.{self.client_prefix}!"
 
+    def inbox(self, channel: str) -> Inbox:
+        """The inbox of a channel of this process (made by new_channel)."""
+        return self.receiver().inbox(channel)
+
+    def discard_inbox(self, channel: str) -> None:
+        """The channel's consumer has stopped: what arrives for it from now on is dropped."""
+        self.receiver().inboxes.pop(channel, None)
+
     async def new_channel(self, prefix: str = "specific") -> str:
         channel = await super().new_channel(prefix)
         if channel.startswith(self.process_queue):
@@ -276,7 +313,7 @@ class ChatChannelLayer(RedisChannelLayer):
         try:
             return await receiver.inbox(channel).get()
         except asyncio.CancelledError:
-            receiver.inboxes.pop(channel, None)
+            self.discard_inbox(channel)
             raise
 
     async def close_pools(self) -> None:
