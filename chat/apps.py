@@ -6,6 +6,17 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core.signals import request_finished
+
         from chat import moderation
 
         moderation.connect()
+        # After Django's own handler (which keeps a connection under CONN_MAX_AGE):
+        # a request's thread ends with the request, so must its connection.
+        request_finished.connect(_close_request_connections, dispatch_uid="chat-close-db")
+
+
+def _close_request_connections(**kwargs: object) -> None:
+    from django.db import connections
+
+    connections.close_all()

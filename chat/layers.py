@@ -50,12 +50,15 @@ logger = logging.getLogger(__name__)
 LAYER_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 # channels-redis' group_send script, returning the keys it refused (over
-# capacity) instead of only their number.
+# capacity) instead of only their number, and dropping expired messages itself
+# (channels-redis sends a pipeline for that first).
 _GROUP_SEND_LUA = """
 local refused = {}
-local now = ARGV[#ARGV - 1]
-local expiry = ARGV[#ARGV]
+local now = ARGV[#ARGV - 2]
+local expiry = ARGV[#ARGV - 1]
+local expired = ARGV[#ARGV]
 for i = 1, #KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, expired)
     if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
         redis.call('ZADD', KEYS[i], now, ARGV[i])
         redis.call('EXPIRE', KEYS[i], expiry)
@@ -265,8 +268,11 @@ class ChatChannelLayer(RedisChannelLayer):
         assert self.require_valid_group_name(group), "Group name not valid"
         key = self._group_key(group)
         connection = self.connection(self.consistent_hash(group))
-        await connection.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
-        channel_names = [name.decode("utf8") for name in await connection.zrange(key, 0, -1)]
+        pipe = connection.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
+        pipe.zrange(key, 0, -1)
+        _, members = await pipe.execute()
+        channel_names = [name.decode("utf8") for name in members]
         if not channel_names:
             return
         by_connection, payloads, capacities = self._map_channel_keys_to_connection(
@@ -290,13 +296,16 @@ class ChatChannelLayer(RedisChannelLayer):
         """Queue each message on its process channel; the ones refused over capacity."""
         connection = self.connection(index)
         keys = list(deliveries)
-        pipe = connection.pipeline()
-        for key in keys:
-            pipe.zremrangebyscore(key, min=0, max=int(time.time()) - int(self.expiry))
-        await pipe.execute()
         args = [deliveries[key][0] for key in keys] + [deliveries[key][1] for key in keys]
+        now = time.time()
         refused = await connection.eval(
-            _GROUP_SEND_LUA, len(keys), *keys, *args, time.time(), self.expiry
+            _GROUP_SEND_LUA,
+            len(keys),
+            *keys,
+            *args,
+            now,
+            self.expiry,
+            int(now) - int(self.expiry),
         )
         return {key.decode("utf8"): deliveries[key.decode("utf8")] for key in refused}
 

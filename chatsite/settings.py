@@ -137,23 +137,17 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        # Under ASGI every request runs in a fresh thread-pool context: persistent
-        # connections would leak one per thread. Each request and socket call
-        # takes a connection from the pool below and gives it back when done.
-        conn_max_age=0,
+        # Every database call of the sockets runs on one thread per worker
+        # (Channels' database_sync_to_async): its connection stays open between
+        # calls, checked before reuse, instead of a new one for each message.
+        # HTTP requests each run on a thread of their own under ASGI and close
+        # theirs when they finish (chat.apps), or they would leak one a request.
+        # (psycopg's pool was tried: after a PostgreSQL outage its reconnect
+        # backoff kept every worker unavailable for many seconds more.)
+        conn_max_age=600,
         conn_health_checks=True,
     )
 }
-DATABASES["default"]["CONN_MAX_AGE"] = 0
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Opening a PostgreSQL connection for every call was a third of the work
-    # of storing a message. Connections are checked as they are taken (one
-    # round trip), so a restarted PostgreSQL costs no failed request.
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1,
-        "max_size": env_int("CHAT_DB_POOL_SIZE", 10, minimum=1),
-        "timeout": 10,
-    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Take the write lock when a transaction begins, and wait for it, so that
     # concurrent writers queue instead of failing with "database is locked".

@@ -25,3 +25,7 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# pytest-django drops the test database at the end of the run, which
+# PostgreSQL refuses while the sockets' thread still holds a connection.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
