@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/layer_fanout.py [--members 100 1000] [--messages 200]
 
-For each layer and group size: one group of N member channels (as N sockets
-on one worker), M group_send calls, and the time until every member has
-received every message; reported as deliveries per second and as a ratio of
-the two layers measured in the same run.
+For each layer (channels-redis' two and the site's) and group size: one
+group of N member channels (as N sockets on one worker), M group_send calls,
+and the time until every member has received every message; reported as
+deliveries per second and as ratios to RedisChannelLayer in the same run.
 """
 
 from __future__ import annotations
@@ -13,11 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import time
 import uuid
+from pathlib import Path
 
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings
+
+# ChatChannelLayer reads two of the site's settings.
+settings.configure(CHAT_LAYER_TIMEOUT=5.0, CHAT_LAYER_CHECK_INTERVAL=2.0)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from chat.layers import ChatChannelLayer  # noqa: E402
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -64,14 +72,18 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=200)
     args = parser.parse_args()
     print(
-        "| members | RedisChannelLayer deliveries/s "
-        "| RedisPubSubChannelLayer deliveries/s | ratio |"
+        "| members | RedisChannelLayer deliveries/s | ChatChannelLayer deliveries/s"
+        " | RedisPubSubChannelLayer deliveries/s | Chat / Redis | PubSub / Redis |"
     )
-    print("|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|")
     for members in args.members:
         core = await run(RedisChannelLayer, members, args.messages)
+        chat = await run(ChatChannelLayer, members, args.messages)
         pubsub = await run(RedisPubSubChannelLayer, members, args.messages)
-        print(f"| {members} | {core:,.0f} | {pubsub:,.0f} | {pubsub / core:.2f} |")
+        print(
+            f"| {members} | {core:,.0f} | {chat:,.0f} | {pubsub:,.0f}"
+            f" | {chat / core:.2f} | {pubsub / core:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -449,6 +449,11 @@ def targets_section(results: Results) -> list[str]:
             f" {verdict(ok)} (site {0 if site is None else site / 1024:.1f} KiB, tutorial"
             f" {0 if tutorial is None else tutorial / 1024:.1f} KiB)."
         )
+    lines += [
+        "",
+        "Where a target is not met, [`bench/PROFILE.md`](../../PROFILE.md) has the profile"
+        " of what stands in the way, and how to take it again (`bench/probe.py`).",
+    ]
     return [*lines, ""]
 
 

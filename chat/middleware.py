@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -91,13 +92,31 @@ class OriginGate:
         return await self.app({**scope, "cookie_auth": origin is not None}, receive, send)
 
 
+class SocketSessionMiddleware:
+    """scope["session"]: the session named by the cookie (read when first used).
+
+    Channels' SessionMiddleware also wraps `send`, to save a changed session
+    with an HTTP response; a socket never sends one, yet the wrapper looked
+    at the session on every frame a socket sent. Wrap in Channels'
+    CookieMiddleware, which parses the cookies.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
+        session_key = scope["cookies"].get(settings.SESSION_COOKIE_NAME)
+        return await self.app({**scope, "session": self.store(session_key)}, receive, send)
+
+
 class SocketAuthMiddleware:
     """Sets scope["user"] from `?token=` or, for browsers, the session.
 
     scope["auth_close_code"] says why a socket is not authenticated (4401, 4403);
     scope["auth_session_key"] names the session a browser's socket belongs to
     (logging out of it closes the socket).
-    Wrap in channels.sessions.SessionMiddleware, which reads the cookie.
+    Wrap in SocketSessionMiddleware, which finds the session.
     """
 
     def __init__(self, app: Any) -> None:

@@ -12,16 +12,22 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.sessions import SessionMiddlewareStack  # noqa: E402
+from channels.sessions import CookieMiddleware  # noqa: E402
 
-from chat.middleware import OriginGate, SocketAuthMiddleware  # noqa: E402
+from chat.middleware import (  # noqa: E402
+    OriginGate,
+    SocketAuthMiddleware,
+    SocketSessionMiddleware,
+)
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": OriginGate(
-            SessionMiddlewareStack(SocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            CookieMiddleware(
+                SocketSessionMiddleware(SocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

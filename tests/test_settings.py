@@ -138,7 +138,7 @@ def test_database_defaults_to_sqlite_and_parses_postgres_urls():
     sqlite = load(DJANGO_SECRET_KEY=SECRET)["DATABASE"]
     assert sqlite["ENGINE"] == "django.db.backends.sqlite3"
     assert sqlite["NAME"] == str(BASE_DIR / "db.sqlite3")
-    assert sqlite["CONN_MAX_AGE"] == 0
+    assert (sqlite["CONN_MAX_AGE"], sqlite["CONN_HEALTH_CHECKS"]) == (600, True)
 
     postgres = load(
         DJANGO_SECRET_KEY=SECRET,
@@ -148,8 +148,9 @@ def test_database_defaults_to_sqlite_and_parses_postgres_urls():
     assert postgres["NAME"] == "chatdb"
     assert (postgres["USER"], postgres["PASSWORD"]) == ("chat", "s3cret")
     assert (postgres["HOST"], int(postgres["PORT"])) == ("db.example.com", 5433)
-    # Under ASGI a persistent connection would leak one per thread.
-    assert postgres["CONN_MAX_AGE"] == 0
+    # Kept by the sockets' one database thread and checked before reuse; HTTP
+    # requests close theirs (chat.apps; tests/integration/test_connections.py).
+    assert (postgres["CONN_MAX_AGE"], postgres["CONN_HEALTH_CHECKS"]) == (600, True)
 
 
 def test_channel_layer_has_no_socket_timeout_and_a_deliberate_capacity():
