@@ -32,7 +32,7 @@ from django.db import DatabaseError
 from chat import events
 from chat.access import room_for_user
 from chat.errors import ChatError
-from chat.layers import LAYER_ERRORS, EpochWatch, epoch_watch_join, first_in
+from chat.layers import LAYER_ERRORS, EpochWatch, Inbox, epoch_watch_join, first_in
 from chat.limits import rate_release, rate_reserve
 from chat.models import SLUG_PATTERN, Message, Room, user_group_name
 from chat.presence import presence_join, presence_leave, socket_member
@@ -143,6 +143,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     presence_base = 0
     presence_told: dict[str, int]
     typing_at = 0.0
+    # Messages that came ahead of a missing one, by number, and the timer after
+    # which the missing ones are read from the database.
+    early: dict[int, dict[str, Any]]
+    hole_timer: asyncio.TimerHandle | None = None
+    inbox: Inbox
     # Set once connect() has sent the welcome and the replay.
     opened = False
     # Set once this socket has joined its user's group (moderation events).
@@ -163,11 +168,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Live messages, hole filling and the watcher's tail check take turns.
         self.delivery = asyncio.Lock()
         self.presence_told = {}
+        self.early = {}
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
-        inbox = self.channel_layer.inbox(self.channel_name)
+        inbox = self.inbox = self.channel_layer.inbox(self.channel_name)
 
         async def forward() -> None:
             while True:
@@ -181,6 +187,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             pass
         finally:
             forwarding.cancel()
+            if self.hole_timer is not None:
+                self.hole_timer.cancel()
             self.channel_layer.discard_inbox(self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -578,11 +586,55 @@ class RoomConsumer(AsyncWebsocketConsumer):
         async with self.delivery:
             if number <= self.last_sent:
                 return  # the tail check sent it meanwhile
-            if number > self.last_sent + 1 and not await self.fill_hole(before=number):
+            if number > self.last_sent + 1:
+                # Messages stored through another worker come through its own
+                # broadcast, which may be a moment behind this one: hold this
+                # one for up to CHAT_HOLE_WAIT before reading the hole from the
+                # database (which, done at once, was a fifth of a worker's work
+                # with two workers sending into one room).
+                self.early[number] = event
+                if self.hole_timer is None:
+                    self.hole_timer = asyncio.get_running_loop().call_later(
+                        settings.CHAT_HOLE_WAIT, self.inbox.put, {"type": "chat.hole_expired"}
+                    )
                 return
-            mine = event["author_id"] == self.scope["user"].pk
-            await self.send(text_data=event["author_text"] if mine else event["text"])
-            self.last_sent = number
+            await self.send_event(event)
+            await self.send_early()
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        mine = event["author_id"] == self.scope["user"].pk
+        await self.send(text_data=event["author_text"] if mine else event["text"])
+        self.last_sent = event["id"]
+
+    async def send_early(self) -> None:
+        """Send the held messages that now follow on; forget those already sent."""
+        while (event := self.early.pop(self.last_sent + 1, None)) is not None:
+            await self.send_event(event)
+        for number in [number for number in self.early if number <= self.last_sent]:
+            del self.early[number]
+        if not self.early and self.hole_timer is not None:
+            self.hole_timer.cancel()
+            self.hole_timer = None
+
+    async def chat_hole_expired(self, event: dict[str, Any]) -> None:
+        """A hole outlived CHAT_HOLE_WAIT: its messages come from the database."""
+        self.hole_timer = None
+        await self.fill_early()
+
+    async def fill_early(self, *, held_too: bool = False) -> None:
+        """Read the hole before the held messages (and those too, `held_too`) from the database."""
+        async with self.delivery:
+            if not self.early:
+                return
+            before = max(self.early) + 1 if held_too else min(self.early)
+            if not await self.fill_hole(before=before):
+                return
+            await self.send_early()
+            if self.early and self.hole_timer is None:
+                # Another hole further on: it gets its own wait.
+                self.hole_timer = asyncio.get_running_loop().call_later(
+                    settings.CHAT_HOLE_WAIT, self.inbox.put, {"type": "chat.hole_expired"}
+                )
 
     async def catch_up(self, last_numbers: dict[int, int]) -> None:
         """The watcher's tail check: send what the room has beyond the last message sent."""
@@ -594,7 +646,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         async with self.delivery:
             if last > self.last_sent and not self.closing:
                 logger.info("socket caught up on %s..%s", self.last_sent + 1, last)
-                await self.fill_hole(before=last + 1)
+                if await self.fill_hole(before=last + 1):
+                    await self.send_early()
 
     async def fill_hole(self, *, before: int) -> bool:
         """Send the stored messages between the last one sent and `before`; False if closed."""
@@ -614,9 +667,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return True
 
     async def chat_message_edited(self, event: dict[str, Any]) -> None:
+        # Held messages go first, as stored now (the held copy may be the one
+        # changed), so that the client knows a message before its change.
+        await self.fill_early(held_too=True)
         await self.send(text_data=event["text"])
 
     async def chat_message_deleted(self, event: dict[str, Any]) -> None:
+        await self.fill_early(held_too=True)
         await self.send(text_data=event["text"])
 
     async def chat_presence(self, event: dict[str, Any]) -> None:

@@ -193,6 +193,9 @@ CHANNEL_LAYERS = {
 # and between two looks at the layer's epoch (a Redis restart closes sockets with 4012).
 CHAT_LAYER_TIMEOUT = 5.0
 CHAT_LAYER_CHECK_INTERVAL = 2.0
+# Seconds a socket holds a message that came ahead of a missing one, waiting for
+# the missing one's broadcast, before reading it from the database.
+CHAT_HOLE_WAIT = 0.2
 
 CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/10s")
 # Against password guessing and mass sign-ups, shared by every worker (chat/limits.py).

@@ -530,6 +530,69 @@ async def test_a_message_ahead_of_its_predecessors_is_preceded_by_them(
     await sync(a)
 
 
+async def test_a_message_ahead_is_held_for_the_broadcast_behind_it(
+    connect, alice, bob, general, monkeypatch
+):
+    """Another worker's broadcast a moment late: both go out in order, nothing is read."""
+    a, _ = await connect(alice)
+    one = await create(general, bob, "one")
+    two = await create(general, bob, "two")
+    reads: list[tuple[int, int]] = []
+    real = consumers.messages_missing
+
+    async def counted(*, room_id: int, after: int, before: int) -> list[Message]:
+        reads.append((after, before))
+        return await real(room_id=room_id, after=after, before=before)
+
+    monkeypatch.setattr(consumers, "messages_missing", counted)
+    layer = get_channel_layer()
+    await layer.group_send(general.group_name, events.chat_message(two))
+    await asyncio.sleep(django_settings.CHAT_HOLE_WAIT / 4)
+    await layer.group_send(general.group_name, events.chat_message(one))
+    assert [(await a.receive_type("message"))["id"] for _ in range(2)] == [1, 2]
+    assert reads == []
+    # Nothing more later, when the wait would have run out.
+    assert await a.nothing(timeout=django_settings.CHAT_HOLE_WAIT * 2)
+
+
+async def test_a_hole_that_outlives_the_wait_is_read_from_the_database(
+    connect, alice, bob, general
+):
+    a, _ = await connect(alice)
+    await create(general, bob, "one")
+    await create(general, bob, "two")
+    three = await create(general, bob, "three")
+    four = await create(general, bob, "four")
+    layer = get_channel_layer()
+    started = time.monotonic()
+    await layer.group_send(general.group_name, events.chat_message(three))
+    await layer.group_send(general.group_name, events.chat_message(four))
+    assert [(await a.receive_type("message"))["id"] for _ in range(4)] == [1, 2, 3, 4]
+    assert time.monotonic() - started >= django_settings.CHAT_HOLE_WAIT
+    assert await a.nothing()
+
+
+async def test_an_edit_of_a_held_message_follows_the_message(connect, alice, bob, general):
+    a, _ = await connect(alice)
+    one = await create(general, bob, "one")
+    two = await create(general, bob, "two")
+    layer = get_channel_layer()
+    await layer.group_send(general.group_name, events.chat_message(two))
+    edited = await database_sync_to_async(services.message_edit)(
+        room_id=general.pk, number=2, user=bob, body="two, edited"
+    )
+    await layer.group_send(general.group_name, events.chat_message_edited(edited))
+    frames = [await a.receive() for _ in range(3)]
+    assert [(f["type"], f["id"], f["body"]) for f in frames] == [
+        ("message", 1, "one"),
+        ("message", 2, "two, edited"),
+        ("message.edited", 2, "two, edited"),
+    ]
+    # The late broadcast of 1 adds nothing.
+    await layer.group_send(general.group_name, events.chat_message(one))
+    assert await a.nothing()
+
+
 async def test_hole_filling_leaves_deleted_messages_out(connect, alice, bob, general):
     a, _ = await connect(alice)
     await create(general, bob, "one")
