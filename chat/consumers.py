@@ -593,13 +593,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 # database (which, done at once, was a fifth of a worker's work
                 # with two workers sending into one room).
                 self.early[number] = event
-                if self.hole_timer is None:
-                    self.hole_timer = asyncio.get_running_loop().call_later(
-                        settings.CHAT_HOLE_WAIT, self.inbox.put, {"type": "chat.hole_expired"}
-                    )
+                self.wait_for_hole()
                 return
             await self.send_event(event)
             await self.send_early()
+
+    def wait_for_hole(self) -> None:
+        """Unless already waiting: a chat.hole_expired event in CHAT_HOLE_WAIT seconds."""
+        if self.hole_timer is None:
+            self.hole_timer = asyncio.get_running_loop().call_later(
+                settings.CHAT_HOLE_WAIT, self.inbox.put, {"type": "chat.hole_expired"}
+            )
 
     async def send_event(self, event: dict[str, Any]) -> None:
         mine = event["author_id"] == self.scope["user"].pk
@@ -630,11 +634,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if not await self.fill_hole(before=before):
                 return
             await self.send_early()
-            if self.early and self.hole_timer is None:
-                # Another hole further on: it gets its own wait.
-                self.hole_timer = asyncio.get_running_loop().call_later(
-                    settings.CHAT_HOLE_WAIT, self.inbox.put, {"type": "chat.hole_expired"}
-                )
+            if self.early:
+                self.wait_for_hole()  # another hole further on gets its own wait
 
     async def catch_up(self, last_numbers: dict[int, int]) -> None:
         """The watcher's tail check: send what the room has beyond the last message sent."""
