@@ -73,6 +73,17 @@ def machine_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / CLOCK_TICKS
 
 
+def server_env(settings: dict[str, str]) -> dict[str, str]:
+    """This environment without the Django, site and database settings of the
+    session that runs the bench, then `settings`, for a server under test."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "CHAT_", "DATABASE_URL"))
+    }
+    return {**env, "PYTHONUNBUFFERED": "1", **settings}
+
+
 class Server:
     """One server process on its own port, with its log in `log_dir`."""
 
@@ -227,12 +238,7 @@ class Site(Target):
         self.created = False
 
     def env(self) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("DJANGO_", "CHAT_", "DATABASE_URL"))
-        }
-        env.update(
+        return server_env(
             {
                 "DJANGO_SETTINGS_MODULE": "chatsite.settings",
                 "DJANGO_SECRET_KEY": SECRET_KEY,
@@ -244,10 +250,8 @@ class Site(Target):
                 "CHAT_RATE_LIMIT": "1000000/1s",
                 # One token per user lasts the whole run.
                 "CHAT_TOKEN_TTL": "7200",
-                "PYTHONUNBUFFERED": "1",
             }
         )
-        return env
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(  # noqa: S603  (our own command line)
@@ -403,18 +407,12 @@ class Tutorial(Target):
             client.delete(*[f"asgi:group:chat_{room}" for room in rooms])
 
     def start(self, workers: int) -> None:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("DJANGO_", "CHAT_", "DATABASE_URL"))
-        }
-        env.update(
+        env = server_env(
             {
                 "DJANGO_SETTINGS_MODULE": "mysite.settings",
                 "DJANGO_SECRET_KEY": SECRET_KEY,
                 "REDIS_URL": REDIS_URL,
                 "TUTORIAL_DB": str(self.log_dir / "tutorial.sqlite3"),
-                "PYTHONUNBUFFERED": "1",
             }
         )
         for number in range(workers):

@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.core.signals import request_finished
+from django.db import connections
 
 
 class ChatConfig(AppConfig):
@@ -6,8 +8,6 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.core.signals import request_finished
-
         from chat import moderation
 
         moderation.connect()
@@ -17,8 +17,6 @@ class ChatConfig(AppConfig):
 
 
 def _close_request_connections(**kwargs: object) -> None:
-    from django.db import connections
-
     for connection in connections.all(initialized_only=True):
         # Never one inside a transaction: the test client's requests run in
         # the test's own (Django disconnects its own handler for them).

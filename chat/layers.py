@@ -260,7 +260,7 @@ class ChatChannelLayer(RedisChannelLayer):
         channel = await super().new_channel(prefix)
         if channel.startswith(self.process_queue):
             # Messages may arrive before the consumer's first receive.
-            self.receiver().inbox(channel)
+            self.inbox(channel)
         return channel
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
