@@ -1,11 +1,22 @@
-# make run   - install, migrate and serve the site on http://127.0.0.1:8000
-# make test  - the whole suite, against real Redis and PostgreSQL, and in Debian's Chromium
-# make lint  - ruff and mypy
+# make run        - install, migrate and serve the site on http://127.0.0.1:8000
+#                   (SQLite, a private Redis, 2 workers; see deploy/run.sh)
+# make test       - the whole suite: lint, the unit and socket tier on SQLite and again
+#                   on PostgreSQL, then real daphne processes (the `make run` path among
+#                   them), nginx and Debian's Chromium
+# make test-fast  - the unit and socket tier on SQLite only: the loop while you work
+# make lint       - ruff and mypy
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install run test lint
+# The unit and socket tier: no process of the site's own, any database.
+UNIT_TESTS := tests --ignore=tests/integration --ignore=tests/browser
+# The test runs make databases of their own: a file in the temporary directory
+# (SQLite) or test_chatsite_<pid> (PostgreSQL). These only choose the backend.
+TEST_SQLITE_URL := sqlite:///$(CURDIR)/var/test.sqlite3
+TEST_POSTGRES_URL := postgres://postgres:postgres@127.0.0.1:5432/chatsite
+
+.PHONY: install run test test-fast lint
 
 install: $(VENV)/.installed
 
@@ -22,7 +33,16 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy chat chatsite
 	deploy/ensure-services.sh redis postgres nginx chromium
-	$(VENV)/bin/pytest
+	@echo "== unit and socket tier on SQLite"
+	DATABASE_URL=$(TEST_SQLITE_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
+	@echo "== unit and socket tier on PostgreSQL"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
+	@echo "== real processes: daphne workers, make run, nginx, Chromium"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(VENV)/bin/pytest tests/integration tests/browser
+
+test-fast: install
+	deploy/ensure-services.sh redis
+	DATABASE_URL=$(TEST_SQLITE_URL) $(VENV)/bin/pytest $(UNIT_TESTS) -x
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from chat.errors import ChatError
 from chat.models import Message, Mute, ReadState, Room
+from chat.protocol import CloseCode
 
 # Ids beyond what the database stores are answered as "no such message".
 MAX_NUMBER = 2**63 - 1
@@ -80,7 +81,9 @@ def _author_state(*, author_id: int, room_id: int, client_id: str | None = None)
     with connection.cursor() as cursor:
         cursor.execute(sql, [values[p] if isinstance(p, _Parameter) else p for p in params])
         row = cursor.fetchone()
-        columns = [column.name for column in cursor.description]
+        # DB-API: the first item of each column's description is its name
+        # (psycopg's Column objects and sqlite3's tuples alike).
+        columns = [column[0] for column in cursor.description]
     return None if row is None else dict(zip(columns, row, strict=True))
 
 
@@ -131,7 +134,7 @@ def _author_state_sql(with_client_id: bool) -> tuple[str, tuple[Any, ...]]:
 
 def _author_check(state: Any) -> None:
     if state is None or not state["is_active"]:
-        raise ChatError("forbidden", "this account is deactivated", close_code=4403)
+        raise ChatError("forbidden", "this account is deactivated", close_code=CloseCode.FORBIDDEN)
     if state["muted"]:
         until = state["muted_until"]
         detail = "you are muted in this room"

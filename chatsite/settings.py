@@ -149,10 +149,19 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Take the write lock when a transaction begins, and wait for it, so that
-    # concurrent writers queue instead of failing with "database is locked".
+    # SQLite, the default of `make run`, is written by every worker process:
+    # - WAL: readers never wait for a writer, nor a writer for readers;
+    # - IMMEDIATE: a transaction takes the write lock when it begins, so that
+    #   it never has to upgrade a read lock later, which SQLite refuses at once
+    #   ("database is locked") whatever the busy timeout;
+    # - a busy timeout of 20 s: writers queue for the lock instead of failing.
+    # Every write is one short transaction, so the queue moves in milliseconds.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL",
+        }
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -172,7 +181,7 @@ CHANNEL_LAYERS = {
                     "address": REDIS_URL,
                     # redis-py 8 gives every connection a 5 s socket timeout; the
                     # layer's idle blocking read waits 5 s too, so every idle
-                    # socket would die with 1011 after ~10 s. Calls are bounded by
+                    # socket would die (4011) after ~10 s. Calls are bounded by
                     # CHAT_LAYER_TIMEOUT in the consumer instead.
                     "socket_timeout": None,
                     "socket_connect_timeout": 5,
@@ -202,7 +211,7 @@ CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/10s")
 CHAT_LOGIN_LIMIT = env_rate("CHAT_LOGIN_LIMIT", "10/900s")
 CHAT_SIGNUP_LIMIT = env_rate("CHAT_SIGNUP_LIMIT", "10/3600s")
 CHAT_TOKEN_TTL = env_int("CHAT_TOKEN_TTL", 300, minimum=1)
-# Protocol limits (PROTOCOL.md): code points of a body, characters of a client_id,
+# Protocol limits (docs/protocol-v1.md): code points of a body, characters of a client_id,
 # bytes of one WebSocket message, messages replayed on resume.
 CHAT_BODY_MAX = 4000
 CHAT_CLIENT_ID_MAX = 64

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,11 +27,18 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings() -> None:
-    """A database of this run's own, so that runs never share one."""
+    """A database of this run's own, so that runs never share one.
+
+    On SQLite a file, as `make run` has, not Django's default in-memory test
+    database: WAL, the busy timeout and IMMEDIATE transactions only mean
+    something on a file that several connections (and processes) open.
+    """
     suffix = f"{os.getpid()}"
     for alias in settings.DATABASES:
         test = settings.DATABASES[alias].setdefault("TEST", {})
-        if settings.DATABASES[alias]["ENGINE"] != "django.db.backends.sqlite3":
+        if settings.DATABASES[alias]["ENGINE"] == "django.db.backends.sqlite3":
+            test["NAME"] = str(Path(tempfile.gettempdir()) / f"chatsite-test-{suffix}.sqlite3")
+        else:
             test["NAME"] = f"test_{settings.DATABASES[alias]['NAME']}_{suffix}"
 
 
@@ -156,7 +165,11 @@ class Socket:
         while True:
             output = await self.output(timeout)
             if output["type"] == "websocket.close":
-                return int(output.get("code", 1000))
+                code = output.get("code", 1000)
+                # daphne (autobahn) refuses a close code of any type but int itself,
+                # an IntEnum member included: the socket would get no code at all.
+                assert type(code) is int, f"close code {code!r} is a {type(code).__name__}"
+                return code
 
     async def close(self) -> None:
         await self.communicator.disconnect()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+from django.db import connection
 from django.test import Client
 
 from chat.models import Message
@@ -19,3 +22,13 @@ def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def current_database_url() -> str:
+    """The DATABASE_URL of the database this test runs on, for a process of its own."""
+    database = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{database['NAME']}"
+    user = quote(database["USER"], safe="")
+    password = quote(database["PASSWORD"], safe="")
+    return f"postgres://{user}:{password}@{database['HOST']}:{database['PORT']}/{database['NAME']}"

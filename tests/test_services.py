@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -18,7 +24,9 @@ from chat.services import (
     room_read,
     room_snapshot,
 )
-from tests.helpers import send
+from tests.helpers import current_database_url, send
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.django_db
 
@@ -422,12 +430,11 @@ def test_direct_room_refuses_unknown_inactive_and_oneself(alice, make_user):
     assert not Room.objects.filter(kind=Room.Kind.DIRECT).exists()
 
 
-# --- concurrency on PostgreSQL ---------------------------------------------------
+# --- concurrent writers, on SQLite and PostgreSQL alike ----------------------------
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_sends_are_numbered_without_holes_or_duplicates(make_user, general):
-    assert connection.vendor == "postgresql"
     threads_count, per_thread = 8, 10
     authors = [make_user(f"user{index}") for index in range(threads_count)]
     start = threading.Barrier(threads_count)
@@ -471,6 +478,56 @@ def test_concurrent_sends_are_numbered_without_holes_or_duplicates(make_user, ge
             .values_list("body", flat=True)
         )
         assert bodies == [f"{author.username} {index}" for index in range(per_thread)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_writing_one_room_number_it_without_holes(make_user, general):
+    """Two worker processes store into one room at once, as `make run`'s two do.
+
+    On SQLite this is what WAL, the busy timeout and IMMEDIATE transactions are
+    for: without them, one writer fails with "database is locked".
+    """
+    per_process = 60
+    authors = [make_user("ann"), make_user("ben")]
+    start_at = time.time() + 3  # both processes have set up Django by then
+    env = {**os.environ, "DATABASE_URL": current_database_url()}
+    writers = [
+        subprocess.Popen(
+            [
+                *(sys.executable, "-m", "tests.writer"),
+                *(str(general.pk), str(author.pk), str(per_process), str(start_at)),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for author in authors
+    ]
+    results = []
+    for writer in writers:
+        out, err = writer.communicate(timeout=60)
+        assert writer.returncode == 0, err[-3000:]
+        results.append(json.loads(out))
+
+    # They really wrote at the same time: each started before the other finished.
+    # (SQLite's lock is not fair: one may well store all of its messages first,
+    # while the other waits on the busy timeout instead of failing.)
+    assert results[0]["first"] < results[1]["last"] and results[1]["first"] < results[0]["last"]
+    # Each resend answered with the message already stored, and stored nothing.
+    for result in results:
+        assert result["resent"] == result["numbers"]
+        assert result["numbers"] == sorted(result["numbers"])
+    mixed = sorted(results[0]["numbers"] + results[1]["numbers"])
+    assert mixed == list(range(1, 2 * per_process + 1))
+    rows = list(
+        Message.objects.filter(room=general).order_by("number").values_list("number", "body")
+    )
+    assert [number for number, _ in rows] == mixed
+    assert all(body.endswith(" edited") for _, body in rows)
+    general.refresh_from_db()
+    assert general.last_message_number == 2 * per_process
 
 
 def test_body_strip_removes_only_unicode_white_space(general, alice):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,42 @@ def test_database_defaults_to_sqlite_and_parses_postgres_urls():
     # Kept by the sockets' one database thread and checked before reuse; HTTP
     # requests close theirs (chat.apps; tests/integration/test_connections.py).
     assert (postgres["CONN_MAX_AGE"], postgres["CONN_HEALTH_CHECKS"]) == (600, True)
+
+
+def test_default_sqlite_connections_use_wal_a_busy_timeout_and_immediate_transactions(
+    tmp_path, django_db_blocker
+):
+    """What `make run` opens: every worker process writes the one file."""
+    from django.db.utils import load_backend
+
+    database = load(DJANGO_SECRET_KEY=SECRET)["DATABASE"]
+    database.update(NAME=str(tmp_path / "db.sqlite3"), TIME_ZONE=None, AUTOCOMMIT=True)
+    wrapper = load_backend(database["ENGINE"]).DatabaseWrapper(database, alias="make-run")
+    with django_db_blocker.unblock():
+        sqlite_connection_check(wrapper, database["NAME"])
+
+
+def sqlite_connection_check(wrapper, path: str) -> None:
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            assert cursor.fetchone()[0] == "wal"
+            cursor.execute("PRAGMA busy_timeout")
+            assert cursor.fetchone()[0] == 20_000
+        # A transaction holds the write lock from its BEGIN, before any statement.
+        wrapper.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
+        other = sqlite3.connect(path, timeout=0.1)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            wrapper.rollback()
+            wrapper.set_autocommit(True)
+            other.execute("BEGIN IMMEDIATE")
+            other.rollback()
+        finally:
+            other.close()
+    finally:
+        wrapper.close()
 
 
 def test_channel_layer_has_no_socket_timeout_and_a_deliberate_capacity():
