@@ -1,4 +1,4 @@
-"""The room socket: a thin async edge over chat.services (PROTOCOL.md, The WebSocket).
+"""The room socket: a thin async edge over chat.services (docs/protocol-v1.md, The WebSocket).
 
 Each client frame is parsed, checked, handed to one service call, and its
 result broadcast to the room's group. Broadcast handlers send ready-made text
@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
+from channels.db import aclose_old_connections, database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -36,6 +36,7 @@ from chat.layers import LAYER_ERRORS, EpochWatch, Inbox, epoch_watch_join, first
 from chat.limits import rate_release, rate_reserve
 from chat.models import SLUG_PATTERN, Message, Room, user_group_name
 from chat.presence import presence_join, presence_leave, socket_member
+from chat.protocol import CloseCode
 from chat.services import (
     MAX_NUMBER,
     Snapshot,
@@ -51,7 +52,7 @@ from chat.services import (
 logger = logging.getLogger(__name__)
 
 TYPING_INTERVAL = 2.0
-# Ten `rate_limited` answers in a row on one socket close it (PROTOCOL.md, 4429).
+# Ten `rate_limited` answers in a row on one socket close it (docs/protocol-v1.md, 4429).
 FLOOD_CLOSE_AFTER = 10
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
 _SLUG = re.compile(SLUG_PATTERN)
@@ -117,7 +118,7 @@ def welcome_snapshot(*, user_id: int, room_id: int, after: int | None) -> Snapsh
     authenticated, but before its group heard of it, is refused all the same.
     """
     if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
-        raise ChatError("forbidden", "this account is deactivated", close_code=4403)
+        raise ChatError("forbidden", "this account is deactivated", close_code=CloseCode.FORBIDDEN)
     return room_snapshot(room_id=room_id, after=after)
 
 
@@ -148,7 +149,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     early: dict[int, dict[str, Any]]
     hole_timer: asyncio.TimerHandle | None = None
     inbox: Inbox
-    # Set once connect() has sent the welcome and the replay.
+    # Set once the handshake is accepted, and once connect() has sent the
+    # welcome and the replay.
+    accepted = False
     opened = False
     # Set once this socket has joined its user's group (moderation events).
     user_group: str | None = None
@@ -204,15 +207,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         if message["type"] == "websocket.disconnect":
-            await handler(message)
+            try:
+                await handler(message)
+            except StopConsumer:
+                raise
+            except Exception:
+                # Raised out of here, daphne would log it as a crash of the
+                # application; the socket is gone either way.
+                logger.exception("websocket.disconnect failed; the socket's clean-up stopped")
+                await aclose_old_connections()  # as Channels' own disconnect ends
+                raise StopConsumer() from None
             return
         try:
             await handler(message)
         except Exception:
             # Raised out of here, it would end the consumer without its
             # disconnect: its group membership and presence would outlive it.
-            logger.exception("%s failed; closing the socket", message["type"])
-            await self.close(code=1011)
+            # (And 1011, the standard code, is one daphne refuses to send.)
+            logger.exception(
+                "%s failed; closing the socket with %d", message["type"], CloseCode.INTERNAL_ERROR
+            )
+            await self.refuse(CloseCode.INTERNAL_ERROR)
 
     async def send(
         self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
@@ -226,22 +241,29 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # --- connecting -------------------------------------------------------
 
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol=subprotocol, headers=headers)
+        self.accepted = True
+
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         already = self.closing
         self.closing = True
+        if isinstance(code, CloseCode):
+            code = int(code)  # daphne (autobahn) refuses any type but int itself
         try:
             await super().close(code=code, reason=reason)
         except Disconnected:
             if not already:
                 logger.debug("close of a socket the client had closed")
 
-    async def refuse(self, code: int) -> None:
-        """Accept, then close with `code`, so that the client can read why."""
+    async def refuse(self, code: CloseCode) -> None:
+        """Close with `code`, accepting first if need be, so that the client can read why."""
         if self.epoch_watch is not None:
             # Refused after joining the watch: it must not close this socket again.
             self.epoch_watch.consumers.discard(self)
             self.epoch_watch = None
-        await self.accept()
+        if not self.accepted:
+            await self.accept()
         await self.close(code=code)
 
     async def connect(self) -> None:
@@ -257,7 +279,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if "after" in query:
             raw = query["after"][0]
             if not _WHOLE_NUMBER.fullmatch(raw):
-                return await self.refuse(4400)
+                return await self.refuse(CloseCode.BAD_QUERY)
             # Any whole number is valid; one of more digits than MAX_NUMBER has
             # is beyond every id (and int() refuses over 4300 digits).
             after = MAX_NUMBER if len(raw) > 19 else min(int(raw), MAX_NUMBER)
@@ -266,14 +288,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # No room has such a slug. Checked before the query: a NUL in it
             # would make PostgreSQL fail (DataError), answered 4013 "try again"
             # instead of 4404.
-            return await self.refuse(4404)
+            return await self.refuse(CloseCode.NOT_FOUND)
         try:
             room = await database_sync_to_async(room_for_user)(user=user, slug=slug)
         except ChatError:
-            return await self.refuse(4404)
+            return await self.refuse(CloseCode.NOT_FOUND)
         except DatabaseError:
             logger.exception("database unavailable at connect")
-            return await self.refuse(4013)
+            return await self.refuse(CloseCode.TRY_AGAIN_LATER)
         try:
             # Watch the epoch before joining the group: a Redis restart after
             # the watch's look closes this socket (4012); one before it is
@@ -312,16 +334,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.presence_base = joined.version
         except LAYER_ERRORS:
             logger.warning("channel layer unavailable at connect", exc_info=True)
-            return await self.refuse(4013)
+            return await self.refuse(CloseCode.TRY_AGAIN_LATER)
         except DatabaseError:
             logger.exception("database unavailable at connect")
-            return await self.refuse(4013)
+            return await self.refuse(CloseCode.TRY_AGAIN_LATER)
         except ChatError as error:
             # Deactivated since the handshake was authenticated.
-            return await self.refuse(error.close_code or 4403)
+            return await self.refuse(error.close_code or CloseCode.FORBIDDEN)
         if self.epoch_watch is None:
             # The watch saw Redis restart while this socket was joining.
-            return await self.refuse(4012)
+            return await self.refuse(CloseCode.SERVICE_RESTART)
         await self.accept()
         await self.send(
             text_data=events.dumps(
@@ -360,7 +382,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             except LAYER_ERRORS:
                 logger.warning("presence broadcast failed", exc_info=True)
         if self.epoch_watch is None:
-            await self.close(code=4012)  # Redis restarted during the welcome or replay
+            await self.close(
+                code=CloseCode.SERVICE_RESTART
+            )  # Redis restarted during the welcome or replay
 
     async def disconnect(self, code: int) -> None:
         if self.epoch_watch is not None:
@@ -403,7 +427,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if text_data is None:
             if bytes_data is not None and len(bytes_data) > settings.CHAT_FRAME_MAX_BYTES:
                 # The 64 KiB limit counts the bytes of any message, binary too.
-                await self.close(code=4009)
+                await self.close(code=CloseCode.TOO_BIG)
                 return
             await self.send(
                 text_data=events.error_frame("bad_request", "binary frames are not accepted")
@@ -413,7 +437,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if len(text_data) * 4 > settings.CHAT_FRAME_MAX_BYTES and (
             len(text_data.encode("utf-8")) > settings.CHAT_FRAME_MAX_BYTES
         ):
-            await self.close(code=4009)
+            await self.close(code=CloseCode.TOO_BIG)
             return
         # The JSON value, kept apart from the checked frame: an error answers
         # with its client_id even when the frame has no valid type.
@@ -439,7 +463,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 )
             )
             if self.rate_limited_in_a_row >= FLOOD_CLOSE_AFTER:
-                await self.close(code=4429)
+                await self.close(code=CloseCode.FLOODING)
         except (DatabaseError, *LAYER_ERRORS):
             logger.exception("could not serve a %s frame", frame and frame.get("type"))
             await self.send(
@@ -660,7 +684,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except DatabaseError:
             # Better a resume than a hole: the client comes back with after=.
             logger.exception("could not fill a hole before %s", before)
-            await self.close(code=4013)  # nothing more goes out on this socket
+            await self.close(code=CloseCode.TRY_AGAIN_LATER)  # nothing more goes out on this socket
             return False
         for message in missing:
             await self.send_message(message)
@@ -704,14 +728,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.room.archived = event["archived"]
         members = event["member_ids"]
         if members is not None and self.scope["user"].pk not in members:
-            await self.close(code=4404)  # the room is no longer there for this user
+            await self.close(code=CloseCode.NOT_FOUND)  # the room is no longer there for this user
             return
         await self.send(text_data=event["text"])
 
     async def chat_access_lost(self, event: dict[str, Any]) -> None:
         assert self.room is not None
         if self.room.kind != Room.Kind.PUBLIC and self.scope["user"].pk in event["user_ids"]:
-            await self.close(code=4404)
+            await self.close(code=int(CloseCode.NOT_FOUND))  # daphne takes a plain int only
 
     async def chat_user_closed(self, event: dict[str, Any]) -> None:
         session_key = event["session_key"]
@@ -730,7 +754,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # running: a close before the accept would be a refused handshake,
             # one amid the replay would cut it. connect() closes when done.
             if self.opened:
-                await self.close(code=4012)
+                await self.close(code=CloseCode.SERVICE_RESTART)
 
 
 class NoSuchRoomConsumer(AsyncWebsocketConsumer):
@@ -738,4 +762,4 @@ class NoSuchRoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        await self.close(code=4404)
+        await self.close(code=int(CloseCode.NOT_FOUND))  # daphne takes a plain int only

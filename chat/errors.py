@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-# Error codes of PROTOCOL.md, with what each means.
+from chat.protocol import CloseCode
+
+# The error codes of docs/protocol-v1.md (Server to client).
 ERROR_CODES = frozenset(
     {
         "bad_request",
@@ -27,7 +29,7 @@ class ChatError(Exception):
         detail: str,
         *,
         retry_after: float | None = None,
-        close_code: int | None = None,
+        close_code: CloseCode | None = None,
     ) -> None:
         assert code in ERROR_CODES, code
         super().__init__(detail)

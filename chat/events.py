@@ -153,4 +153,4 @@ def chat_access_lost(*, user_ids: list[int]) -> dict[str, Any]:
 
 def chat_user_closed(*, code: int, session_key: str | None = None) -> dict[str, Any]:
     """User-group event: close the user's sockets (of one session only, when given)."""
-    return {"type": "chat.user_closed", "code": code, "session_key": session_key}
+    return {"type": "chat.user_closed", "code": int(code), "session_key": session_key}

@@ -4,7 +4,7 @@ Redis keeps groups only in memory: when it restarts, every group is gone and
 open sockets would stay silently deaf. Two things catch that:
 
 - a consumer whose own receive fails gets a `chat.layer_lost` event instead of
-  an exception (which would kill it with 1011);
+  an exception (which would end it with 4011, internal error);
 - one watcher task per process keeps an epoch key in Redis; when the key
   changes or cannot be read, every socket of the process is closed with 4012
   as soon as Redis answers again, so that clients reconnect and resume.

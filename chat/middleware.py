@@ -17,6 +17,7 @@ from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse
 from django.http.request import validate_host
 
+from chat.protocol import CloseCode
 from chat.tokens import token_check
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class SocketAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
         query = parse_qs(scope.get("query_string", b"").decode("latin1"))
         user: Any = AnonymousUser()
-        close_code: int | None = 4401
+        close_code: int | None = CloseCode.UNAUTHENTICATED
         session_key: str | None = None
         try:
             if "token" in query:
@@ -143,11 +144,11 @@ class SocketAuthMiddleware:
         except DataError:
             # A value no row can hold (a NUL in the session cookie): no such
             # session. Uncaught, it would crash the handshake without a code.
-            user, close_code = AnonymousUser(), 4401
+            user, close_code = AnonymousUser(), CloseCode.UNAUTHENTICATED
         except DatabaseError:
             # The database cannot serve now: accepted, then closed with 4013.
             logger.warning("database unavailable at socket auth", exc_info=True)
-            user, close_code = AnonymousUser(), 4013
+            user, close_code = AnonymousUser(), CloseCode.TRY_AGAIN_LATER
         return await self.app(
             {**scope, "user": user, "auth_close_code": close_code, "auth_session_key": session_key},
             receive,

@@ -25,6 +25,7 @@ from django.http import HttpRequest
 from chat import events
 from chat.broadcast import group_send_on_commit
 from chat.models import Room, room_group_name, user_group_name
+from chat.protocol import CloseCode
 
 
 def account_before_save(sender: Any, instance: Any, update_fields: Any, **kwargs: Any) -> None:
@@ -38,9 +39,9 @@ def account_before_save(sender: Any, instance: Any, update_fields: Any, **kwargs
     if before is None:
         return
     if before["is_active"] and not instance.is_active:
-        instance._chat_close_code = 4403
+        instance._chat_close_code = CloseCode.FORBIDDEN
     elif before["password"] != instance.password:
-        instance._chat_close_code = 4401
+        instance._chat_close_code = CloseCode.UNAUTHENTICATED
 
 
 def account_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
@@ -50,7 +51,9 @@ def account_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> N
 
 
 def account_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
-    group_send_on_commit(user_group_name(instance.pk), events.chat_user_closed(code=4403))
+    group_send_on_commit(
+        user_group_name(instance.pk), events.chat_user_closed(code=CloseCode.FORBIDDEN)
+    )
 
 
 def session_ended(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
@@ -59,7 +62,7 @@ def session_ended(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -
     if user is not None and session_key:
         group_send_on_commit(
             user_group_name(user.pk),
-            events.chat_user_closed(code=4401, session_key=session_key),
+            events.chat_user_closed(code=CloseCode.UNAUTHENTICATED, session_key=session_key),
         )
 
 

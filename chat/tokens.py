@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core import signing
 
+from chat.protocol import CloseCode
+
 SALT = "chat.token"
 
 
@@ -36,9 +38,9 @@ def token_check(token: str) -> TokenCheck:
         payload = signing.loads(token, salt=SALT, max_age=settings.CHAT_TOKEN_TTL)
         user = get_user_model().objects.get(pk=payload["u"])
     except (signing.BadSignature, KeyError, TypeError, ValueError, get_user_model().DoesNotExist):
-        return TokenCheck(user=None, close_code=4401)
+        return TokenCheck(user=None, close_code=CloseCode.UNAUTHENTICATED)
     if _password_mark(user) != payload.get("p"):
-        return TokenCheck(user=None, close_code=4401)
+        return TokenCheck(user=None, close_code=CloseCode.UNAUTHENTICATED)
     if not user.is_active:
-        return TokenCheck(user=None, close_code=4403)
+        return TokenCheck(user=None, close_code=CloseCode.FORBIDDEN)
     return TokenCheck(user=user, close_code=None)

@@ -27,6 +27,7 @@ from chat.access import room_for_user
 from chat.errors import ChatError
 from chat.limits import login_keys, signup_keys, throttle_count, throttle_wait, wait_detail
 from chat.models import Message, ReadState, Room
+from chat.protocol import close_codes
 from chat.services import MAX_NUMBER, direct_room_open
 from chat.tokens import token_check, token_issue
 
@@ -138,6 +139,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
             "has_more": has_more,
             "last_id": messages[-1].number if messages else 0,
             "last_read": last_read or 0,
+            "close_codes": json.dumps(close_codes()),
         },
     )
 

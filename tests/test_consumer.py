@@ -1,4 +1,4 @@
-"""The room socket (PROTOCOL.md, The WebSocket) on the real ASGI stack and Redis layer.
+"""The room socket (docs/protocol-v1.md, The WebSocket) on the real ASGI stack and Redis layer.
 
 Every socket goes through chatsite.asgi.application (Origin gate, sessions,
 token auth, routing) and the channels-redis layer of tests/settings.py; the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -21,6 +22,7 @@ import redis
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers, get_channel_layer
+from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
@@ -29,6 +31,7 @@ from django.test import Client
 
 from chat import consumers, events, middleware, services
 from chat.models import Message, ReadState, Room
+from chat.protocol import CloseCode
 from chat.tokens import token_issue
 from tests.conftest import Socket
 from tests.servers import PrivateRedis
@@ -627,10 +630,17 @@ async def test_a_lost_last_message_arrives_by_the_tail_check(connect, alice, bob
     assert await a.nothing() and await b.nothing()
 
 
-async def test_a_failing_handler_closes_the_socket_and_cleans_up(
-    connect, alice, bob, general, monkeypatch
+def errors_logged(caplog) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_a_failing_handler_closes_the_socket_4011_and_cleans_up(
+    connect, alice, bob, general, monkeypatch, caplog
 ):
-    """An unexpected error ends the socket with 1011, never leaving it in the room."""
+    """An unexpected error ends the socket with 4011 (reconnect), never leaving it in the room.
+
+    1011, the standard code for it, is one daphne refuses to send.
+    """
     a, _ = await connect(alice)
     b, _ = await connect(bob)
 
@@ -638,13 +648,48 @@ async def test_a_failing_handler_closes_the_socket_and_cleans_up(
         raise RuntimeError("unexpected")
 
     monkeypatch.setitem(consumers.RoomConsumer.frame_handlers, "ping", broken)
+    caplog.clear()
     await a.send({"type": "ping"})
-    assert await a.closed_with() == 1011
+    assert await a.closed_with() == CloseCode.INTERNAL_ERROR == 4011
     await a.close()  # the server's disconnect, as daphne sends it after the close
+    # One ERROR, with the traceback of what failed.
+    [record] = errors_logged(caplog)
+    assert record.exc_info is not None and "RuntimeError: unexpected" in record.exc_text
     layer = get_channel_layer()
     members = await layer.connection(0).zrange(layer._group_key(general.group_name), 0, -1)
     assert len(members) == 1  # bob's socket alone
     assert (await send_body(b, "still here"))["id"] == 1
+
+
+async def test_a_failure_while_connecting_is_accepted_and_closed_4011(
+    connect, alice, general, monkeypatch, caplog
+):
+    def broken(**kwargs):
+        raise RuntimeError("unexpected at the welcome")
+
+    monkeypatch.setattr(consumers, "welcome_snapshot", broken)
+    a, _ = await connect(alice, expect_welcome=False)
+    # Accepted first: a refused handshake would not tell the client why.
+    assert await a.closed_with() == CloseCode.INTERNAL_ERROR
+    [record] = errors_logged(caplog)
+    assert "RuntimeError: unexpected at the welcome" in record.exc_text
+
+
+async def test_a_failure_in_the_disconnect_ends_the_consumer_quietly(
+    connect, alice, general, monkeypatch, caplog
+):
+    a, _ = await connect(alice)
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("unexpected at the leave")
+
+    monkeypatch.setattr(consumers, "presence_leave", broken)
+    caplog.clear()
+    # The application ends without raising (daphne would log it as a crash).
+    await a.close()
+    assert a.communicator.future.done() and a.communicator.future.exception() is None
+    [record] = errors_logged(caplog)
+    assert "RuntimeError: unexpected at the leave" in record.exc_text
 
 
 # --- typing ------------------------------------------------------------------
@@ -1067,6 +1112,18 @@ async def test_direct_room_is_for_its_two_members(connect, alice, bob, carol, db
 async def test_unknown_room_is_closed_4404(connect, alice, general, slug):
     sock, _ = await connect(alice, slug, expect_welcome=False)
     assert await sock.closed_with() == 4404
+
+
+@pytest.mark.parametrize("path", ["/ws/rooms/general", "/ws/rooms//", "/ws/rooms/a/b/", "/ws/x/"])
+async def test_a_path_that_names_no_room_is_closed_4404(alice, path):
+    from chatsite.asgi import application
+
+    token = await sync_to_async(token_issue)(user=alice)
+    communicator = WebsocketCommunicator(application, f"{path}?token={token}")
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected  # accepted, so that the client can read the code
+    assert await Socket(communicator).closed_with() == CloseCode.NOT_FOUND
+    await communicator.disconnect()
 
 
 async def test_archived_room_is_read_only(connect, alice, bob, general):

@@ -1,4 +1,4 @@
-// The room page's client (PROTOCOL.md, docs/protocol.md). Bodies are always set
+// The room page's client (docs/protocol-v1.md, docs/protocol.md). Bodies are always set
 // as text, never parsed as HTML: every element is built with createElement and
 // textContent. It resumes with after=<last id> on every reconnect and resends
 // what was not acknowledged with the same client_id, so nothing is lost or doubled.
@@ -33,6 +33,9 @@
 
   // The server's limit, in code points of the body without surrounding space.
   const MAX_LENGTH = 4000;
+  // The server's close codes by name (chat/protocol.py, rendered into the page).
+  const CLOSE = JSON.parse(root.dataset.closeCodes);
+  const CLOSE_NO_FRAME = 1006; // the browser's own: the connection died without a close frame
   const COUNT_FROM = 3500;
   // A message joins the previous one's group within this time (same author, same day).
   const GROUP_WINDOW = 5 * 60 * 1000;
@@ -46,7 +49,7 @@
   let hasMore = root.dataset.hasMore === "true";
   let archived = root.dataset.archived === "true";
   let roomTitle = titleHeading.textContent;
-  let closedReason = ""; // set when the server refused us for good (4403, 4404)
+  let closedReason = ""; // set when the server refused us for good (FORBIDDEN, NOT_FOUND)
   let socket = null;
   let attempt = 0;
   let troubled = false; // the connection was lost since the last welcome
@@ -768,7 +771,7 @@
       if (current !== socket) return;
       socket = null;
       try { current.close(); } catch (error) { /* already closing */ }
-      onClose(1006);
+      onClose(CLOSE_NO_FRAME);
     }, 10000);
   }
 
@@ -809,13 +812,13 @@
     for (const timer of typists.values()) clearTimeout(timer);
     typists.clear();
     renderTyping();
-    if (code === 4401) {
+    if (code === CLOSE.UNAUTHENTICATED) {
       setStatus("Signed out", "offline");
       location.assign("/accounts/login/?next=" + encodeURIComponent(location.pathname));
       return;
     }
-    if (code === 4403 || code === 4404) {
-      closedReason = code === 4404 ?
+    if (code === CLOSE.FORBIDDEN || code === CLOSE.NOT_FOUND) {
+      closedReason = code === CLOSE.NOT_FOUND ?
         "This room is no longer available to you." :
         "Your account can no longer chat.";
       setStatus("Disconnected", "offline");
@@ -824,12 +827,15 @@
       applyReadOnly();
       return;
     }
-    if (code === 4400) lastId = 0;
+    if (code === CLOSE.BAD_QUERY) lastId = 0;
+    // Everything else is worth another try, resuming after the last id: a
+    // restart (SERVICE_RESTART), a busy server (TRY_AGAIN_LATER), a fault on
+    // the server's side (INTERNAL_ERROR), a network that went away.
     troubled = true;
     attempt += 1;
     // Exponential backoff with full jitter, capped at 30 s; flooding waits the full 30 s.
     const cap = Math.min(30000, 500 * Math.pow(2, attempt));
-    const delay = code === 4429 ? 30000 : Math.random() * cap;
+    const delay = code === CLOSE.FLOODING ? 30000 : Math.random() * cap;
     setStatus("Reconnecting…", "reconnecting");
     reconnectTimer = setTimeout(connect, delay);
   }

@@ -23,6 +23,7 @@ import psycopg
 import pytest
 import websockets
 
+from tests.integration.make_run import MakeRun
 from tests.servers import PrivateRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,8 +99,15 @@ def users(database_url: str) -> list[str]:
 class Worker:
     """One daphne process serving the site on its own port."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, name: str) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        name: str,
+        application: str = "chatsite.asgi:application",
+    ) -> None:
         self.env = env
+        self.application = application
         self.port = free_port()
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -117,7 +125,7 @@ class Worker:
         command = [*SERVER, *self.server_args(), "-b", "127.0.0.1", "-p", str(self.port)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [*command, "chatsite.asgi:application"],
+                [*command, self.application],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -202,12 +210,15 @@ class Client:
 def cluster_factory(database_url: str, users: list[str], tmp_path: Path) -> Iterator[Any]:
     started: list[Worker] = []
 
-    def make(count: int = 2, **env: str) -> Cluster:
+    def make(count: int = 2, application: str = "chatsite.asgi:application", **env: str) -> Cluster:
         prefix = f"it-{uuid.uuid4().hex[:10]}"
         workers = []
         for index in range(count):
             worker = Worker(
-                base_env(database_url, CHAT_LAYER_PREFIX=prefix, **env), tmp_path, f"worker{index}"
+                base_env(database_url, CHAT_LAYER_PREFIX=prefix, **env),
+                tmp_path,
+                f"worker{index}",
+                application,
             )
             worker.start()
             started.append(worker)
@@ -250,3 +261,14 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
+    """`make run` with nothing set (SQLite, a private Redis, 2 workers), from a clean copy."""
+    run = MakeRun(tmp_path_factory.mktemp("make-run"))
+    try:
+        run.start()
+        yield run
+    finally:
+        run.stop()

@@ -37,7 +37,7 @@ GENEROUS = {"CHAT_RATE_LIMIT": "10000/10s"}
 # than this on an open socket is silence.
 ANSWER_TIMEOUT = 15.0
 RETRY_PAUSE = 0.2
-# Close codes a fault may produce (PROTOCOL.md): restart, try again later.
+# Close codes a fault may produce (docs/protocol-v1.md): restart, try again later.
 FAULT_CLOSE_CODES = {4012, 4013}
 ABNORMAL_CLOSURE = 1006
 
@@ -745,3 +745,30 @@ async def test_a_slow_database_delays_acknowledgements_but_keeps_their_order(
     # Each slowed send waited at least one delayed round trip to the database.
     assert min(a.answered_at - a.sent_at for a in slow_answers) >= 2 * delay
     assert_no_crash(cluster.workers, pids)
+
+
+async def test_an_unexpected_exception_closes_4011_and_never_reaches_daphne(cluster_factory, room):
+    """A bug in a handler: the socket closes with 4011 (reconnect), logged once, daphne unharmed.
+
+    daphne refuses the standard 1011 from an application: it raised inside
+    daphne ("Exception inside application") and the client got no close code.
+    """
+    cluster = cluster_factory(1, application="tests.integration.faulty_asgi:application")
+    client = await cluster.connect("user00", 0, room)
+    await client.send({"type": "typing"})
+    with pytest.raises(websockets.ConnectionClosed):
+        await client.receive(timeout=10)
+    assert client.connection.close_code == 4011
+
+    log = cluster.workers[0].log()
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "closing the socket with 4011" in errors[0], errors
+    assert "Traceback" in log and "RuntimeError: a fault planted by the test" in log
+    assert "Exception inside application" not in log
+
+    # The client does what 4011 asks: it reconnects and goes on.
+    again = await cluster.connect("user00", 0, room, after=0)
+    await again.send({"type": "message.send", "body": "still here", "client_id": "c-1"})
+    ack = await again.receive_type("message")
+    assert (ack["id"], ack["client_id"]) == (1, "c-1")
+    await again.close()

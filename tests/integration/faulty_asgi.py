@@ -1,0 +1,33 @@
+"""The site's application with one planted fault, for the tests of close code 4011.
+
+The first `typing` frame a worker receives raises an unexpected exception inside
+the consumer, as a bug would; every later one is served as usual.
+
+    python -m chatsite.server ... tests.integration.faulty_asgi:application
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Django is set up by the site's entry, before anything imports models.
+from chatsite.asgi import application
+
+# isort: split
+from chat import consumers
+
+__all__ = ["application"]
+
+served = consumers.RoomConsumer.frame_handlers["typing"]
+fault_planted = True
+
+
+async def typing_with_a_fault(consumer: consumers.RoomConsumer, frame: dict[str, Any]) -> None:
+    global fault_planted
+    if fault_planted:
+        fault_planted = False
+        raise RuntimeError("a fault planted by the test")
+    await served(consumer, frame)
+
+
+consumers.RoomConsumer.frame_handlers["typing"] = typing_with_a_fault
