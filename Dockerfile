@@ -14,5 +14,5 @@ RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinpu
 
 USER chat
 EXPOSE 8000
-# deploy/daphne.args holds the socket limits shared with `make run`.
-CMD ["sh", "-c", "exec python -m chatsite.server $(cat deploy/daphne.args) --proxy-headers -b 0.0.0.0 -p 8000 chatsite.asgi:application"]
+# The workers' one entry, as `make run` and docker-compose.yml start it.
+CMD ["deploy/daphne.sh", "--proxy-headers", "-b", "0.0.0.0", "-p", "8000"]

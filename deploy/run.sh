@@ -11,14 +11,15 @@ mkdir -p var/supervisor.d
 rm -f var/supervisor.d/*.conf
 
 # A local secret, made once: the site runs with debug off, as in production.
+# (manage.py reads the same file, so that createsuperuser needs nothing set.)
 if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
   [ -s var/secret_key ] || .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key
   DJANGO_SECRET_KEY="$(cat var/secret_key)"
   export DJANGO_SECRET_KEY
 fi
 export DJANGO_ALLOWED_HOSTS="${DJANGO_ALLOWED_HOSTS:-localhost,127.0.0.1,[::1],$HOST}"
-DAPHNE_ARGS="$(cat deploy/daphne.args)"
-export DAPHNE_ARGS
+# The workers (deploy/daphne.sh) run the virtualenv's python.
+export PATH="$PWD/.venv/bin:$PATH"
 
 if [ -z "${REDIS_URL:-}" ]; then
   command -v redis-server >/dev/null || {

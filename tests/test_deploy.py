@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import importlib
 import json
 import os
@@ -75,14 +76,66 @@ def test_compose_names_only_things_that_exist():
         assert services[name]["healthcheck"]["test"]
     assert services["migrate"]["command"][:2] == ["python", "manage.py"]
     assert (ROOT / "manage.py").exists()
-    web = " ".join(services["web"]["command"])
-    assert "--proxy-headers" in web and "deploy/daphne.args" in web
-    assert (ROOT / "deploy" / "daphne.args").exists()
-    module, attribute = re.search(r"(\S+):(\w+)$", web).groups()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    assert callable(getattr(importlib.import_module(module), attribute))
     for volume in services["nginx"]["volumes"]:
         source = volume.split(":")[0]
         assert (ROOT / source).is_file(), source
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "USER chat" in dockerfile and "deploy/daphne.args" in dockerfile
+    assert "USER chat" in (ROOT / "Dockerfile").read_text()
+
+
+# --- one entry for the workers on every path -----------------------------------------
+
+
+ENTRY = "deploy/daphne.sh"
+
+
+def dockerfile_command() -> list[str]:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    [command] = [line.removeprefix("CMD ") for line in lines if line.startswith("CMD ")]
+    return json.loads(command)
+
+
+def supervisord_command() -> list[str]:
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "deploy" / "supervisord.conf")
+    command = config["fcgi-program:daphne"]["command"].split()
+    # supervisord's %(here)s is the directory of its config file, deploy/.
+    return [command[0].replace("%(here)s", "deploy"), *command[1:]]
+
+
+def test_every_path_starts_the_workers_through_the_one_entry():
+    """`make run` (supervisord), the image and compose run deploy/daphne.sh alone.
+
+    So every worker, wherever it runs, blanks tokens in its access log and has
+    the socket limits of deploy/daphne.args.
+    """
+    image = dockerfile_command()
+    web = compose()["services"]["web"]["command"]
+    supervised = supervisord_command()
+    assert image[0] == web[0] == supervised[0] == ENTRY
+    # Behind nginx the workers trust its X-Forwarded headers; under supervisord
+    # they share the one socket it opened.
+    assert web == image and "--proxy-headers" in image
+    assert supervised[1:] == ["--fd", "0"]
+    # Nothing else starts daphne itself.
+    for text in (
+        (ROOT / "Dockerfile").read_text(),
+        (ROOT / "docker-compose.yml").read_text(),
+        (ROOT / "deploy" / "supervisord.conf").read_text(),
+        (ROOT / "deploy" / "run.sh").read_text(),
+    ):
+        assert not re.search(r"(^|[\s\"/])daphne\s+\$", text)
+        assert "chatsite.server" not in text
+
+
+def test_the_entry_runs_the_sites_server_with_deploy_daphne_args():
+    entry = ROOT / ENTRY
+    assert os.access(entry, os.X_OK)
+    [command] = [line for line in entry.read_text().splitlines() if line.startswith("exec ")]
+    words = command.split()
+    assert words[:4] == ["exec", "python", "-m", "chatsite.server"]
+    assert words[4] == "$(cat" and words[5] == "deploy/daphne.args)"
+    assert words[6] == '"$@"'
+    module, attribute = words[7].split(":")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    assert callable(getattr(importlib.import_module(module), attribute))
+    assert importlib.import_module("chatsite.server").main
