@@ -129,7 +129,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
             group_send_on_commit(obj.room.group_name, events.chat_message_edited(obj))
 
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
-        """Delete keeps the number (PROTOCOL.md) and removes it from open pages."""
+        """Delete keeps the number (docs/protocol-v1.md) and removes it from open pages."""
         if obj.deleted_at is None:
             assert isinstance(request.user, User)
             message = message_delete(

@@ -1,6 +1,6 @@
 """Security: hidden rooms stay hidden on every path, text stays text, forms need CSRF.
 
-A private or direct room does not exist for a non-member (PROTOCOL.md, Rooms):
+A private or direct room does not exist for a non-member (docs/protocol-v1.md, Rooms):
 the page, the API, the socket, a resume and the lobby answer exactly as for a
 slug that names nothing, and nothing of the room (name, slug, description,
 messages) reaches them. The Origin rule of the socket is tested in-process in

@@ -1,4 +1,4 @@
-"""A fresh install has the public rooms general and random (PROTOCOL.md, Rooms)."""
+"""A fresh install has the public rooms general and random (docs/protocol-v1.md, Rooms)."""
 
 from django.db import migrations
 

@@ -1,4 +1,4 @@
-"""Cross-site WebSocket hijacking against a real daphne worker (PROTOCOL.md, The WebSocket).
+"""Cross-site WebSocket hijacking against a real daphne worker (docs/protocol-v1.md, The WebSocket).
 
 A page on another site can make the browser open a socket to this one with the
 user's cookie attached; only the Origin header tells it apart. The worker runs
