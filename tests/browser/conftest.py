@@ -19,6 +19,7 @@ from tests.integration.conftest import (  # noqa: F401 (fixtures, found by name)
     Cluster,
     cluster_factory,
     database_url,
+    make_run,
     room,
 )
 

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from tests.browser.helpers import (
     DESKTOP,
     PHONE,
+    WORKER_ENV,
     Person,
     fresh_username,
     stored_messages,
@@ -172,6 +173,58 @@ def test_a_killed_worker_loses_and_doubles_nothing(two_workers, room, database_u
     assert_shows_exactly(ann, rows)
     assert_shows_exactly(ben, rows)
     assert_nothing_ran(ann, ben)
+
+
+def test_two_people_chat_on_make_run_as_it_starts(make_run, open_person):
+    """The newcomer's path: `make run` with nothing set (SQLite, 2 workers on one port)."""
+    ann = open_person(make_run.url)
+    ben = open_person(make_run.url)
+    ann.signup(fresh_username("ann"))
+    ben.signup(fresh_username("ben"))
+    ann.open_room("general")
+    ben.open_room("general")
+    expect(ann.online_entry(ben.username)).to_be_visible()
+    expect(ben.online_entry(ann.username)).to_be_visible()
+
+    ann.send("Hello from the browser")
+    expect(last_message(ben).locator(".body")).to_have_text("Hello from the browser")
+    expect(last_message(ann)).to_have_class(re.compile(r"\bmine\b"))
+    ben.send("Hello back")
+    expect(last_message(ann).locator(".body")).to_have_text("Hello back")
+    expect(last_message(ann).locator(".author")).to_have_text(ben.username)
+    for person in (ann, ben):
+        expect(person.page.locator("#messages li.message.pending")).to_have_count(0)
+    stored = make_run.query(
+        "SELECT m.body FROM chat_message m JOIN chat_room r ON r.id = m.room_id"
+        " WHERE r.slug = 'general' ORDER BY m.number DESC LIMIT 2"
+    )
+    assert stored == [("Hello back",), ("Hello from the browser",)]
+    assert_nothing_ran(ann, ben)
+    assert make_run.problems() == [], "\n".join(make_run.problems())
+
+
+def test_the_page_reconnects_after_a_fault_of_the_server(cluster_factory, room, open_person):
+    """4011: the server failed serving the socket; the page reconnects, resumes and goes on."""
+    cluster = cluster_factory(
+        1, application="tests.integration.faulty_asgi:application", **WORKER_ENV
+    )
+    ann = open_person(cluster.workers[0].url)
+    ann.signup(fresh_username("ann"))
+    ann.open_room(room)
+    ann.send("before the fault")
+    expect(ann.message(1)).to_have_count(1)
+
+    # Typing sends `typing`, which this worker fails on, once.
+    ann.page.locator("textarea#body").press_sequentially("after")
+    banner = ann.page.locator("#connection")
+    expect(banner).to_have_text("Back online")
+    expect(banner).to_have_attribute("data-state", "online")
+    assert "closing the socket with 4011" in cluster.workers[0].log()
+    ann.page.locator("textarea#body").press("Enter")
+    expect(ann.message(2).locator(".body")).to_have_text("after")
+    expect(ann.page.locator("#messages li.message.pending")).to_have_count(0)
+    assert ann.message_ids() == [1, 2]
+    assert_nothing_ran(ann)
 
 
 def png_size(path: Path) -> tuple[int, int]:
