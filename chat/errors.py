@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from chat.protocol import CloseCode
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chat.protocol import CloseCode
 
 # The error codes of docs/protocol-v1.md (Server to client).
 ERROR_CODES = frozenset(

@@ -51,6 +51,24 @@ def history_frame(messages: list[Message], *, user_id: int, has_more: bool) -> s
     )
 
 
+def welcome_frame(*, room: Room, username: str, online: list[str], last_id: int | None) -> str:
+    """The `welcome` frame, always a socket's first."""
+    return dumps(
+        {
+            "type": "welcome",
+            "room": room_frame(room),
+            "user": {"username": username},
+            "online": online,
+            "last_id": last_id,
+        }
+    )
+
+
+def gap_frame(*, after: int, before: int) -> str:
+    """The `gap` frame: the ids strictly between were not replayed."""
+    return dumps({"type": "gap", "after": after, "before": before})
+
+
 def error_frame(
     code: str, detail: str, *, client_id: str | None = None, retry_after: float | None = None
 ) -> str:

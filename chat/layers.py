@@ -1,20 +1,14 @@
-"""The Redis channel layer, made to say when it has lost its broadcasts.
+"""The Redis channel layer: channels-redis' mechanics, made to say when they fail.
 
-Redis keeps groups only in memory: when it restarts, every group is gone and
-open sockets would stay silently deaf. Two things catch that:
-
-- a consumer whose own receive fails gets a `chat.layer_lost` event instead of
-  an exception (which would end it with 4011, internal error);
-- one watcher task per process keeps an epoch key in Redis; when the key
-  changes or cannot be read, every socket of the process is closed with 4012
-  as soon as Redis answers again, so that clients reconnect and resume.
-
-And it never drops a group message silently: channels-redis refuses a group
-message for a process whose queue already holds `capacity` messages, with
-nothing but an INFO line. Here each refusal is logged at WARNING with a
-running count. The sockets of that process lose nothing: a consumer fills a
-hole from the database when the next message arrives, and the watcher's tail
-check (every CHAT_LAYER_CHECK_INTERVAL) catches a lost last message.
+- A consumer whose own receive fails gets a `chat.layer_lost` event instead of
+  an exception (which would end it with 4011, internal error); the watcher
+  (chat/watcher.py) notices a Redis restart and closes the sockets it deafened.
+- A group message is never dropped silently: channels-redis refuses one for a
+  process whose queue already holds `capacity` messages, with nothing but an
+  INFO line. Here each refusal is logged at WARNING with a running count. The
+  sockets of that process lose nothing: a socket fills a hole from the
+  database when the next message arrives (chat/delivery.py), and the
+  watcher's tail check catches a lost last message.
 
 Receiving is one reader task per process and event loop (`Receiver`): it pops
 the process's Redis queue in batches and hands each message to the inboxes of
@@ -32,14 +26,11 @@ import asyncio
 import collections
 import logging
 import time
-import uuid
 import weakref
-from typing import Any, Protocol
+from typing import Any
 
-from channels.db import database_sync_to_async
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
-from django.db import DatabaseError
 from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
@@ -338,121 +329,3 @@ async def first_in(layer: RedisChannelLayer, key: str, seconds: float) -> bool:
         f"{layer.prefix}:{key}", 1, nx=True, px=max(1, int(seconds * 1000))
     )
     return bool(first)
-
-
-class Watched(Protocol):
-    """What the watcher needs of a consumer."""
-
-    presence_entry: tuple[int, str] | None
-
-    async def layer_restarted(self) -> None: ...
-
-    async def catch_up(self, last_numbers: dict[int, int]) -> None: ...
-
-
-class EpochWatch:
-    """Per event loop: notices a Redis restart and closes the sockets it deafened."""
-
-    def __init__(self, layer: RedisChannelLayer) -> None:
-        self.layer = layer
-        self.key = f"{layer.prefix}:epoch"
-        self.epoch: bytes | None = None
-        self.lost = False
-        self.consumers: weakref.WeakSet[Any] = weakref.WeakSet()
-        self.task: asyncio.Task[None] | None = None
-
-    async def read_epoch(self) -> bytes:
-        connection = self.layer.connection(0)
-        await connection.set(self.key, uuid.uuid4().hex, nx=True)
-        value = await connection.get(self.key)
-        assert value is not None
-        return bytes(value)
-
-    async def check(self) -> None:
-        """One look at the epoch; closes every registered socket after a restart."""
-        try:
-            epoch = await asyncio.wait_for(self.read_epoch(), settings.CHAT_LAYER_TIMEOUT)
-        except LAYER_ERRORS as error:
-            if not self.lost:
-                logger.warning("channel layer unreachable: %r", error)
-            self.lost = True
-            return
-        restarted = self.epoch is not None and epoch != self.epoch
-        if restarted or self.lost:
-            logger.warning(
-                "channel layer %s: closing %d sockets with 4012",
-                "restarted" if restarted else "came back",
-                len(self.consumers),
-            )
-            for consumer in list(self.consumers):
-                await consumer.layer_restarted()
-        self.epoch = epoch
-        self.lost = False
-
-    async def tail_check(self) -> None:
-        """Let every socket catch up to its room's newest message.
-
-        A socket learns of a message when the layer delivers it, or when a later
-        one shows the hole; a last message the layer dropped would show neither.
-        """
-        from chat.services import rooms_last_numbers
-
-        consumers = list(self.consumers)
-        room_ids = {c.presence_entry[0] for c in consumers if c.presence_entry is not None}
-        if not room_ids:
-            return
-        try:
-            last_numbers = await database_sync_to_async(rooms_last_numbers)(room_ids=room_ids)
-        except DatabaseError as error:
-            logger.warning("tail check skipped: %r", error)
-            return
-        for consumer in consumers:
-            await consumer.catch_up(last_numbers)
-
-    async def run(self) -> None:
-        from chat.presence import HEARTBEAT, presence_heartbeat
-
-        next_heartbeat = time.monotonic() + HEARTBEAT
-        while True:
-            await self.check()
-            try:
-                await self.tail_check()
-            except Exception:  # the watcher must outlive any one socket's failure
-                logger.exception("tail check failed")
-            if time.monotonic() >= next_heartbeat:
-                next_heartbeat = time.monotonic() + HEARTBEAT
-                try:
-                    await asyncio.wait_for(
-                        presence_heartbeat(self.layer, list(self.consumers)),
-                        settings.CHAT_LAYER_TIMEOUT,
-                    )
-                except LAYER_ERRORS:
-                    logger.warning("presence heartbeat failed", exc_info=True)
-            await asyncio.sleep(settings.CHAT_LAYER_CHECK_INTERVAL)
-
-
-_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EpochWatch] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def epoch_watch_join(layer: RedisChannelLayer, consumer: Watched) -> EpochWatch:
-    """Register a consumer with its loop's watcher, starting it once.
-
-    Call it before the consumer joins its group. Every join takes a fresh look
-    at the epoch before registering: a restart the watcher has not noticed yet
-    (it looks every CHAT_LAYER_CHECK_INTERVAL) closes the sockets that were
-    deafened by it, not this one, whose group_add reaches the Redis of now; a
-    restart after this look closes this socket too.
-    """
-    loop = asyncio.get_running_loop()
-    watch = _watches.get(loop)
-    if watch is None or watch.layer is not layer or watch.task is None or watch.task.done():
-        if watch is not None and watch.task is not None:
-            watch.task.cancel()  # the layer was replaced (settings changed)
-        # Stored before any await, so that concurrent joins share one watcher.
-        watch = _watches[loop] = EpochWatch(layer)
-        watch.task = loop.create_task(watch.run())
-    await watch.check()
-    watch.consumers.add(consumer)
-    return watch

@@ -13,12 +13,15 @@ with how long to wait, before checking any password.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
 import math
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import redis
@@ -71,6 +74,31 @@ async def rate_reserve(connection: Any, *, user_id: int) -> str:
 async def rate_release(connection: Any, *, user_id: int, member: str) -> None:
     """Give back a place that did not store a new message."""
     await connection.zrem(rate_key(user_id), member)
+
+
+class Place:
+    """A place reserved for one new message; kept once the message is stored."""
+
+    kept = False
+
+
+@contextlib.asynccontextmanager
+async def rate_place(connection: Any, *, user_id: int) -> AsyncIterator[Place]:
+    """Reserve a place (or ChatError(rate_limited)); given back unless kept.
+
+    A send that turns out not to store a new message (a resend, a refusal, a
+    failure) does not count against the limit.
+    """
+    timeout = settings.CHAT_LAYER_TIMEOUT
+    member = await asyncio.wait_for(rate_reserve(connection, user_id=user_id), timeout)
+    place = Place()
+    try:
+        yield place
+    finally:
+        if not place.kept:
+            await asyncio.wait_for(
+                rate_release(connection, user_id=user_id, member=member), timeout
+            )
 
 
 # --- log-ins and sign-ups --------------------------------------------------

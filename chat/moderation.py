@@ -11,6 +11,8 @@ these receivers tell the sockets it concerns once the change has committed:
   with 4404, as if it had never existed for them;
 - a room renamed, archived or made private: open sockets get a `room` frame,
   and those of users who may no longer read it close with 4404.
+
+`ModeratedSocket` is the receiving half: what a room socket does with each.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from chat import events
 from chat.broadcast import group_send_on_commit
 from chat.models import Room, room_group_name, user_group_name
 from chat.protocol import CloseCode
+from chat.socket import InboxConsumer
 
 
 def account_before_save(sender: Any, instance: Any, update_fields: Any, **kwargs: Any) -> None:
@@ -117,3 +120,28 @@ def connect() -> None:
     m2m_changed.connect(
         members_changed, sender=Room.members.through, dispatch_uid="chat-members-changed"
     )
+
+
+class ModeratedSocket(InboxConsumer):
+    """The moderation events of a room socket, on every worker (a mixin of chat.consumers)."""
+
+    room: Room | None
+
+    async def chat_room_changed(self, event: dict[str, Any]) -> None:
+        assert self.room is not None
+        self.room.kind = event["kind"]
+        self.room.archived = event["archived"]
+        members = event["member_ids"]
+        if members is not None and self.scope["user"].pk not in members:
+            return await self.close(code=CloseCode.NOT_FOUND)  # no longer there for this user
+        await self.send_text(event["text"])
+
+    async def chat_access_lost(self, event: dict[str, Any]) -> None:
+        assert self.room is not None
+        if self.room.kind != Room.Kind.PUBLIC and self.scope["user"].pk in event["user_ids"]:
+            await self.close(code=CloseCode.NOT_FOUND)
+
+    async def chat_user_closed(self, event: dict[str, Any]) -> None:
+        session_key = event["session_key"]
+        if session_key is None or session_key == self.scope.get("auth_session_key"):
+            await self.close(code=event["code"])

@@ -16,6 +16,7 @@ welcome's `online` list).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ from typing import Any
 
 import redis
 from django.conf import settings
+
+from chat import events
+from chat.layers import LAYER_ERRORS
+from chat.models import room_group_name
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +139,31 @@ class Joined:
     version: int
 
 
+class PresenceNews:
+    """What one socket has told its client of who is online, and how recent that was.
+
+    Workers broadcast their decisions in their own time: a socket passes on
+    news of a user only if it is newer than its welcome's `online` list (at
+    `base`) and than the last news it told of that user.
+    """
+
+    def __init__(self, base: int) -> None:
+        self.base = base
+        self.told: dict[str, int] = {}
+
+    def fresh(
+        self, *, version: int, joined: list[str], left: list[str]
+    ) -> tuple[list[str], list[str]]:
+        """The part of the news decided at `version` that this socket should pass on."""
+        fresh: dict[str, list[str]] = {"joined": [], "left": []}
+        for change, usernames in (("joined", joined), ("left", left)):
+            for username in usernames:
+                if version > max(self.base, self.told.get(username, 0)):
+                    self.told[username] = version
+                    fresh[change].append(username)
+        return fresh["joined"], fresh["left"]
+
+
 async def presence_join(connection: Any, *, room_id: int, user_id: int, member: str) -> Joined:
     """Register a socket's `member` entry."""
     now = time.time()
@@ -192,15 +222,61 @@ async def presence_sweep(connection: Any, room_id: int) -> tuple[list[str], int]
     return [_username(user) for user in gone], int(version)
 
 
+async def socket_joins(
+    layer: Any, *, room: Any, user: Any, channel_name: str
+) -> tuple[str, Joined]:
+    """Count a socket as online in its room: (its entry's member, what that decided)."""
+    member = socket_member(user_id=user.pk, username=user.get_username(), channel_name=channel_name)
+    joined = await asyncio.wait_for(
+        presence_join(layer.connection(0), room_id=room.pk, user_id=user.pk, member=member),
+        settings.CHAT_LAYER_TIMEOUT,
+    )
+    return member, joined
+
+
+async def socket_announce(
+    layer: Any, *, room: Any, user: Any, joined: Joined, channel_name: str
+) -> None:
+    """Tell the room that the user came online (not the socket itself), and of swept ghosts."""
+    news = []
+    if joined.came_online:
+        username = user.get_username()
+        news.append(
+            events.chat_presence(joined=[username], version=joined.version, channel=channel_name)
+        )
+    if joined.ghosts:
+        news.append(events.chat_presence(left=joined.ghosts, version=joined.version))
+    try:
+        for event in news:
+            await asyncio.wait_for(
+                layer.group_send(room.group_name, event), settings.CHAT_LAYER_TIMEOUT
+            )
+    except LAYER_ERRORS:
+        logger.warning("presence broadcast failed", exc_info=True)
+
+
+async def socket_leaves(layer: Any, *, room: Any, user: Any, member: str) -> None:
+    """The socket is gone: tell the room if the user went offline with it."""
+    try:
+        went_offline, version = await asyncio.wait_for(
+            presence_leave(layer.connection(0), room_id=room.pk, user_id=user.pk, member=member),
+            settings.CHAT_LAYER_TIMEOUT,
+        )
+        if went_offline:
+            event = events.chat_presence(left=[user.get_username()], version=version)
+            await asyncio.wait_for(
+                layer.group_send(room.group_name, event), settings.CHAT_LAYER_TIMEOUT
+            )
+    except LAYER_ERRORS:
+        # The entry expires within TTL; a sweep then says `left`.
+        logger.warning("presence leave failed", exc_info=True)
+
+
 async def presence_heartbeat(layer: Any, consumers: list[Any]) -> None:
     """Keep this worker's sockets alive in Redis; tell rooms whose ghosts expired.
 
     `consumers` carry `presence_entry` (room id, member) once they joined.
     """
-    # events and models need Django's apps: loaded once Django is ready.
-    from chat import events
-    from chat.models import room_group_name
-
     entries = [c.presence_entry for c in consumers if c.presence_entry is not None]
     connection = layer.connection(0)
     await presence_refresh(connection, entries)

@@ -1,6 +1,17 @@
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import re_path
 
-from chat.consumers import NoSuchRoomConsumer, RoomConsumer
+from chat.consumers import RoomConsumer
+from chat.protocol import CloseCode
+
+
+class NoSuchRoomConsumer(AsyncWebsocketConsumer):
+    """A socket to a path that names no room: accepted, then closed with 4404."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=int(CloseCode.NOT_FOUND))  # daphne takes a plain int only
+
 
 websocket_urlpatterns = [
     # Any single path segment reaches the room consumer, which answers unknown

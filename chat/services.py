@@ -311,6 +311,17 @@ def room_snapshot(*, room_id: int, after: int | None) -> Snapshot:
     return Snapshot(last_number=last, messages=messages, gap=gap)
 
 
+def socket_snapshot(*, user_id: int, room_id: int, after: int | None) -> Snapshot:
+    """room_snapshot for a socket that has joined its groups; refuses a deactivated user.
+
+    The account is read again here: one deactivated after the handshake was
+    authenticated, but before its group heard of it, is refused all the same.
+    """
+    if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+        raise ChatError("forbidden", "this account is deactivated", close_code=CloseCode.FORBIDDEN)
+    return room_snapshot(room_id=room_id, after=after)
+
+
 def rooms_last_numbers(*, room_ids: set[int]) -> dict[int, int]:
     """The newest message number of each room (room id -> number)."""
     return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_message_number"))

@@ -29,7 +29,7 @@ from django.core import signing
 from django.db import OperationalError, transaction
 from django.test import Client
 
-from chat import consumers, events, middleware, services
+from chat import consumers, events, middleware, presence, protocol, services
 from chat.models import Message, ReadState, Room
 from chat.protocol import CloseCode
 from chat.tokens import token_issue
@@ -647,7 +647,7 @@ async def test_a_failing_handler_closes_the_socket_4011_and_cleans_up(
     async def broken(self, frame):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setitem(consumers.RoomConsumer.frame_handlers, "ping", broken)
+    monkeypatch.setitem(consumers.RoomConsumer.handlers, protocol.Ping, broken)
     caplog.clear()
     await a.send({"type": "ping"})
     assert await a.closed_with() == CloseCode.INTERNAL_ERROR == 4011
@@ -667,7 +667,7 @@ async def test_a_failure_while_connecting_is_accepted_and_closed_4011(
     def broken(**kwargs):
         raise RuntimeError("unexpected at the welcome")
 
-    monkeypatch.setattr(consumers, "welcome_snapshot", broken)
+    monkeypatch.setattr(consumers, "socket_snapshot", broken)
     a, _ = await connect(alice, expect_welcome=False)
     # Accepted first: a refused handshake would not tell the client why.
     assert await a.closed_with() == CloseCode.INTERNAL_ERROR
@@ -683,7 +683,7 @@ async def test_a_failure_in_the_disconnect_ends_the_consumer_quietly(
     async def broken(*args, **kwargs):
         raise RuntimeError("unexpected at the leave")
 
-    monkeypatch.setattr(consumers, "presence_leave", broken)
+    monkeypatch.setattr(presence, "presence_leave", broken)
     caplog.clear()
     # The application ends without raising (daphne would log it as a crash).
     await a.close()
@@ -1041,7 +1041,7 @@ async def test_database_down_at_authentication_is_4013(connect, alice, general, 
 
 
 async def test_database_down_at_connect_is_4013(connect, alice, general, monkeypatch):
-    monkeypatch.setattr(consumers, "room_snapshot", unavailable)
+    monkeypatch.setattr(services, "room_snapshot", unavailable)
     sock, _ = await connect(alice, expect_welcome=False)
     assert await sock.closed_with() == 4013
 
@@ -1302,7 +1302,7 @@ async def test_a_restart_seen_while_connecting_closes_after_the_accept(
         time.sleep(1)  # the watch looks every 0.2 s
         return snapshot(**kwargs)
 
-    monkeypatch.setattr(consumers, "room_snapshot", slow_snapshot)
+    monkeypatch.setattr(services, "room_snapshot", slow_snapshot)
     sock, _ = await connect(alice, expect_welcome=False)
     assert sock.communicator.response_headers is not None  # accepted
     assert await sock.closed_with(timeout=5) == 4012

@@ -1,8 +1,9 @@
 """Bad input on the room socket: every bad frame gets an `error` and changes nothing.
 
 Each refusal is checked the same way: the `error` frame (code, detail, and the
-client_id only when it is a valid one), then a valid message on the same
-socket, acknowledged as id 1 (the socket stays usable, nothing was stored),
+frame's client_id whenever it is a string the server may emit, valid or not),
+then a valid message on the same socket, acknowledged as id 1 (the socket
+stays usable, nothing was stored),
 which must also be the very next frame of another user's socket (the bad frame
 reached nobody else), and finally the database holds that one message only.
 """
@@ -279,13 +280,19 @@ async def test_a_surrogate_pair_escape_is_one_character(pair):
     assert await stored() == [(1, "\U0001f600", "alice", None)]
 
 
-@pytest.mark.parametrize("client_id", ["x" * 65, "", 5, 0, True, ["c"], {"c": 1}])
-async def test_bad_client_id(pair, client_id):
+@pytest.mark.parametrize("client_id", ["x" * 65, "", " " * 65])
+async def test_an_invalid_client_id_string_is_echoed_as_sent(pair, client_id):
+    """The client matches the refusal to its pending message by what it sent."""
+    await refused(*pair, send_frame(body="hi", client_id=client_id), "bad_request", client_id)
+
+
+@pytest.mark.parametrize("client_id", [5, 0, True, ["c"], {"c": 1}])
+async def test_a_client_id_that_is_not_a_string_is_not_echoed(pair, client_id):
     await refused(*pair, send_frame(body="hi", client_id=client_id), "bad_request")
 
 
-async def test_a_bad_client_id_is_not_echoed_whatever_else_is_wrong(pair):
-    await refused(*pair, send_frame(body="   ", client_id="x" * 65), "empty")
+async def test_an_invalid_client_id_is_echoed_whatever_else_is_wrong(pair):
+    await refused(*pair, send_frame(body="   ", client_id="x" * 65), "empty", "x" * 65)
 
 
 async def test_client_id_at_the_limit(pair):

@@ -14,20 +14,20 @@ from typing import Any
 from chatsite.asgi import application
 
 # isort: split
-from chat import consumers
+from chat import consumers, protocol
 
 __all__ = ["application"]
 
-served = consumers.RoomConsumer.frame_handlers["typing"]
+served = consumers.RoomConsumer.handlers[protocol.Typing]
 fault_planted = True
 
 
-async def typing_with_a_fault(consumer: consumers.RoomConsumer, frame: dict[str, Any]) -> None:
+async def typing_with_a_fault(consumer: consumers.RoomConsumer, command: Any) -> None:
     global fault_planted
     if fault_planted:
         fault_planted = False
         raise RuntimeError("a fault planted by the test")
-    await served(consumer, frame)
+    await served(consumer, command)
 
 
-consumers.RoomConsumer.frame_handlers["typing"] = typing_with_a_fault
+consumers.RoomConsumer.handlers[protocol.Typing] = typing_with_a_fault
