@@ -140,6 +140,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
             "last_id": messages[-1].number if messages else 0,
             "last_read": last_read or 0,
             "close_codes": json.dumps(close_codes()),
+            "body_max": settings.CHAT_BODY_MAX,
         },
     )
 

@@ -130,7 +130,7 @@ def test_session_gets_a_token_for_itself_only_with_csrf(alice, general, settings
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     assert post_json(client, "/api/token/", {}).status_code == 403
-    # A page sets the CSRF cookie; the token goes in the header, as chat.js sends it.
+    # A page sets the CSRF cookie; the token goes in the header, as the page sends it.
     client.get("/")
     csrf = client.cookies["csrftoken"].value
     response = post_json(client, "/api/token/", {}, HTTP_X_CSRFTOKEN=csrf)

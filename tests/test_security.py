@@ -476,12 +476,15 @@ def test_templates_have_no_inline_code():
         assert "javascript:" not in source.lower(), path
 
 
-def test_chat_js_renders_bodies_as_text():
-    # The page's script builds messages with textContent; these would parse HTML.
-    source = (BASE_DIR / "static" / "chat" / "chat.js").read_text()
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
-        assert sink not in source, sink
-    assert "new Function" not in source
+def test_the_pages_scripts_render_text_as_text():
+    # The pages' modules build elements with textContent; these would parse HTML.
+    modules = sorted((BASE_DIR / "static" / "chat").glob("*.js"))
+    assert {path.name for path in modules} >= {"room.js", "messages.js", "lobby.js"}
+    for path in modules:
+        source = path.read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in source, (path.name, sink)
+        assert "new Function" not in source, path.name
 
 
 HOSTILE_BODIES = [
@@ -505,7 +508,9 @@ def test_hostile_bodies_are_text_in_the_page_and_unchanged_in_json(alice, genera
     # and template syntax is never evaluated.
     assert page.texts("p", "body") == HOSTILE_BODIES
     assert page.inline_code() == []
-    assert [attrs.get("src") for attrs in page.find("script")] == ["/static/chat/chat.js"]
+    assert [(a.get("type"), a.get("src")) for a in page.find("script")] == [
+        ("module", "/static/chat/room.js")
+    ]
     assert page.find("img") == [] and page.find("svg") == []
     content = response.content.decode()
     assert alice.password not in content

@@ -459,7 +459,7 @@ def test_lobby_shows_counts_and_loads_its_script(alice, bob, general):
     assert '<li class="room-item" data-slug="general"' in content
     assert 'data-online="0">0 online<' in content
     assert 'class="unread" aria-label="1 unread">1<' in content
-    assert 'src="/static/chat/lobby.js" defer' in content
+    assert '<script type="module" src="/static/chat/lobby.js">' in content
 
 
 # --- CSRF failures -----------------------------------------------------------------

@@ -1,39 +1,26 @@
 // The lobby's client: keeps the room list live by polling /api/rooms/ (every
 // 5 s, and at once when the tab comes back), updating rooms in place so that
 // focus and scroll stay put. Names and descriptions are set as text, never HTML.
-"use strict";
+
+import { avatarColor, make } from "./dom.js";
 
 (function () {
   const list = document.getElementById("room-list");
   if (!list) return;
 
   const POLL_EVERY = 5000;
-  const AVATAR_COLORS = 10;
   let timer = null;
   let inFlight = false;
-
-  function make(tag, className, text) {
-    const element = document.createElement(tag);
-    if (className) element.className = className;
-    if (text !== undefined) element.textContent = text;
-    return element;
-  }
 
   function setText(element, text) {
     if (element.textContent !== text) element.textContent = text;
   }
 
-  function hash(text) {
-    let value = 0;
-    for (const character of text) value = (value * 31 + character.codePointAt(0)) >>> 0;
-    return value;
-  }
-
-  // A direct room shows the other person's initial, in the color chat.js gives them.
+  // A direct room shows the other person's initial, in the color the room page gives them.
   function paintIcon(icon, room) {
     if (room.kind === "direct") {
       setText(icon, (Array.from(room.name)[0] || "?").toUpperCase());
-      icon.dataset.color = String(hash(room.name) % AVATAR_COLORS);
+      icon.dataset.color = avatarColor(room.name);
     } else {
       setText(icon, "#");
       delete icon.dataset.color;

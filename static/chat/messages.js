@@ -1,0 +1,474 @@
+// The message list: messages in id order, pending ones last, day dividers,
+// groups, the unread divider, older history on scroll, and the reader's place.
+// render() is the one place that turns a message into DOM; its body is set as
+// text, never parsed as HTML.
+
+import { avatar, make, paintAvatar, setTime } from "./dom.js";
+
+// A message joins the previous one's group within this time (same author, same day).
+const GROUP_WINDOW = 5 * 60 * 1000;
+const PAGE = 50;
+
+function sameDay(a, b) {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+function dayKey(date) {
+  return date.getFullYear() + "-" + (date.getMonth() + 1) + "-" + date.getDate();
+}
+
+function dayLabel(date) {
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (sameDay(date, today)) return "Today";
+  if (sameDay(date, yesterday)) return "Yesterday";
+  const options = { weekday: "long", month: "long", day: "numeric" };
+  if (date.getFullYear() !== today.getFullYear()) options.year = "numeric";
+  return date.toLocaleDateString([], options);
+}
+
+function isMessage(node) {
+  return node.classList.contains("message");
+}
+
+function editedMark() {
+  return make("span", "edited", "(edited)");
+}
+
+function setDelivery(item, text) {
+  let note = item.querySelector(".delivery");
+  if (!text) {
+    if (note) note.remove();
+    return;
+  }
+  if (!note) {
+    // Under the bubble rather than in its header, which a grouped message hides.
+    note = make("span", "delivery");
+    item.querySelector(".message-main").append(note);
+  }
+  note.textContent = text;
+}
+
+export class MessageList {
+  // requestHistory(before, limit) and sendRead(id) return true if the frame went out;
+  // onUnseen(): a message of someone else's arrived while the tab was hidden.
+  constructor({ list, historyStatus, jumpButton, me, lastId, lastRead, hasMore, requestHistory, sendRead, onUnseen }) {
+    this.list = list;
+    this.historyStatus = historyStatus;
+    this.jumpButton = jumpButton;
+    this.me = me;
+    this.lastId = lastId;
+    // Messages of others above this number are new to the reader: the unread divider.
+    this.unreadMark = lastRead;
+    this.hasMore = hasMore;
+    this.requestHistory = requestHistory;
+    this.sendRead = sendRead;
+    this.onUnseen = onUnseen;
+    this.lastReadSent = 0;
+    this.loadingHistory = false;
+    this.hole = null; // {after, before}: ids not replayed after a long absence (gap), until paged in
+    this.pinned = true; // the reader is at the newest message: keep them there
+    this.pendingItems = new Map(); // client_id -> element
+    this.parsedTimes = new WeakMap(); // message element -> {iso, date}
+    this.frameWanted = false;
+    this.stickWanted = false;
+    this.jumpWanted = false;
+
+    list.addEventListener("scroll", () => {
+      this.pinned = this.nearBottom();
+      if (this.pinned) jumpButton.hidden = true;
+      if (list.scrollTop < 150) this.loadOlder();
+    }, { passive: true });
+    // The list shrinks when the box grows or a phone's keyboard opens: stay at the newest.
+    if (window.ResizeObserver) {
+      new ResizeObserver(() => {
+        if (this.pinned) list.scrollTop = list.scrollHeight;
+      }).observe(list);
+    }
+  }
+
+  // The messages the server rendered into the page, made like the rest.
+  start() {
+    const list = this.list;
+    list.setAttribute("aria-busy", "true");
+    for (const item of list.querySelectorAll("li.message")) {
+      const time = item.querySelector("time[datetime]");
+      if (time) setTime(time, time.dateTime);
+      const face = item.querySelector(".avatar");
+      if (face) paintAvatar(face, item.dataset.author || "");
+    }
+    this.placeUnreadDivider(true);
+    this.regroup();
+    const divider = list.querySelector("li.unread-divider");
+    if (divider && list.scrollHeight - divider.offsetTop > list.clientHeight) {
+      // More is new than fits: start at the first new message (with its day), not the last.
+      const above = divider.previousElementSibling;
+      const anchor = above && above.classList.contains("day-divider") ? above : divider;
+      list.scrollTop = anchor.offsetTop - 12;
+      this.pinned = this.nearBottom();
+    } else {
+      this.scrollToBottom();
+    }
+    requestAnimationFrame(() => list.removeAttribute("aria-busy"));
+  }
+
+  render(message, isPending) {
+    const item = make("li", "message");
+    if (message.user === this.me) item.classList.add("mine");
+    if (isPending) item.classList.add("pending");
+    if (message.id) item.dataset.id = String(message.id);
+    item.dataset.author = message.user;
+
+    const meta = make("div", "message-meta");
+    const time = document.createElement("time");
+    setTime(time, message.created);
+    meta.append(make("span", "author", message.user), " ", time);
+    if (message.edited) meta.append(" ", editedMark());
+
+    const main = make("div", "message-main");
+    main.append(meta, make("p", "body", message.body));
+    item.append(avatar(message.user), main);
+    if (isPending) setDelivery(item, "Sending…");
+    return item;
+  }
+
+  item(id) {
+    return this.list.querySelector('li.message[data-id="' + Number(id) + '"]');
+  }
+
+  createdOf(item) {
+    const time = item.querySelector("time");
+    const iso = time ? time.dateTime : "";
+    const known = this.parsedTimes.get(item);
+    if (known && known.iso === iso) return known.date;
+    const date = new Date(iso || NaN);
+    this.parsedTimes.set(item, { iso: iso, date: date });
+    return date;
+  }
+
+  // --- what arrives ----------------------------------------------------------------------
+
+  // A message of mine, shown at once and marked as sending until acknowledged.
+  addPending(clientId, body) {
+    const element = this.render({ user: this.me, body: body, created: new Date().toISOString() }, true);
+    this.list.append(element);
+    this.pendingItems.set(clientId, element);
+    this.regroup();
+    this.scrollToBottom();
+  }
+
+  // Refused for good: it stays, marked as not sent.
+  failed(clientId) {
+    const element = this.pendingItems.get(clientId);
+    if (!element) return;
+    this.pendingItems.delete(clientId);
+    element.classList.remove("pending");
+    element.classList.add("failed");
+    setDelivery(element, "Not sent");
+    this.regroup();
+  }
+
+  // A `message` frame: new, the acknowledgement of a pending one, or one already shown.
+  message(message) {
+    const waiting = message.client_id ? this.pendingItems.get(message.client_id) : null;
+    const shown = this.item(message.id);
+    let element = null;
+    if (waiting) {
+      this.pendingItems.delete(message.client_id);
+      if (shown) {
+        waiting.remove();
+      } else {
+        element = waiting;
+        element.classList.remove("pending", "failed");
+        element.dataset.id = String(message.id);
+        setTime(element.querySelector("time"), message.created);
+        element.querySelector(".body").textContent = message.body;
+        setDelivery(element, "");
+        this.placeConfirmed(element, message.id);
+      }
+    } else if (shown) {
+      // A resend's stored copy, or a replay of what is on screen: show it once.
+      return;
+    } else {
+      element = this.render(message, false);
+      this.placeConfirmed(element, message.id);
+    }
+    this.lastId = Math.max(this.lastId, message.id);
+
+    let moved = false;
+    if (message.user !== this.me) {
+      if (document.visibilityState !== "visible") {
+        moved = this.placeUnreadDivider();
+        this.onUnseen();
+      } else if (!this.list.querySelector("li.unread-divider")) {
+        // Read as it arrives: no divider appears above it later.
+        this.unreadMark = Math.max(this.unreadMark, message.id);
+      }
+    }
+    if (moved || !element) this.regroup();
+    else this.regroup(element);
+    this.afterRender(this.pinned || message.user === this.me, message.user !== this.me);
+  }
+
+  edited(frame) {
+    const item = this.item(frame.id);
+    if (!item) return;
+    item.querySelector(".body").textContent = frame.body;
+    if (!item.querySelector(".edited")) item.querySelector(".message-meta").append(" ", editedMark());
+  }
+
+  deleted(frame) {
+    const item = this.item(frame.id);
+    if (!item) return;
+    item.remove();
+    this.regroup();
+  }
+
+  history(frame) {
+    const list = this.list;
+    this.loadingHistory = false;
+    this.historyStatus.textContent = "";
+    this.hasMore = Boolean(frame.has_more);
+    const height = list.scrollHeight;
+    const top = list.scrollTop;
+    for (const message of frame.messages) {
+      if (this.item(message.id)) continue;
+      this.placeConfirmed(this.render(message, false), message.id);
+    }
+    if (this.hole) {
+      // The hole shrinks from its top; it is closed once a page reaches below it.
+      const lowest = frame.messages.length ? frame.messages[0].id : 0;
+      if (!this.hasMore || lowest <= this.hole.after + 1) this.hole = null;
+      else this.hole.before = lowest;
+    }
+    this.placeUnreadDivider(true);
+    this.regroup();
+    // Keep the reader's place: what they were reading stays where it was.
+    list.scrollTop = top + (list.scrollHeight - height);
+    // A live region would read out a whole page of history: it is busy meanwhile.
+    requestAnimationFrame(() => list.removeAttribute("aria-busy"));
+    this.fillScreen();
+  }
+
+  // More was missed than the server replays: the newest messages follow. What is
+  // on screen is older than the hole, so it goes, and paging back from the
+  // replay walks through the hole and on into it again, with nothing missing.
+  gap(frame) {
+    this.hole = { after: Number(frame.after) || 0, before: Number(frame.before) || 0 };
+    for (const item of Array.from(this.list.querySelectorAll("li.message[data-id]"))) {
+      if (Number(item.dataset.id) <= this.hole.after) item.remove();
+    }
+    const divider = this.list.querySelector("li.unread-divider");
+    if (divider) divider.remove();
+    this.hasMore = true;
+    this.regroup();
+  }
+
+  // The socket closed: a history page asked for will not come; ask again once back.
+  lost() {
+    if (!this.loadingHistory) return;
+    this.loadingHistory = false;
+    this.historyStatus.textContent = "";
+    this.list.removeAttribute("aria-busy");
+  }
+
+  // --- history and reading ---------------------------------------------------------------
+
+  // Paging goes back from the oldest message shown, or while a hole is open,
+  // from the hole's top (a resend acknowledged from below it may be shown above it).
+  oldestId() {
+    if (this.hole) return this.hole.before;
+    const first = this.list.querySelector("li.message[data-id]");
+    return first ? Number(first.dataset.id) : null;
+  }
+
+  loadOlder() {
+    if (this.loadingHistory || !this.hasMore) return;
+    const before = this.oldestId();
+    if (before === null || !this.requestHistory(before, PAGE)) return;
+    this.loadingHistory = true;
+    this.list.setAttribute("aria-busy", "true");
+    this.historyStatus.textContent = "Loading older messages…";
+  }
+
+  // With few messages nothing scrolls, so scrolling up could never ask for more.
+  fillScreen() {
+    if (this.hasMore && this.list.scrollHeight <= this.list.clientHeight + 40) this.loadOlder();
+  }
+
+  markRead() {
+    if (document.visibilityState !== "visible" || !this.lastId || this.lastId <= this.lastReadSent) return;
+    if (this.sendRead(this.lastId)) this.lastReadSent = this.lastId;
+  }
+
+  // The tab was hidden: what was on screen has been seen; what comes next gets the divider.
+  hidden() {
+    this.unreadMark = Math.max(this.unreadMark, this.lastId);
+  }
+
+  // --- order, groups and dividers --------------------------------------------------------
+
+  // Day dividers and groups follow from the messages' order and local dates.
+  // regroup(from) recomputes them from the message before `from` to the end (a
+  // new message is nearly always last, so that is short); regroup() does the
+  // whole list, after history, deletions and out-of-order inserts. Dividers that
+  // are still right are kept: a live region would announce every one re-created.
+  regroup(from) {
+    const list = this.list;
+    let previous = null;
+    let gutter = []; // the notes (dividers) between the previous message and this one
+    let node = list.firstElementChild;
+    if (from && from.parentNode === list) {
+      let back = from.previousElementSibling;
+      while (back && !isMessage(back)) back = back.previousElementSibling;
+      if (back) {
+        previous = back;
+        node = back.nextElementSibling;
+      }
+    }
+    while (node) {
+      const next = node.nextElementSibling;
+      if (!isMessage(node)) {
+        gutter.push(node);
+        node = next;
+        continue;
+      }
+      const created = this.createdOf(node);
+      const day = isNaN(created.getTime()) ? "" : dayKey(created);
+      const before = previous ? this.createdOf(previous) : null;
+      const newDay = !previous || (day !== "" && dayKey(before) !== day);
+      let divider = null;
+      for (const note of gutter) {
+        if (!note.classList.contains("day-divider")) continue;
+        if (newDay && !divider && note.dataset.day === day) divider = note;
+        else note.remove();
+      }
+      if (newDay && day) {
+        if (!divider) {
+          divider = make("li", "day-divider");
+          divider.dataset.day = day;
+          divider.append(make("span", "divider-label"));
+          const first = gutter.find(function (note) { return note.parentNode === list; });
+          list.insertBefore(divider, first || node);
+        }
+        const label = dayLabel(created);
+        const span = divider.firstElementChild;
+        if (span.textContent !== label) span.textContent = label;
+      }
+      // The unread divider between two messages starts a new group.
+      const interrupted = gutter.some(function (note) {
+        return note.parentNode === list && !note.classList.contains("day-divider");
+      });
+      const grouped = Boolean(previous) && !newDay && !interrupted &&
+        previous.dataset.author === node.dataset.author &&
+        !previous.classList.contains("failed") &&
+        Math.abs(created - before) <= GROUP_WINDOW;
+      if (node.classList.contains("grouped") !== grouped) node.classList.toggle("grouped", grouped);
+      previous = node;
+      gutter = [];
+      node = next;
+    }
+    // Nothing follows these any more (their message was deleted or dropped).
+    for (const note of gutter) {
+      if (note.classList.contains("day-divider") || note.classList.contains("unread-divider")) note.remove();
+    }
+    const state = this.hasMore ? "more" : list.querySelector("li.message") ? "complete" : "empty";
+    if (list.dataset.history !== state) list.dataset.history = state;
+  }
+
+  // The divider goes before the first message of someone else above the read mark.
+  // Unforced, it trusts a divider that already leads into a new message: only
+  // messages below it arrived since. History pages (above it) force a full look.
+  placeUnreadDivider(force) {
+    const list = this.list;
+    const current = list.querySelector("li.unread-divider");
+    const after = current && current.nextElementSibling;
+    if (!force && after && isMessage(after) && !after.classList.contains("mine") && Number(after.dataset.id) > this.unreadMark) {
+      return false;
+    }
+    let target = null;
+    for (const item of list.querySelectorAll("li.message[data-id]")) {
+      if (!item.classList.contains("mine") && Number(item.dataset.id) > this.unreadMark) {
+        target = item;
+        break;
+      }
+    }
+    if (!target || (current && current.nextElementSibling === target)) return false;
+    if (current) current.remove();
+    const divider = make("li", "unread-divider");
+    divider.append(make("span", "divider-label", "New messages"));
+    list.insertBefore(divider, target);
+    return true;
+  }
+
+  // Acknowledged messages are in id order; pending ones stay below them, last.
+  placeConfirmed(element, id) {
+    const list = this.list;
+    // Nearly always newer than every confirmed message: it goes before the pending ones.
+    let node = list.lastElementChild;
+    let firstPending = null;
+    while (node && (node === element || !isMessage(node) || node.classList.contains("pending"))) {
+      if (node !== element && isMessage(node)) firstPending = node;
+      node = node.previousElementSibling;
+    }
+    if (!node || !node.dataset.id || Number(node.dataset.id) < id) {
+      if (element.parentNode !== list || element.nextElementSibling !== firstPending) {
+        list.insertBefore(element, firstPending);
+      }
+      return;
+    }
+    let later = null;
+    const items = list.querySelectorAll("li.message[data-id]");
+    for (let index = items.length - 1; index >= 0; index -= 1) {
+      if (items[index] === element) continue;
+      if (Number(items[index].dataset.id) > id) later = items[index];
+      else break;
+    }
+    let before;
+    if (later) {
+      // Keep the notes that lead into the later message attached to it.
+      before = later;
+      while (before.previousElementSibling && !isMessage(before.previousElementSibling)) {
+        before = before.previousElementSibling;
+      }
+    } else {
+      before = null;
+      for (const item of list.querySelectorAll("li.message.pending")) {
+        if (item !== element) {
+          before = item;
+          break;
+        }
+      }
+    }
+    if (element.parentNode === list && element.nextElementSibling === before) return;
+    list.insertBefore(element, before);
+  }
+
+  // --- scrolling -------------------------------------------------------------------------
+
+  nearBottom() {
+    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 80;
+  }
+
+  scrollToBottom() {
+    this.list.scrollTop = this.list.scrollHeight;
+    this.pinned = true;
+    this.jumpButton.hidden = true;
+  }
+
+  // Scrolling reads the layout, which is costly after each of a replay's
+  // thousand messages: it is done once per frame instead.
+  afterRender(stick, jump) {
+    this.stickWanted = this.stickWanted || stick;
+    this.jumpWanted = this.jumpWanted || jump;
+    if (this.frameWanted) return;
+    this.frameWanted = true;
+    requestAnimationFrame(() => {
+      this.frameWanted = false;
+      if (this.stickWanted) this.scrollToBottom();
+      else if (this.jumpWanted) this.jumpButton.hidden = false;
+      this.stickWanted = this.jumpWanted = false;
+      this.markRead();
+    });
+  }
+}
