@@ -150,7 +150,8 @@ class Delivery:
                 self.timer = self.schedule(self.hole_wait)
             return
         await self.send_message(number, text)
-        await self.send_held()
+        if self.held or self.answers or self.timer is not None:
+            await self.send_held()
 
     async def send_message(self, number: int, text: str) -> None:
         await self.send(text)
