@@ -14,8 +14,9 @@ from django.http import HttpRequest
 from chat import events
 from chat.broadcast import group_send_on_commit
 from chat.errors import ChatError
-from chat.models import Message, Mute, Room
-from chat.services import body_clean, message_delete
+from chat.models import Message, Mute, Reaction, Room
+from chat.reactions import reaction_moderate
+from chat.services import body_clean, mentions_refresh, message_delete
 
 
 @admin.register(Room)
@@ -107,8 +108,27 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     list_filter = [DeletedFilter, "room"]
     list_select_related = ["room", "author"]
     search_fields = ["body", "author__username"]
-    readonly_fields = ["room", "number", "author", "created", "edited", "deleted_at", "client_id"]
-    fields = ["room", "number", "author", "body", "created", "edited", "deleted_at", "client_id"]
+    readonly_fields = [
+        "room",
+        "number",
+        "author",
+        "reply_to",
+        "created",
+        "edited",
+        "deleted_at",
+        "client_id",
+    ]
+    fields = [
+        "room",
+        "number",
+        "author",
+        "reply_to",
+        "body",
+        "created",
+        "edited",
+        "deleted_at",
+        "client_id",
+    ]
     date_hierarchy = "created"
 
     @admin.display(description="body")
@@ -125,17 +145,23 @@ class MessageAdmin(admin.ModelAdmin[Message]):
             # Open pages mark it edited on `message.edited`; history must say so too.
             obj.edited = True
         super().save_model(request, obj, form, change)
-        if change and "body" in form.changed_data and obj.deleted_at is None:
-            group_send_on_commit(obj.room.group_name, events.chat_message_edited(obj))
+        if change and "body" in form.changed_data:
+            edited = mentions_refresh(obj)
+            if obj.deleted_at is None:
+                event = events.chat_message_edited(
+                    obj, mentions=edited.mentions, mentions_changed=edited.mentions_changed
+                )
+                group_send_on_commit(obj.room.group_name, event)
 
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
         """Delete keeps the number (docs/protocol-v1.md) and removes it from open pages."""
         if obj.deleted_at is None:
             assert isinstance(request.user, User)
-            message = message_delete(
+            deleted = message_delete(
                 room_id=obj.room_id, number=obj.number, user=request.user, moderating=True
             )
-            group_send_on_commit(obj.room.group_name, events.chat_message_deleted(message))
+            event = events.chat_message_deleted(deleted.message, mention_ids=deleted.mention_ids)
+            group_send_on_commit(obj.room.group_name, event)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         for message in queryset.select_related("room"):
@@ -152,3 +178,32 @@ class MuteAdmin(admin.ModelAdmin[Mute]):
     search_fields = ["user__username", "reason"]
     raw_id_fields = ["user"]
     date_hierarchy = "created"
+
+
+@admin.register(Reaction)
+class ReactionAdmin(admin.ModelAdmin[Reaction]):
+    """Reactions, to read and to take away; people add them in rooms."""
+
+    list_display = ["emoji", "user", "message", "created"]
+    list_select_related = ["user", "message__room"]
+    search_fields = ["user__username", "emoji"]
+    raw_id_fields = ["message", "user"]
+    readonly_fields = ["message", "user", "emoji", "created"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Reaction) -> None:
+        """Taken away from open pages too, as a newer version of the message's reactions."""
+        result = reaction_moderate(obj)
+        if result.changed:
+            event = events.chat_reactions(result.message, result.reactions, version=result.version)
+            room = Room(pk=result.message.room_id)
+            group_send_on_commit(room.group_name, event)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Reaction]) -> None:
+        for reaction in queryset:
+            self.delete_model(request, reaction)

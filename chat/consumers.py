@@ -27,10 +27,11 @@ from chat.delivery import Delivery, Rendered
 from chat.errors import ChatError
 from chat.layers import LAYER_ERRORS, first_in
 from chat.limits import rate_place
-from chat.models import SLUG_PATTERN, Message, Room, user_group_name
+from chat.models import SLUG_PATTERN, Message, Room, me_group_name, user_group_name
 from chat.moderation import ModeratedSocket
 from chat.presence import Joined, PresenceNews, socket_announce, socket_joins, socket_leaves
 from chat.protocol import CloseCode
+from chat.reactions import reaction_set
 from chat.services import (
     Snapshot,
     message_create,
@@ -244,6 +245,7 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
                     author=user,
                     body=command.body,
                     client_id=command.client_id,
+                    reply_to=command.reply_to,
                 )
         except ChatError as error:
             if error.code == "rate_limited":
@@ -287,23 +289,57 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
 
     async def edit_message(self, command: protocol.EditMessage) -> None:
         assert self.room is not None
-        message = await database_sync_to_async(message_edit)(
+        edited = await database_sync_to_async(message_edit)(
             room_id=self.room.pk, number=command.id, user=self.scope["user"], body=command.body
         )
-        await self.group_send(events.chat_message_edited(message))
+        await self.group_send(
+            events.chat_message_edited(
+                edited.message, mentions=edited.mentions, mentions_changed=edited.mentions_changed
+            )
+        )
 
     async def delete_message(self, command: protocol.DeleteMessage) -> None:
         assert self.room is not None
-        message = await database_sync_to_async(message_delete)(
+        deleted = await database_sync_to_async(message_delete)(
             room_id=self.room.pk, number=command.id, user=self.scope["user"]
         )
-        await self.group_send(events.chat_message_deleted(message))
+        await self.group_send(
+            events.chat_message_deleted(deleted.message, mention_ids=deleted.mention_ids)
+        )
+
+    async def react(self, command: protocol.React) -> None:
+        assert self.room is not None
+        user = self.scope["user"]
+        connection = self.channel_layer.connection(0)
+        async with rate_place(connection, user_id=user.pk, what="reactions") as place:
+            result = await database_sync_to_async(reaction_set)(
+                room_id=self.room.pk,
+                number=command.id,
+                user=user,
+                emoji=command.emoji,
+                present=command.present,
+            )
+            place.kept = result.changed
+        frame_args = (result.message, result.reactions)
+        if not result.changed:
+            # Nothing to tell the room: this socket alone learns how things stand.
+            return await self.delivery.answer(
+                events.reactions_frame(*frame_args, version=result.version)
+            )
+        await self.group_send(events.chat_reactions(*frame_args, version=result.version))
 
     async def read(self, command: protocol.Read) -> None:
         assert self.room is not None
-        await database_sync_to_async(room_read)(
-            room=self.room, user=self.scope["user"], number=command.id
-        )
+        user = self.scope["user"]
+        mark = await database_sync_to_async(room_read)(room=self.room, user=user, number=command.id)
+        if mark.moved:
+            # The reader's pages (/ws/me/, on any worker) count again.
+            await asyncio.wait_for(
+                self.channel_layer.group_send(
+                    me_group_name(user.pk), events.chat_attention(room_id=self.room.pk)
+                ),
+                settings.CHAT_LAYER_TIMEOUT,
+            )
 
     async def ping(self, command: protocol.Ping) -> None:
         await self.delivery.answer('{"type":"pong"}')
@@ -316,6 +352,7 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
         protocol.DeleteMessage: delete_message,
         protocol.Read: read,
         protocol.Ping: ping,
+        protocol.React: react,
     }
 
     async def group_send(self, event: dict[str, Any]) -> None:
@@ -342,6 +379,9 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
             await self.close(code=CloseCode.TRY_AGAIN_LATER)
             return None
         return [self.rendered(message) for message in missing]
+
+    def watched_rooms(self) -> list[int]:
+        return [self.presence_entry[0]] if self.presence_entry is not None else []
 
     async def catch_up(self, last_numbers: dict[int, int]) -> None:
         """The watcher's tail check: send what the room has beyond the last message sent."""
@@ -376,6 +416,9 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
             await self.send_text(event["text"])
         elif joined or left:
             await self.send_text(events.presence_text(joined=joined, left=left))
+
+    async def chat_reactions(self, event: dict[str, Any]) -> None:
+        await self.send_text(event["text"])
 
     async def chat_typing(self, event: dict[str, Any]) -> None:
         if event["user_id"] != self.scope["user"].pk:

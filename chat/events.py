@@ -9,9 +9,13 @@ them as they are, touching no database and serialising nothing per recipient.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from chat.models import Message, Room
+from chat.models import Message, Reaction, Room
+
+if TYPE_CHECKING:
+    from chat.attention import RoomEntry
 
 
 def dumps(frame: dict[str, Any]) -> str:
@@ -19,8 +23,48 @@ def dumps(frame: dict[str, Any]) -> str:
     return json.dumps(frame, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+# A reply quotes this much of its original's first line.
+SNIPPET_MAX = 100
+# Who reacted, listed per emoji up to this many names (the count is exact).
+REACTORS_SHOWN = 25
+
+
+def snippet(body: str) -> str:
+    """The first line of a body, shortened to SNIPPET_MAX code points."""
+    line = body.split("\n", 1)[0].strip()
+    return line if len(line) <= SNIPPET_MAX else line[: SNIPPET_MAX - 1] + "…"
+
+
+def reply_payload(original: Message | None) -> dict[str, Any] | None:
+    """What a reply shows of its original: author and first line, or that it was deleted."""
+    if original is None:
+        return None
+    deleted = original.deleted_at is not None
+    return {
+        "id": original.number,
+        "user": original.author.get_username(),
+        "body": "" if deleted else snippet(original.body),
+        "deleted": deleted,
+    }
+
+
+def reactions_payload(reactions: Iterable[Reaction]) -> list[dict[str, Any]]:
+    """Each emoji once, in the order it was first used: its count and who reacted."""
+    by_emoji: dict[str, list[str]] = {}
+    for reaction in reactions:
+        by_emoji.setdefault(reaction.emoji, []).append(reaction.user.get_username())
+    return [
+        {"emoji": emoji, "count": len(users), "users": users[:REACTORS_SHOWN]}
+        for emoji, users in by_emoji.items()
+    ]
+
+
 def message_payload(message: Message, *, for_author: bool) -> dict[str, Any]:
-    """A message object of the protocol; the client_id only for its author."""
+    """A message object of the protocol; the client_id only for its author.
+
+    Its reply, reactions and mentions are read from what Message.objects.for_wire()
+    fetches (or models.wire_relations_set gives a message just written).
+    """
     return {
         "id": message.number,
         "room": message.room.slug,
@@ -29,6 +73,9 @@ def message_payload(message: Message, *, for_author: bool) -> dict[str, Any]:
         "created": message.created.isoformat().replace("+00:00", "Z"),
         "client_id": message.client_id if for_author else None,
         "edited": message.edited,
+        "reply_to": reply_payload(message.reply_to),
+        "reactions": reactions_payload(message.reactions.all()),
+        "mentions": [mention.user.get_username() for mention in message.mentions.all()],
     }
 
 
@@ -81,30 +128,69 @@ def error_frame(
 
 
 def chat_message(message: Message) -> dict[str, Any]:
-    """Group event: a newly stored message, numbered, with both renderings."""
+    """Group event: a newly stored message, numbered, with both renderings.
+
+    Also what the readers' own sockets (/ws/me/) count and notify: the room,
+    who is mentioned, and who wrote what.
+    """
     return {
         "type": "chat.message",
         "id": message.number,
+        "room_id": message.room_id,
         "author_id": message.author_id,
+        "mention_ids": [mention.user_id for mention in message.mentions.all()],
+        "username": message.author.get_username(),
+        "snippet": snippet(message.body),
         "text": message_frame(message, for_author=False),
         "author_text": message_frame(message, for_author=True),
     }
 
 
-def chat_message_edited(message: Message) -> dict[str, Any]:
-    """Group event: a message's new body."""
+def chat_message_edited(
+    message: Message, *, mentions: list[str], mentions_changed: list[int]
+) -> dict[str, Any]:
+    """Group event: a message's new body and mentions; whose mention counts changed."""
+    frame = {
+        "type": "message.edited",
+        "id": message.number,
+        "body": message.body,
+        "mentions": mentions,
+    }
     return {
         "type": "chat.message_edited",
-        "text": dumps({"type": "message.edited", "id": message.number, "body": message.body}),
+        "room_id": message.room_id,
+        "mentions_changed": mentions_changed,
+        "text": dumps(frame),
     }
 
 
-def chat_message_deleted(message: Message) -> dict[str, Any]:
-    """Group event: a message was deleted."""
+def chat_message_deleted(message: Message, *, mention_ids: list[int]) -> dict[str, Any]:
+    """Group event: a message was deleted (its author and mentions, for the counts)."""
     return {
         "type": "chat.message_deleted",
+        "room_id": message.room_id,
+        "id": message.number,
+        "author_id": message.author_id,
+        "mention_ids": mention_ids,
         "text": dumps({"type": "message.deleted", "id": message.number}),
     }
+
+
+def reactions_frame(message: Message, reactions: list[Reaction], *, version: int) -> str:
+    """The `message.reactions` frame: a message's reactions as of `version`."""
+    return dumps(
+        {
+            "type": "message.reactions",
+            "id": message.number,
+            "reactions": reactions_payload(reactions),
+            "version": version,
+        }
+    )
+
+
+def chat_reactions(message: Message, reactions: list[Reaction], *, version: int) -> dict[str, Any]:
+    """Group event: a message's reactions changed."""
+    return {"type": "chat.reactions", "text": reactions_frame(message, reactions, version=version)}
 
 
 def chat_typing(*, user_id: int, username: str) -> dict[str, Any]:
@@ -128,20 +214,43 @@ def presence_text(*, joined: list[str], left: list[str]) -> str:
 
 def chat_presence(
     *,
+    room_id: int,
     version: int,
     joined: list[str] | None = None,
     left: list[str] | None = None,
     channel: str = "",
 ) -> dict[str, Any]:
-    """Group event: users came online or went offline, as decided at the room's presence
-    `version`; not echoed to `channel`."""
+    """Group event: users came online or went offline in a room, as decided at the
+    room's presence `version`; not echoed to `channel`."""
     return {
         "type": "chat.presence",
+        "room_id": room_id,
         "channel": channel,
         "version": version,
         "joined": joined or [],
         "left": left or [],
         "text": presence_text(joined=joined or [], left=left or []),
+    }
+
+
+def chat_attention(*, room_id: int) -> dict[str, Any]:
+    """User (or `rooms`) group event: what a reader has of this room changed; read it again."""
+    return {"type": "chat.attention", "room_id": room_id}
+
+
+def room_entry_payload(entry: RoomEntry, *, online: int) -> dict[str, Any]:
+    """A room as one reader sees it: /api/rooms/, the lobby and /ws/me/."""
+    room = entry.room
+    return {
+        "slug": room.slug,
+        "name": entry.title,
+        "description": room.description,
+        "kind": room.kind,
+        "archived": room.archived,
+        "online": online,
+        "unread": entry.unread,
+        "mentions": entry.mentions,
+        "notify": entry.notify,
     }
 
 
@@ -157,6 +266,7 @@ def chat_room_changed(room: Room, *, member_ids: list[int] | None) -> dict[str, 
     """
     return {
         "type": "chat.room_changed",
+        "room_id": room.pk,
         "kind": room.kind,
         "archived": room.archived,
         "member_ids": member_ids,
@@ -164,9 +274,9 @@ def chat_room_changed(room: Room, *, member_ids: list[int] | None) -> dict[str, 
     }
 
 
-def chat_access_lost(*, user_ids: list[int]) -> dict[str, Any]:
+def chat_access_lost(*, room_id: int, user_ids: list[int]) -> dict[str, Any]:
     """Group event: these users are no longer members of the (private or direct) room."""
-    return {"type": "chat.access_lost", "user_ids": user_ids}
+    return {"type": "chat.access_lost", "room_id": room_id, "user_ids": user_ids}
 
 
 def chat_user_closed(*, code: int, session_key: str | None = None) -> dict[str, Any]:

@@ -49,55 +49,65 @@ return '0'
 """
 
 
-def rate_key(user_id: int) -> str:
-    return f"{settings.CHAT_LAYER_PREFIX}:rate:{user_id}"
+def rate_limit(what: str) -> tuple[int, int]:
+    """(count, seconds) for `what`: newly stored messages, or reactions added."""
+    return settings.CHAT_RATE_LIMIT if what == "messages" else settings.CHAT_REACTION_RATE_LIMIT
 
 
-async def rate_reserve(connection: Any, *, user_id: int) -> str:
-    """Reserve a place for one new message; its token, or ChatError(rate_limited)."""
-    count, seconds = settings.CHAT_RATE_LIMIT
+def rate_key(user_id: int, what: str = "messages") -> str:
+    suffix = "" if what == "messages" else f":{what}"
+    return f"{settings.CHAT_LAYER_PREFIX}:rate:{user_id}{suffix}"
+
+
+async def rate_reserve(connection: Any, *, user_id: int, what: str = "messages") -> str:
+    """Reserve a place for one new `what`; its token, or ChatError(rate_limited)."""
+    count, seconds = rate_limit(what)
     member = uuid.uuid4().hex
-    wait = float(
-        await connection.eval(RESERVE, 1, rate_key(user_id), time.time(), seconds, count, member)
-    )
+    key = rate_key(user_id, what)
+    wait = float(await connection.eval(RESERVE, 1, key, time.time(), seconds, count, member))
     if wait > 0:
         # Rounded up: a client that waits exactly retry_after is let through.
         retry_after = math.ceil(wait * 100) / 100
         raise ChatError(
             "rate_limited",
-            f"at most {count} messages per {seconds} s",
+            f"at most {count} {what} per {seconds} s",
             retry_after=retry_after,
         )
     return member
 
 
-async def rate_release(connection: Any, *, user_id: int, member: str) -> None:
-    """Give back a place that did not store a new message."""
-    await connection.zrem(rate_key(user_id), member)
+async def rate_release(
+    connection: Any, *, user_id: int, member: str, what: str = "messages"
+) -> None:
+    """Give back a place that did not store anything new."""
+    await connection.zrem(rate_key(user_id, what), member)
 
 
 class Place:
-    """A place reserved for one new message; kept once the message is stored."""
+    """A place reserved for one new message or reaction; kept once it is stored."""
 
     kept = False
 
 
 @contextlib.asynccontextmanager
-async def rate_place(connection: Any, *, user_id: int) -> AsyncIterator[Place]:
+async def rate_place(
+    connection: Any, *, user_id: int, what: str = "messages"
+) -> AsyncIterator[Place]:
     """Reserve a place (or ChatError(rate_limited)); given back unless kept.
 
     A send that turns out not to store a new message (a resend, a refusal, a
-    failure) does not count against the limit.
+    failure) does not count against the limit; nor does a reaction that
+    changes nothing.
     """
     timeout = settings.CHAT_LAYER_TIMEOUT
-    member = await asyncio.wait_for(rate_reserve(connection, user_id=user_id), timeout)
+    member = await asyncio.wait_for(rate_reserve(connection, user_id=user_id, what=what), timeout)
     place = Place()
     try:
         yield place
     finally:
         if not place.kept:
             await asyncio.wait_for(
-                rate_release(connection, user_id=user_id, member=member), timeout
+                rate_release(connection, user_id=user_id, member=member, what=what), timeout
             )
 
 

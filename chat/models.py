@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Count, OuterRef, Q, Subquery, Value
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Now
 
 if TYPE_CHECKING:
@@ -29,6 +29,15 @@ def user_group_name(user_id: int) -> str:
     return f"user-{user_id}"
 
 
+def me_group_name(user_id: int) -> str:
+    """The channel-layer group of one user's page sockets (/ws/me/): their counts changed."""
+    return f"me-{user_id}"
+
+
+# The channel-layer group of every page's own socket (/ws/me/): new rooms.
+ROOMS_GROUP = "rooms"
+
+
 class RoomQuerySet(models.QuerySet["Room"]):
     def visible_to(self, user: User | AnonymousUser) -> RoomQuerySet:
         """Public rooms, and the private and direct rooms the user is a member of."""
@@ -36,25 +45,33 @@ class RoomQuerySet(models.QuerySet["Room"]):
             return self.none()
         return self.filter(Q(kind=Room.Kind.PUBLIC) | Q(members=user)).distinct()
 
-    def with_unread(self, user: User | AnonymousUser) -> RoomQuerySet:
-        """Annotate `unread`: others' messages after the user's read mark."""
+    def with_attention(self, user: User | AnonymousUser) -> RoomQuerySet:
+        """Annotate what the user has yet to read: `last_read` (their mark), `unread`
+        (others' messages after it), `mentions` (those naming the user) and `notify`
+        (their setting, or None for the room's default)."""
         if not user.is_authenticated:
             return self.none()
         last_read = ReadState.objects.filter(room=OuterRef("pk"), user_id=user.pk).values(
             "last_read_number"
         )[:1]
-        unread = (
+
+        def count(messages: QuerySet[Message]) -> Coalesce:
+            counted = messages.order_by().values("room").annotate(count=Count("pk")).values("count")
+            return Coalesce(Subquery(counted), Value(0))
+
+        after_mark = (
             Message.objects.visible()
             .filter(room=OuterRef("pk"), number__gt=OuterRef("last_read"))
             .exclude(author_id=user.pk)
-            .order_by()
-            .values("room")
-            .annotate(count=Count("pk"))
-            .values("count")
         )
+        notify = NotifySetting.objects.filter(room=OuterRef("pk"), user_id=user.pk).values(
+            "notify"
+        )[:1]
         return self.annotate(
             last_read=Coalesce(Subquery(last_read), Value(0)),
-            unread=Coalesce(Subquery(unread), Value(0)),
+            unread=count(after_mark),
+            mentions=count(after_mark.filter(mentions__user_id=user.pk)),
+            notify=Subquery(notify),
         )
 
 
@@ -122,6 +139,13 @@ class MessageQuerySet(models.QuerySet["Message"]):
         """Messages that were not deleted."""
         return self.filter(deleted_at__isnull=True)
 
+    def for_wire(self) -> MessageQuerySet:
+        """With everything a message object on the wire shows (events.message_payload)."""
+        return self.select_related("room", "author", "reply_to__author").prefetch_related(
+            models.Prefetch("reactions", Reaction.objects.select_related("user")),
+            models.Prefetch("mentions", Mention.objects.select_related("user")),
+        )
+
     def page(
         self, *, room_id: int, limit: int, before: int | None = None, after: int | None = None
     ) -> tuple[list[Message], bool]:
@@ -130,7 +154,7 @@ class MessageQuerySet(models.QuerySet["Message"]):
         With `after`: the `limit` oldest after it, has_more saying newer ones exist.
         Otherwise: the `limit` newest (before `before`), has_more saying older exist.
         """
-        rows = self.visible().filter(room_id=room_id).select_related("room", "author")
+        rows = self.visible().filter(room_id=room_id).for_wire()
         if before is not None:
             rows = rows.filter(number__lt=before)
         if after is not None:
@@ -154,6 +178,13 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # NULL, not "": messages without a client_id stay outside the unique constraint.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # The message this one answers, in the same room (services.message_create checks).
+    reply_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
+    )
+    # Counts every change of the message's reactions, under its row lock: a socket
+    # passes on only reactions newer than the last it told (as presence does).
+    reactions_version = models.PositiveIntegerField(default=0, editable=False)
 
     objects = MessageQuerySet.as_manager()
 
@@ -173,6 +204,57 @@ class Message(models.Model):
         return f"{self.room.slug}#{self.number}"
 
 
+def wire_relations_set(
+    message: Message, *, reactions: list[Reaction], mentions: list[Mention]
+) -> None:
+    """Give a message just written what for_wire() would have prefetched.
+
+    A new message has no reactions and the mentions its author just stored:
+    reading them back would cost two queries on every send.
+    """
+    message._prefetched_objects_cache = {"reactions": reactions, "mentions": mentions}  # type: ignore[attr-defined]
+
+
+class Reaction(models.Model):
+    """One person's emoji on a message; adding the same one twice is a no-op."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_reactions"
+    )
+    emoji = models.CharField(max_length=32)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="reaction_message_user_emoji"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} on {self.message_id} by {self.user_id}"
+
+
+class Mention(models.Model):
+    """A member named as @username in a message: counted apart from unread, and notified."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mentions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_mentions"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="mention_message_user"),
+        ]
+        indexes = [models.Index(fields=["user", "message"], name="mention_user_message")]
+
+    def __str__(self) -> str:
+        return f"@{self.user_id} in {self.message_id}"
+
+
 class ReadState(models.Model):
     """How far a user has read a room: their unread count starts after it."""
 
@@ -189,6 +271,37 @@ class ReadState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} read {self.room_id} to {self.last_read_number}"
+
+
+class Notify(models.TextChoices):
+    """What a reader is told of a room while its page is not in front of them."""
+
+    ALL = "all", "Every message"
+    MENTIONS = "mentions", "Mentions only"
+    NONE = "none", "Nothing"
+
+
+def notify_default(kind: str) -> str:
+    """A direct conversation tells of every message; other rooms of mentions."""
+    return Notify.ALL if kind == Room.Kind.DIRECT else Notify.MENTIONS
+
+
+class NotifySetting(models.Model):
+    """A reader's choice of notifications for one room (none stored: notify_default)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_notify_settings"
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="notify_settings")
+    notify = models.CharField(max_length=10, choices=Notify.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "room"], name="notify_setting_user_room"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id}: {self.notify}"
 
 
 class MuteQuerySet(models.QuerySet["Mute"]):

@@ -26,7 +26,7 @@ from django.http import HttpRequest
 
 from chat import events
 from chat.broadcast import group_send_on_commit
-from chat.models import Room, room_group_name, user_group_name
+from chat.models import ROOMS_GROUP, Room, me_group_name, room_group_name, user_group_name
 from chat.protocol import CloseCode
 from chat.socket import InboxConsumer
 
@@ -71,7 +71,9 @@ def session_ended(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -
 
 def room_saved(sender: Any, instance: Room, created: bool, **kwargs: Any) -> None:
     if created:
-        return  # nobody is connected to it yet
+        # Nobody is connected to it yet; every reader's page hears of it (chat/me.py).
+        group_send_on_commit(ROOMS_GROUP, events.chat_attention(room_id=instance.pk))
+        return
 
     def event() -> dict[str, Any]:
         # Built at commit: the admin saves members after the room, in one transaction.
@@ -87,7 +89,20 @@ def room_saved(sender: Any, instance: Room, created: bool, **kwargs: Any) -> Non
 def members_changed(
     sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
 ) -> None:
-    """Members removed from a room (from either side of the relation) lose their sockets to it."""
+    """Members removed from a room (from either side of the relation) lose their sockets to it.
+
+    Members added hear of it on their pages (chat/me.py), as a new direct
+    conversation does.
+    """
+    if action == "post_add" and pk_set:
+        added = (
+            [(pk, instance.pk) for pk in pk_set]
+            if reverse
+            else [(instance.pk, pk) for pk in pk_set]
+        )
+        for room_id, user_id in added:
+            group_send_on_commit(me_group_name(user_id), events.chat_attention(room_id=room_id))
+        return
     if action == "pre_clear":
         # post_clear does not say who was there.
         related = instance.chat_rooms if reverse else instance.members
@@ -105,7 +120,8 @@ def members_changed(
     for room_id, user_ids in removals.items():
         if user_ids:
             group_send_on_commit(
-                room_group_name(room_id), events.chat_access_lost(user_ids=user_ids)
+                room_group_name(room_id),
+                events.chat_access_lost(room_id=room_id, user_ids=user_ids),
             )
 
 

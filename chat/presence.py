@@ -242,10 +242,14 @@ async def socket_announce(
     if joined.came_online:
         username = user.get_username()
         news.append(
-            events.chat_presence(joined=[username], version=joined.version, channel=channel_name)
+            events.chat_presence(
+                room_id=room.pk, joined=[username], version=joined.version, channel=channel_name
+            )
         )
     if joined.ghosts:
-        news.append(events.chat_presence(left=joined.ghosts, version=joined.version))
+        news.append(
+            events.chat_presence(room_id=room.pk, left=joined.ghosts, version=joined.version)
+        )
     try:
         for event in news:
             await asyncio.wait_for(
@@ -263,7 +267,9 @@ async def socket_leaves(layer: Any, *, room: Any, user: Any, member: str) -> Non
             settings.CHAT_LAYER_TIMEOUT,
         )
         if went_offline:
-            event = events.chat_presence(left=[user.get_username()], version=version)
+            event = events.chat_presence(
+                room_id=room.pk, left=[user.get_username()], version=version
+            )
             await asyncio.wait_for(
                 layer.group_send(room.group_name, event), settings.CHAT_LAYER_TIMEOUT
             )
@@ -284,7 +290,8 @@ async def presence_heartbeat(layer: Any, consumers: list[Any]) -> None:
         gone, version = await presence_sweep(connection, room_id)
         if gone:
             await layer.group_send(
-                room_group_name(room_id), events.chat_presence(left=gone, version=version)
+                room_group_name(room_id),
+                events.chat_presence(room_id=room_id, left=gone, version=version),
             )
 
 

@@ -64,6 +64,7 @@ def close_codes() -> dict[str, int]:
 class SendMessage:
     body: str
     client_id: str | None
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,16 @@ class Ping:
     pass
 
 
-Command = SendMessage | Typing | History | EditMessage | DeleteMessage | Read | Ping
+@dataclass(frozen=True)
+class React:
+    """`reaction.add` (present) or `reaction.remove`: one emoji on one message."""
+
+    id: int
+    emoji: str
+    present: bool
+
+
+Command = SendMessage | Typing | History | EditMessage | DeleteMessage | Read | Ping | React
 Frame = dict[str, Any]
 
 
@@ -165,8 +175,23 @@ def _history(frame: Frame) -> History:
     )
 
 
+def _send(frame: Frame) -> SendMessage:
+    reply_to = frame.get("reply_to")
+    return SendMessage(
+        body=_string(frame, "body"),
+        client_id=_client_id(frame),
+        reply_to=None if reply_to is None else whole_number(reply_to, "reply_to"),
+    )
+
+
+def _react(frame: Frame, *, present: bool) -> React:
+    return React(id=_required_id(frame), emoji=_string(frame, "emoji"), present=present)
+
+
 _PARSERS: dict[str, Callable[[Frame], Command]] = {
-    "message.send": lambda f: SendMessage(body=_string(f, "body"), client_id=_client_id(f)),
+    "message.send": _send,
+    "reaction.add": lambda f: _react(f, present=True),
+    "reaction.remove": lambda f: _react(f, present=False),
     "typing": lambda f: Typing(),
     "history": _history,
     "message.edit": lambda f: EditMessage(id=_required_id(f), body=_string(f, "body")),

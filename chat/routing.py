@@ -2,6 +2,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import re_path
 
 from chat.consumers import RoomConsumer
+from chat.me import MeConsumer
 from chat.protocol import CloseCode
 
 
@@ -17,6 +18,8 @@ websocket_urlpatterns = [
     # Any single path segment reaches the room consumer, which answers unknown
     # or malformed slugs with 4404.
     re_path(r"^ws/rooms/(?P<slug>[^/]+)/$", RoomConsumer.as_asgi()),
+    # Every signed-in page's own socket: counts of every room, notifications.
+    re_path(r"^ws/me/$", MeConsumer.as_asgi()),
     # Every other path too (no trailing slash, an empty slug, extra segments):
     # a clean 4404, never the router's "no route" error (an HTTP 500).
     re_path(r"", NoSuchRoomConsumer.as_asgi()),

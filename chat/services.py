@@ -19,11 +19,12 @@ from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from chat.errors import ChatError
-from chat.models import Message, Mute, ReadState, Room
-from chat.protocol import CloseCode
+from chat.mentions import mentioned_members
+from chat.models import Mention, Message, Mute, ReadState, Room, wire_relations_set
+from chat.protocol import MAX_ID, CloseCode, whole_number
 
 # Ids beyond what the database stores are answered as "no such message".
-MAX_NUMBER = 2**63 - 1
+MAX_NUMBER = MAX_ID
 _SURROGATES_OR_NUL = re.compile("[\x00\ud800-\udfff]")
 # The characters of Unicode's White_Space property. (str.strip() would also
 # remove U+001C..U+001F, which are not white space.)
@@ -63,7 +64,7 @@ def client_id_clean(client_id: object) -> str | None:
     return client_id
 
 
-def _author_may_write(*, author_id: int, room_id: int) -> None:
+def author_may_write(*, author_id: int, room_id: int) -> None:
     """Refuse a deactivated author (closing the socket, 4403) and a muted one (`muted`).
 
     Read in the write's transaction, so that a moderator's decision holds from
@@ -180,14 +181,20 @@ def _next_number(room_id: int) -> Room:
 
 
 def message_create(
-    *, room_id: int, author: User, body: str, client_id: str | None
+    *,
+    room_id: int,
+    author: User,
+    body: str,
+    client_id: str | None,
+    reply_to: object = None,
 ) -> tuple[Message, bool]:
     """Store a message under the next number of its room; (message, created).
 
     A client_id the author already used in this room returns the stored message
     and False: a resend is stored once. The room row stays locked until commit,
-    so numbers are gapless and committed in order. Three statements in all:
-    the number, the author's state, the insert.
+    so numbers are gapless and committed in order. Three statements in all for
+    a plain message: the number, the author's state, the insert; a reply reads
+    its original, and @names are looked up and stored as mentions.
     """
     body = body_clean(body)
     client_id = client_id_clean(client_id)
@@ -209,15 +216,40 @@ def message_create(
                 author=author,
                 body=body,
                 client_id=client_id,
+                reply_to=None if reply_to is None else _reply_target(room_id, reply_to),
             )
             message.save(force_insert=True)
+            mentions = _mentions_store(
+                message, mentioned_members(room=room, author_id=author.pk, body=body)
+            )
+            wire_relations_set(message, reactions=[], mentions=mentions)
             return message, True
-    return Message.objects.select_related("room", "author").get(pk=resent), False
+    return Message.objects.for_wire().get(pk=resent), False
+
+
+def _reply_target(room_id: int, number: object) -> Message:
+    """The message a reply answers: one of this room's, not deleted; or bad_request."""
+    number = whole_number(number, "reply_to")
+    original = (
+        Message.objects.visible()
+        .select_related("author")
+        .filter(room_id=room_id, number=min(number, MAX_NUMBER))
+        .first()
+    )
+    if original is None:
+        raise ChatError("bad_request", "reply_to names no message in this room")
+    return original
+
+
+def _mentions_store(message: Message, users: list[Any]) -> list[Mention]:
+    mentions = [Mention(message=message, user=user) for user in users]
+    if mentions:
+        Mention.objects.bulk_create(mentions)
+    return mentions
 
 
 def _message_for_write(*, room_id: int, number: object) -> Message:
-    if not isinstance(number, int) or isinstance(number, bool) or number < 0:
-        raise ChatError("bad_request", "id must be a whole number >= 0")
+    number = whole_number(number, "id")
     if not 1 <= number <= MAX_NUMBER:
         raise ChatError("not_found", "no such message")
     message = (
@@ -230,24 +262,55 @@ def _message_for_write(*, room_id: int, number: object) -> Message:
     return message
 
 
-def message_edit(*, room_id: int, number: object, user: User, body: object) -> Message:
-    """Replace a message's body; the author only."""
+@dataclass(frozen=True)
+class Edited:
+    """An edited message, the usernames it mentions now, and whose mentions changed."""
+
+    message: Message
+    mentions: list[str]
+    mentions_changed: list[int]
+
+
+def message_edit(*, room_id: int, number: object, user: User, body: object) -> Edited:
+    """Replace a message's body, and the mentions it makes; the author only."""
     body = body_clean(body)
     with transaction.atomic():
         _room_for_write(room_id)
         message = _message_for_write(room_id=room_id, number=number)
         if message.author_id != user.pk:
             raise ChatError("forbidden", "only the author may edit a message")
-        _author_may_write(author_id=user.pk, room_id=room_id)
+        author_may_write(author_id=user.pk, room_id=room_id)
         message.body = body
         message.edited = True
         message.save(update_fields=["body", "edited"])
-    return message
+        return mentions_refresh(message)
+
+
+def mentions_refresh(message: Message) -> Edited:
+    """Store the mentions of a message's body as it is now (after an edit)."""
+    now = mentioned_members(room=message.room, author_id=message.author_id, body=message.body)
+    now_ids = {member.pk for member in now}
+    before_ids = set(message.mentions.values_list("user_id", flat=True))
+    Mention.objects.filter(message=message).exclude(user_id__in=now_ids).delete()
+    _mentions_store(message, [member for member in now if member.pk not in before_ids])
+    return Edited(
+        message=message,
+        mentions=[member.get_username() for member in now],
+        mentions_changed=sorted(before_ids ^ now_ids),
+    )
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """A deleted message and the users it mentioned (their counts go down)."""
+
+    message: Message
+    mention_ids: list[int]
 
 
 def message_delete(
     *, room_id: int, number: object, user: User, moderating: bool = False
-) -> Message:
+) -> Deleted:
     """Delete a message, keeping its number; the author or staff.
 
     `moderating` is the admin's path: it may delete in archived rooms too.
@@ -260,23 +323,31 @@ def message_delete(
             raise ChatError("forbidden", "only the author or staff may delete a message")
         message.deleted_at = timezone.now()
         message.save(update_fields=["deleted_at"])
-    return message
+        mention_ids = list(message.mentions.values_list("user_id", flat=True))
+    return Deleted(message=message, mention_ids=mention_ids)
 
 
-def room_read(*, room: Room, user: User, number: object) -> int:
-    """Mark the room read up to `number` (never backwards); the new mark."""
-    if not isinstance(number, int) or isinstance(number, bool) or number < 0:
-        raise ChatError("bad_request", "id must be a whole number >= 0")
+@dataclass(frozen=True)
+class ReadMark:
+    """A reader's mark in a room, and whether this read moved it."""
+
+    number: int
+    moved: bool
+
+
+def room_read(*, room: Room, user: User, number: object) -> ReadMark:
+    """Mark the room read up to `number` (never backwards); the mark."""
+    number = whole_number(number, "id")
     last = Room.objects.values_list("last_message_number", flat=True).get(pk=room.pk)
     number = min(number, last)
     state, _ = ReadState.objects.get_or_create(user_id=user.pk, room_id=room.pk)
     if number > state.last_read_number:
         # Conditional update: two sockets marking at once never move it back.
-        ReadState.objects.filter(pk=state.pk, last_read_number__lt=number).update(
+        moved = ReadState.objects.filter(pk=state.pk, last_read_number__lt=number).update(
             last_read_number=number
         )
-        return number
-    return state.last_read_number
+        return ReadMark(number=number, moved=moved > 0)
+    return ReadMark(number=state.last_read_number, moved=False)
 
 
 @dataclass(frozen=True)
@@ -305,7 +376,7 @@ def room_snapshot(*, room_id: int, after: int | None) -> Snapshot:
     messages = list(
         Message.objects.visible()
         .filter(room_id=room_id, number__gt=start, number__lte=last)
-        .select_related("room", "author")
+        .for_wire()
         .order_by("number")
     )
     return Snapshot(last_number=last, messages=messages, gap=gap)
@@ -332,7 +403,7 @@ def messages_between(*, room_id: int, after: int, before: int) -> list[Message]:
     return list(
         Message.objects.visible()
         .filter(room_id=room_id, number__gt=after, number__lt=before)
-        .select_related("room", "author")
+        .for_wire()
         .order_by("number")
     )
 

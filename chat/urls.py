@@ -11,5 +11,7 @@ urlpatterns = [
     path("api/token/", views.api_token, name="api-token"),
     path("api/rooms/", views.api_rooms, name="api-rooms"),
     path("api/rooms/<str:slug>/messages/", views.api_messages, name="api-messages"),
+    path("api/rooms/<str:slug>/members/", views.api_members, name="api-members"),
+    path("api/rooms/<str:slug>/notify/", views.api_notify, name="api-notify"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model, login
+from django.contrib.auth import authenticate, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
@@ -24,10 +23,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat import events, presence
 from chat.access import room_for_user
+from chat.attention import notify_of, notify_set, room_entries, room_members, room_titles
+from chat.broadcast import group_send_on_commit
 from chat.errors import ChatError
 from chat.limits import login_keys, signup_keys, throttle_count, throttle_wait, wait_detail
-from chat.models import Message, ReadState, Room
-from chat.protocol import close_codes
+from chat.models import Message, Notify, ReadState, me_group_name
 from chat.services import MAX_NUMBER, direct_room_open
 from chat.tokens import token_check, token_issue
 
@@ -76,37 +76,20 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
-@dataclass(frozen=True)
-class RoomEntry:
-    """A room as one user sees it in a list."""
-
-    room: Room
-    title: str
-    online: int
-    unread: int
-
-
-def room_entries(user: User) -> list[RoomEntry]:
-    """The rooms `user` can see, titled for them, with online and unread counts."""
-    rooms = list(Room.objects.visible_to(user).with_unread(user))
-    titles = room_titles(rooms, user)
-    online = presence.online_counts([room.pk for room in rooms])
+def rooms_payload(user: User) -> list[dict[str, Any]]:
+    """The rooms `user` can see, as /api/rooms/ and the lobby show them."""
+    entries = room_entries(user)
+    online = presence.online_counts([entry.room.pk for entry in entries])
     return [
-        RoomEntry(
-            room=room,
-            title=titles[room.pk],
-            online=online.get(room.pk, 0),
-            unread=room.unread,  # type: ignore[attr-defined]
-        )
-        for room in rooms
+        events.room_entry_payload(entry, online=online.get(entry.room.pk, 0)) for entry in entries
     ]
 
 
 @login_required
 def lobby(request: HttpRequest) -> HttpResponse:
-    """The rooms the user can see, with online and unread counts."""
+    """The rooms the user can see, with online, unread and mention counts."""
     assert isinstance(request.user, User)
-    return render(request, "chat/lobby.html", {"entries": room_entries(request.user)})
+    return render(request, "chat/lobby.html", {"rooms": rooms_payload(request.user)})
 
 
 @login_required
@@ -124,6 +107,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
     messages, has_more = Message.objects.page(room_id=room.pk, limit=PAGE_SIZE)
     # The page draws its unread divider after this mark.
     assert isinstance(request.user, User)
+    user_id = request.user.pk
     last_read = (
         ReadState.objects.filter(user_id=request.user.pk, room_id=room.pk)
         .values_list("last_read_number", flat=True)
@@ -135,31 +119,21 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "room": room,
             "title": room_titles([room], request.user)[room.pk],
+            "notify": notify_of(request.user, room),
+            "notify_choices": Notify.choices,
             "messages": messages,
+            # The page renders them as it renders live ones, from the same objects.
+            "rows": [
+                (m, events.dumps(events.message_payload(m, for_author=m.author_id == user_id)))
+                for m in messages
+            ],
             "has_more": has_more,
+            "staff": request.user.is_staff,
             "last_id": messages[-1].number if messages else 0,
             "last_read": last_read or 0,
-            "close_codes": json.dumps(close_codes()),
             "body_max": settings.CHAT_BODY_MAX,
         },
     )
-
-
-def room_titles(rooms: list[Room], user: Any) -> dict[int, str]:
-    """Each room's title for `user` (room pk -> title), in at most one query.
-
-    A direct room is titled by the other person's name.
-    """
-    titles = {room.pk: room.name for room in rooms}
-    direct_ids = [room.pk for room in rooms if room.kind == Room.Kind.DIRECT]
-    if direct_ids:
-        username_field = get_user_model().USERNAME_FIELD
-        titles.update(
-            Room.members.through.objects.filter(room_id__in=direct_ids)
-            .exclude(user_id=user.pk)
-            .values_list("room_id", f"user__{username_field}")
-        )
-    return titles
 
 
 @login_required
@@ -209,22 +183,31 @@ def api_view(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
 @require_GET
 @api_view
 def api_rooms(request: HttpRequest, user: User) -> JsonResponse:
-    return JsonResponse(
-        {
-            "rooms": [
-                {
-                    "slug": entry.room.slug,
-                    "name": entry.title,
-                    "description": entry.room.description,
-                    "kind": entry.room.kind,
-                    "archived": entry.room.archived,
-                    "online": entry.online,
-                    "unread": entry.unread,
-                }
-                for entry in room_entries(user)
-            ]
-        }
-    )
+    return JsonResponse({"rooms": rooms_payload(user)})
+
+
+@require_GET
+@api_view
+def api_members(request: HttpRequest, user: User, slug: str) -> JsonResponse:
+    """Who `@q` may complete to in the room (docs/protocol.md, Mentions)."""
+    names = room_members(user=user, slug=slug, prefix=request.GET.get("q", ""))
+    return JsonResponse({"members": names})
+
+
+@require_http_methods(["PUT"])
+@api_view
+def api_notify(request: HttpRequest, user: User, slug: str) -> JsonResponse:
+    """Set what the reader is told of a room: `{"notify": "all" | "mentions" | "none"}`."""
+    room = room_for_user(user=user, slug=slug)
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ChatError("bad_request", "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ChatError("bad_request", "the body is not a JSON object")
+    notify = notify_set(user=user, room=room, notify=body.get("notify"))
+    group_send_on_commit(me_group_name(user.pk), events.chat_attention(room_id=room.pk))
+    return JsonResponse({"slug": room.slug, "notify": notify})
 
 
 def query_number(request: HttpRequest, name: str, *, low: int, high: int) -> int | None:

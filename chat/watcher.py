@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 import weakref
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -35,7 +36,12 @@ logger = logging.getLogger(__name__)
 class Watched(Protocol):
     """What the watcher needs of a consumer."""
 
+    # (room id, Redis member) while the socket counts as online in a room.
     presence_entry: tuple[int, str] | None
+
+    def watched_rooms(self) -> Iterable[int]:
+        """The rooms whose newest message the socket should have."""
+        ...
 
     async def layer_restarted(self) -> None: ...
 
@@ -88,7 +94,7 @@ class EpochWatch:
         one shows the hole; a last message the layer dropped would show neither.
         """
         consumers = list(self.consumers)
-        room_ids = {c.presence_entry[0] for c in consumers if c.presence_entry is not None}
+        room_ids = {room_id for consumer in consumers for room_id in consumer.watched_rooms()}
         if not room_ids:
             return
         try:

@@ -17,6 +17,8 @@ Every variable the site reads (mirrored in .env.example):
     CHAT_GROUP_EXPIRY          seconds a group membership lives; default 86400 (must be at
                                least daphne's --websocket_timeout, see deploy/)
     CHAT_RATE_LIMIT            "<count>/<seconds>s" newly stored messages per user; default 20/10s
+    CHAT_REACTION_RATE_LIMIT   "<count>/<seconds>s" reactions added or taken back per user;
+                               default 30/10s
     CHAT_TOKEN_TTL             lifetime of /api/token/ tokens in seconds; default 300
     CHAT_LOGIN_LIMIT           "<count>/<seconds>s" failed log-ins (form or /api/token/) per
                                username and, tenfold, per client address; default 10/900s
@@ -129,6 +131,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "chat.context_processors.protocol",
             ],
         },
     },
@@ -207,6 +210,7 @@ CHAT_LAYER_CHECK_INTERVAL = 2.0
 CHAT_HOLE_WAIT = 0.2
 
 CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/10s")
+CHAT_REACTION_RATE_LIMIT = env_rate("CHAT_REACTION_RATE_LIMIT", "30/10s")
 # Against password guessing and mass sign-ups, shared by every worker (chat/limits.py).
 CHAT_LOGIN_LIMIT = env_rate("CHAT_LOGIN_LIMIT", "10/900s")
 CHAT_SIGNUP_LIMIT = env_rate("CHAT_SIGNUP_LIMIT", "10/3600s")

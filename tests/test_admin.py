@@ -13,7 +13,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from chat.errors import ChatError
-from chat.models import Message, Room
+from chat.models import Message, Reaction, Room
+from chat.reactions import reaction_set
 from chat.services import message_create, message_delete
 from tests.conftest import PASSWORD
 from tests.helpers import send
@@ -355,8 +356,34 @@ async def test_admin_body_edit_marks_edited_and_broadcasts(admin, alice, general
         "type": "message.edited",
         "id": 1,
         "body": "[removed by a moderator]",
+        "mentions": [],
     }
     stored = await database_sync_to_async(Message.objects.get)(pk=message.pk)
     assert stored.body == "[removed by a moderator]"
     # What live pages showed as edited is edited in history too.
     assert stored.edited is True
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_admin_takes_a_reaction_away_live(admin, alice, bob, general):
+    await database_sync_to_async(send)(general, alice, body="look")
+    for user, emoji in ((bob, "👍"), (alice, "🎉")):
+        await database_sync_to_async(reaction_set)(
+            room_id=general.pk, number=1, user=user, emoji=emoji, present=True
+        )
+    reaction = await database_sync_to_async(Reaction.objects.get)(emoji="👍")
+    layer, channel = await listen(general)
+
+    response = await as_admin(
+        admin, "post", f"/admin/chat/reaction/{reaction.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302
+    event = await next_event(layer, channel)
+    assert event["type"] == "chat.reactions"
+    assert json.loads(event["text"]) == {
+        "type": "message.reactions",
+        "id": 1,
+        "reactions": [{"emoji": "🎉", "count": 1, "users": ["alice"]}],
+        "version": 3,
+    }
+    assert await database_sync_to_async(Reaction.objects.count)() == 1

@@ -20,8 +20,16 @@ from tests.helpers import logged_in, send
 
 pytestmark = pytest.mark.django_db
 
-MESSAGE_KEYS = {"id", "room", "user", "body", "created", "client_id", "edited"}
-ROOM_KEYS = {"slug", "name", "description", "kind", "archived", "online", "unread"}
+# The contract's keys, and the site's extensions (docs/protocol.md).
+MESSAGE_KEYS = {"id", "room", "user", "body", "created", "client_id", "edited"} | {
+    "reply_to",
+    "reactions",
+    "mentions",
+}
+ROOM_KEYS = {"slug", "name", "description", "kind", "archived", "online", "unread"} | {
+    "mentions",
+    "notify",
+}
 
 
 def post_json(client: Client, path: str, body, **extra):
@@ -258,7 +266,10 @@ def test_rooms_shape_and_visibility(alice, bob, make_user, general):
         "archived": False,
         "online": 0,
         "unread": 1,
+        "mentions": 0,
+        "notify": "mentions",
     }
+    assert rooms[mine.slug]["notify"] == "all"  # a direct conversation tells of everything
     assert rooms["attic"]["archived"] is True
     assert rooms["attic"]["description"] == "old stuff"
     assert rooms["ours"]["kind"] == "private"

@@ -584,7 +584,10 @@ async def test_an_edit_of_a_held_message_follows_the_message(connect, alice, bob
     edited = await database_sync_to_async(services.message_edit)(
         room_id=general.pk, number=2, user=bob, body="two, edited"
     )
-    await layer.group_send(general.group_name, events.chat_message_edited(edited))
+    event = events.chat_message_edited(
+        edited.message, mentions=edited.mentions, mentions_changed=edited.mentions_changed
+    )
+    await layer.group_send(general.group_name, event)
     frames = [await a.receive() for _ in range(3)]
     assert [(f["type"], f["id"], f["body"]) for f in frames] == [
         ("message", 1, "one"),
@@ -621,11 +624,7 @@ async def test_a_lost_last_message_arrives_by_the_tail_check(connect, alice, bob
     # And the late broadcast adds nothing.
     await get_channel_layer().group_send(
         general.group_name,
-        events.chat_message(
-            await database_sync_to_async(Message.objects.select_related("room", "author").get)(
-                number=2
-            )
-        ),
+        events.chat_message(await database_sync_to_async(Message.objects.for_wire().get)(number=2)),
     )
     assert await a.nothing() and await b.nothing()
 
@@ -751,7 +750,7 @@ async def test_edit_by_the_author_is_broadcast(connect, alice, bob, general):
     await send_body(a, "frist", "c1")
     await b.receive_type("message")
     await a.send({"type": "message.edit", "id": 1, "body": "  first  "})
-    edited = {"type": "message.edited", "id": 1, "body": "first"}
+    edited = {"type": "message.edited", "id": 1, "body": "first", "mentions": []}
     assert await a.receive() == edited
     assert await b.receive() == edited
     assert await stored("general") == [(1, "first", "alice", "c1", False)]

@@ -80,8 +80,8 @@ async def test_news_arriving_out_of_order_never_leaves_a_user_wrongly_online(
     version = int(await layer.connection(0).get(presence.version_key(general.pk)))
     # carol left (decided second), but her earlier `joined` is delivered after.
     for event in (
-        events.chat_presence(left=["carol"], version=version + 2),
-        events.chat_presence(joined=["carol"], version=version + 1),
+        events.chat_presence(room_id=general.pk, left=["carol"], version=version + 2),
+        events.chat_presence(room_id=general.pk, joined=["carol"], version=version + 1),
     ):
         await layer.group_send(general.group_name, event)
     for sock in (a, b):
@@ -89,13 +89,14 @@ async def test_news_arriving_out_of_order_never_leaves_a_user_wrongly_online(
         assert await sock.nothing()
     # News from before a socket's welcome is already in its `online` list.
     await layer.group_send(
-        general.group_name, events.chat_presence(left=["alice"], version=version - 1)
+        general.group_name,
+        events.chat_presence(room_id=general.pk, left=["alice"], version=version - 1),
     )
     assert await a.nothing() and await b.nothing()
     # A mixed event passes on only what is news.
     await layer.group_send(
         general.group_name,
-        events.chat_presence(joined=["carol", "dave"], version=version + 1),
+        events.chat_presence(room_id=general.pk, joined=["carol", "dave"], version=version + 1),
     )
     for sock in (a, b):
         assert await sock.receive_type("presence") == {"type": "presence", "joined": ["dave"]}

@@ -223,7 +223,7 @@ def test_archived_room_refuses_edits_and_deletes_but_not_moderation(alice, gener
 
 def test_author_edits_a_message(alice, general):
     send(general, alice, body="frist")
-    edited = message_edit(room_id=general.pk, number=1, user=alice, body="  first  ")
+    edited = message_edit(room_id=general.pk, number=1, user=alice, body="  first  ").message
     assert edited.body == "first"
     assert edited.edited is True
     stored = Message.objects.get(room=general, number=1)
@@ -272,7 +272,7 @@ def test_edit_validates_the_body_and_the_id(alice, general):
 def test_author_deletes_and_the_number_is_kept(alice, general):
     send(general, alice, body="one")
     send(general, alice, body="two")
-    deleted = message_delete(room_id=general.pk, number=2, user=alice)
+    deleted = message_delete(room_id=general.pk, number=2, user=alice).message
     assert deleted.number == 2
     stored = Message.objects.get(room=general, number=2)
     assert stored.deleted_at is not None
@@ -341,20 +341,20 @@ def test_page_is_ascending_with_has_more_both_ways(alice, general):
 def test_room_read_never_moves_backwards_and_clamps_to_the_newest(alice, bob, general):
     for _ in range(5):
         send(general, bob)
-    assert room_read(room=general, user=alice, number=3) == 3
-    assert room_read(room=general, user=alice, number=1) == 3
+    assert room_read(room=general, user=alice, number=3).number == 3
+    assert room_read(room=general, user=alice, number=1).number == 3
     assert ReadState.objects.get(user=alice, room=general).last_read_number == 3
-    assert room_read(room=general, user=alice, number=10**6) == 5
+    assert room_read(room=general, user=alice, number=10**6).number == 5
     assert ReadState.objects.get(user=alice, room=general).last_read_number == 5
-    assert room_read(room=general, user=alice, number=0) == 5
+    assert room_read(room=general, user=alice, number=0).number == 5
     # Later messages are unread again, up to where the mark is moved.
     send(general, bob)
-    assert room_read(room=general, user=alice, number=6) == 6
+    assert room_read(room=general, user=alice, number=6).number == 6
     assert ReadState.objects.filter(user=alice).count() == 1
 
 
 def test_room_read_in_an_empty_room_stays_at_zero(alice, general):
-    assert room_read(room=general, user=alice, number=7) == 0
+    assert room_read(room=general, user=alice, number=7).number == 0
     assert ReadState.objects.get(user=alice, room=general).last_read_number == 0
 
 

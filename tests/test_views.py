@@ -223,7 +223,7 @@ def world(alice, bob, make_user, general):
 def test_lobby_lists_public_and_own_rooms_only(alice, general, world):
     response = logged_in(alice).get("/")
     assert response.status_code == 200
-    slugs = {entry.room.slug for entry in response.context["entries"]}
+    slugs = {room["slug"] for room in response.context["rooms"]}
     assert {"general", "random", "ours", world["mine_direct"].slug} <= slugs
     assert "theirs" not in slugs
     assert world["other_direct"].slug not in slugs
@@ -257,7 +257,7 @@ def test_lobby_shows_unread_counts(alice, bob, general, world):
     send(world["theirs"], bob)
 
     response = logged_in(alice).get("/")
-    unread = {entry.room.slug: entry.unread for entry in response.context["entries"]}
+    unread = {room["slug"]: room["unread"] for room in response.context["rooms"]}
     # general: after #2, others' visible messages are #3 (bob), #4 (carol), #7 (carol).
     assert unread["general"] == 3
     assert unread["ours"] == 2
@@ -269,8 +269,8 @@ def test_lobby_shows_unread_counts(alice, bob, general, world):
     assert 'aria-label="0 unread"' not in content
 
     # Bob sees his own messages as read, alice's as unread.
-    bob_entries = logged_in(bob).get("/").context["entries"]
-    bob_unread = {entry.room.slug: entry.unread for entry in bob_entries}
+    bob_rooms = logged_in(bob).get("/").context["rooms"]
+    bob_unread = {room["slug"]: room["unread"] for room in bob_rooms}
     assert bob_unread["general"] == 4  # alice's #2 and #6, carol's #4 and #7
     assert bob_unread["ours"] == 1
     assert bob_unread["theirs"] == 0
@@ -298,14 +298,14 @@ def test_lobby_query_count_does_not_grow_with_rooms(
     add_rooms(0, 2)
     with CaptureQueriesContext(connection) as few:
         response = client.get("/")
-    few_rooms = len(response.context["entries"])
+    few_rooms = len(response.context["rooms"])
     # Session, user, then one query for the rooms with their unread counts.
     assert len(few) <= 4
     add_rooms(2, 20)
     with django_assert_num_queries(len(few)):
         response = client.get("/")
     assert response.status_code == 200
-    assert len(response.context["entries"]) - few_rooms == 18 * 3
+    assert len(response.context["rooms"]) - few_rooms == 18 * 3
 
 
 # --- the room page ------------------------------------------------------------------
@@ -389,9 +389,9 @@ def test_room_page_query_count_does_not_grow_with_messages(
     with CaptureQueriesContext(connection) as few:
         response = client.get(f"/rooms/{room.slug}/")
     assert len(response.context["messages"]) == 5
-    # Session, user, room, membership, page, read mark (+ the other member of a
-    # direct room).
-    assert len(few) <= 7
+    # Session, user, room, membership, page, its reactions, its mentions, read
+    # mark, notification setting (+ the other member of a direct room).
+    assert len(few) <= 10
     for index in range(55):
         send(room, authors[index % len(authors)] if kind == Room.Kind.PUBLIC else bob)
     with django_assert_num_queries(len(few)):
