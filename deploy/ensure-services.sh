@@ -3,7 +3,8 @@
 # REDIS_URL) and, for the tests, PostgreSQL on 127.0.0.1:5432. A service that
 # does not answer is started; a server that is not installed is installed
 # from Debian's packages first. `chromium` installs Debian's browser for the
-# browser tests (Playwright drives /usr/bin/chromium and never downloads one).
+# browser tests (Playwright drives /usr/bin/chromium and never downloads one),
+# and a color emoji font.
 #
 #   deploy/ensure-services.sh redis                       # only Redis
 #   deploy/ensure-services.sh redis postgres chromium     # what make test needs
@@ -70,7 +71,11 @@ for service in "${@:-redis}"; do
     redis) ensure_redis ;;
     nginx) command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light ;;
     postgres) ensure_postgres ;;
-    chromium) [ -x /usr/bin/chromium ] || apt_install chromium ;;
+    # With a color emoji font: reactions are emoji, and the screenshots show them.
+    chromium)
+      [ -x /usr/bin/chromium ] || apt_install chromium
+      [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || apt_install fonts-noto-color-emoji
+      ;;
     *) echo "unknown service: $service" >&2; exit 2 ;;
   esac
 done

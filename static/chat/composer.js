@@ -8,8 +8,9 @@ const TYPING_EVERY = 2000;
 
 export class Composer {
   // maxLength: the server's limit, in code points of the body without surrounding
-  // space; onSubmit(body): a message to send; onTyping(): true if it was told.
-  constructor({ form, input, sendButton, charCount, errorLine, maxLength, onSubmit, onTyping }) {
+  // space; onSubmit(body): a message to send; onTyping(): true if it was told;
+  // onKey(event): true if another part of the page took the key (completion, ↑).
+  constructor({ form, input, sendButton, charCount, errorLine, maxLength, onSubmit, onTyping, onKey }) {
     this.input = input;
     this.sendButton = sendButton;
     this.charCount = charCount;
@@ -35,6 +36,7 @@ export class Composer {
       this.submit();
     });
     input.addEventListener("keydown", (event) => {
+      if (onKey(event)) return;
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         if (!sendButton.disabled) this.submit();

@@ -35,7 +35,7 @@ export class Connection {
     this.pingTimer = null;
     this.pongDeadline = null;
     this.backOnlineTimer = null;
-    this.pending = new Map(); // client_id -> body, in the order they were written
+    this.pending = new Map(); // client_id -> {body, reply_to}, in the order they were written
     this.holdUntil = 0; // no send before this time (rate_limited, unavailable)
     this.holdTimer = null;
     window.addEventListener("online", () => {
@@ -63,10 +63,11 @@ export class Connection {
 
   // --- messages until acknowledged -------------------------------------------------------
 
-  // A new message: sent now if it can be, and again after every reconnect until settled.
-  queue(body) {
+  // A new message ({body, reply_to}): sent now if it can be, and again after every
+  // reconnect until settled; its client_id.
+  queue(message) {
     const clientId = newClientId();
-    this.pending.set(clientId, body);
+    this.pending.set(clientId, message);
     this.sendPending(clientId);
     return clientId;
   }
@@ -97,9 +98,9 @@ export class Connection {
   }
 
   sendPending(clientId) {
-    const body = this.pending.get(clientId);
-    if (body === undefined || this.holding()) return;
-    this.send({ type: "message.send", body: body, client_id: clientId });
+    const message = this.pending.get(clientId);
+    if (message === undefined || this.holding()) return;
+    this.send(Object.assign({ type: "message.send", client_id: clientId }, message));
   }
 
   sendAllPending() {

@@ -1,16 +1,13 @@
-// The lobby's client: keeps the room list live by polling /api/rooms/ (every
-// 5 s, and at once when the tab comes back), updating rooms in place so that
+// The lobby's client: keeps the room list live from the page's own socket
+// (attention.js, /ws/me/), with no polling, updating rooms in place so that
 // focus and scroll stay put. Names and descriptions are set as text, never HTML.
 
+import { onRooms } from "./attention.js";
 import { avatarColor, make } from "./dom.js";
 
 (function () {
   const list = document.getElementById("room-list");
   if (!list) return;
-
-  const POLL_EVERY = 5000;
-  let timer = null;
-  let inFlight = false;
 
   function setText(element, text) {
     if (element.textContent !== text) element.textContent = text;
@@ -75,18 +72,26 @@ import { avatarColor, make } from "./dom.js";
     setText(onlineCount, online + " online");
 
     const meta = item.querySelector(".room-meta");
-    let unread = item.querySelector(".unread");
-    const count = Number(room.unread) || 0;
-    if (count > 0) {
-      if (!unread) {
-        unread = make("span", "unread");
-        meta.append(unread);
-      }
-      setText(unread, String(count));
-      unread.setAttribute("aria-label", count + " unread");
-    } else if (unread) {
-      unread.remove();
+    const mentions = Number(room.mentions) || 0;
+    setCount(meta, "mentions", mentions, "@" + mentions, mentions + " mentioning you");
+    const unread = Number(room.unread) || 0;
+    setCount(meta, "unread", unread, String(unread), unread + " unread");
+  }
+
+  // A badge shown while its count is above zero; mentions come before unread.
+  function setCount(meta, className, count, text, label) {
+    let badge = meta.querySelector("." + className);
+    if (!count) {
+      if (badge) badge.remove();
+      return;
     }
+    if (!badge) {
+      badge = make("span", className);
+      if (className === "mentions") meta.insertBefore(badge, meta.querySelector(".unread"));
+      else meta.append(badge);
+    }
+    setText(badge, text);
+    badge.setAttribute("aria-label", label);
   }
 
   function render(rooms) {
@@ -109,52 +114,11 @@ import { avatarColor, make } from "./dom.js";
     if (!rooms.length && !list.querySelector("li.room-empty")) {
       list.append(make("li", "room-empty", "No rooms yet."));
     }
-    const unread = rooms.reduce(function (sum, room) { return sum + (Number(room.unread) || 0); }, 0);
-    document.title = (unread ? "(" + unread + ") " : "") + "Rooms · Chatsite";
   }
-
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(refresh, POLL_EVERY);
-  }
-
-  function refresh() {
-    if (inFlight) return;
-    inFlight = true;
-    clearTimeout(timer);
-    fetch("/api/rooms/", {
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: { Accept: "application/json" },
-    })
-      .then(function (response) {
-        if (response.status === 401) {
-          // The session ended: the log-in page brings the reader back here.
-          location.assign("/accounts/login/?next=/");
-          return null;
-        }
-        return response.ok ? response.json() : null;
-      })
-      .then(function (data) {
-        if (data && Array.isArray(data.rooms)) render(data.rooms);
-      })
-      .catch(function () {
-        // Offline or restarting: the next poll tries again.
-      })
-      .then(function () {
-        inFlight = false;
-        schedule();
-      });
-  }
-
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible") refresh();
-  });
-  window.addEventListener("online", refresh);
 
   for (const item of list.querySelectorAll("li.room-item")) {
     const name = item.querySelector(".room-name");
     paintIcon(item.querySelector(".room-icon"), { kind: item.dataset.kind, name: name ? name.textContent : "" });
   }
-  schedule();
+  onRooms(render);
 })();

@@ -1,9 +1,11 @@
 // The message list: messages in id order, pending ones last, day dividers,
 // groups, the unread divider, older history on scroll, and the reader's place.
-// render() is the one place that turns a message into DOM; its body is set as
-// text, never parsed as HTML.
+// render() is the one place that turns a message into DOM, for history, live
+// messages and those the server put in the page alike; its body is built as
+// nodes by format.js, never parsed as HTML.
 
-import { avatar, make, paintAvatar, setTime } from "./dom.js";
+import { avatar, make, setTime } from "./dom.js";
+import { renderBody } from "./format.js";
 
 // A message joins the previous one's group within this time (same author, same day).
 const GROUP_WINDOW = 5 * 60 * 1000;
@@ -35,6 +37,42 @@ function editedMark() {
   return make("span", "edited", "(edited)");
 }
 
+// What a reply shows of its original: who, and the first line (or that it is gone).
+function replyQuote(reply) {
+  const quote = make("button", "reply-quote");
+  quote.type = "button";
+  quote.dataset.replyTo = String(reply.id);
+  quote.append(make("span", "reply-author", reply.user), " ");
+  const body = make("span", "reply-body");
+  if (reply.deleted) body.textContent = "Deleted message";
+  else renderBody(body, reply.body, []);
+  quote.append(body);
+  quote.classList.toggle("deleted", Boolean(reply.deleted));
+  quote.setAttribute("aria-label", "Reply to " + reply.user + ": " + (reply.deleted ? "deleted message" : reply.body) + ". Show it.");
+  return quote;
+}
+
+// Each emoji with its count; pressed when the reader is among those who reacted,
+// whose names show on hover and focus.
+function renderReactions(container, reactions, me) {
+  container.replaceChildren();
+  for (const reaction of reactions || []) {
+    const chip = make("button", "reaction");
+    chip.type = "button";
+    chip.dataset.emoji = reaction.emoji;
+    const mine = reaction.users.includes(me);
+    chip.setAttribute("aria-pressed", mine ? "true" : "false");
+    const more = reaction.count - reaction.users.length;
+    const names = reaction.users.join(", ") + (more > 0 ? " and " + more + " more" : "");
+    chip.title = names;
+    chip.setAttribute("aria-label", reaction.emoji + " " + reaction.count + ": " + names);
+    chip.append(make("span", "reaction-emoji", reaction.emoji), make("span", "reaction-count", String(reaction.count)));
+    chip.append(make("span", "reaction-who", names));
+    container.append(chip);
+  }
+  container.hidden = !container.childElementCount;
+}
+
 function setDelivery(item, text) {
   let note = item.querySelector(".delivery");
   if (!text) {
@@ -50,9 +88,8 @@ function setDelivery(item, text) {
 }
 
 export class MessageList {
-  // requestHistory(before, limit) and sendRead(id) return true if the frame went out;
-  // onUnseen(): a message of someone else's arrived while the tab was hidden.
-  constructor({ list, historyStatus, jumpButton, me, lastId, lastRead, hasMore, requestHistory, sendRead, onUnseen }) {
+  // requestHistory(before, limit) and sendRead(id) return true if the frame went out.
+  constructor({ list, historyStatus, jumpButton, me, lastId, lastRead, hasMore, requestHistory, sendRead }) {
     this.list = list;
     this.historyStatus = historyStatus;
     this.jumpButton = jumpButton;
@@ -63,12 +100,12 @@ export class MessageList {
     this.hasMore = hasMore;
     this.requestHistory = requestHistory;
     this.sendRead = sendRead;
-    this.onUnseen = onUnseen;
     this.lastReadSent = 0;
     this.loadingHistory = false;
     this.hole = null; // {after, before}: ids not replayed after a long absence (gap), until paged in
     this.pinned = true; // the reader is at the newest message: keep them there
     this.pendingItems = new Map(); // client_id -> element
+    this.wanted = null; // a message to show once history brings it (a reply's original)
     this.parsedTimes = new WeakMap(); // message element -> {iso, date}
     this.frameWanted = false;
     this.stickWanted = false;
@@ -87,15 +124,13 @@ export class MessageList {
     }
   }
 
-  // The messages the server rendered into the page, made like the rest.
+  // The messages the server put in the page (plain, for a browser without
+  // JavaScript), rendered from their message objects like every other.
   start() {
     const list = this.list;
     list.setAttribute("aria-busy", "true");
-    for (const item of list.querySelectorAll("li.message")) {
-      const time = item.querySelector("time[datetime]");
-      if (time) setTime(time, time.dateTime);
-      const face = item.querySelector(".avatar");
-      if (face) paintAvatar(face, item.dataset.author || "");
+    for (const item of Array.from(list.querySelectorAll("li.message[data-message]"))) {
+      item.replaceWith(this.render(JSON.parse(item.dataset.message), false));
     }
     this.placeUnreadDivider(true);
     this.regroup();
@@ -118,6 +153,7 @@ export class MessageList {
     if (isPending) item.classList.add("pending");
     if (message.id) item.dataset.id = String(message.id);
     item.dataset.author = message.user;
+    item.dataset.reactionsVersion = "0";
 
     const meta = make("div", "message-meta");
     const time = document.createElement("time");
@@ -126,10 +162,46 @@ export class MessageList {
     if (message.edited) meta.append(" ", editedMark());
 
     const main = make("div", "message-main");
-    main.append(meta, make("p", "body", message.body));
-    item.append(avatar(message.user), main);
+    main.append(meta);
+    if (message.reply_to) main.append(replyQuote(message.reply_to));
+    const body = make("div", "body");
+    body.dataset.source = message.body;
+    renderBody(body, message.body, message.mentions);
+    const reactions = make("div", "reactions");
+    renderReactions(reactions, message.reactions, this.me);
+    main.append(body, reactions);
+    const actions = make("button", "message-actions", "⋯");
+    actions.type = "button";
+    actions.setAttribute("aria-haspopup", "menu");
+    actions.setAttribute("aria-label", "Actions for this message");
+    item.append(avatar(message.user), main, actions);
     if (isPending) setDelivery(item, "Sending…");
     return item;
+  }
+
+  // The newest message of mine still on screen, for ↑ in an empty composer.
+  lastOfMine() {
+    const mine = this.list.querySelectorAll("li.message.mine[data-id]:not(.deleted)");
+    return mine.length ? mine[mine.length - 1] : null;
+  }
+
+  // Scroll to a message and light it up, paging in older history until it is there.
+  show(id) {
+    const item = this.item(id);
+    if (item) {
+      item.scrollIntoView({ block: "center" });
+      item.classList.remove("highlight");
+      void item.offsetWidth; // restart the animation
+      item.classList.add("highlight");
+      const target = item.querySelector(".message-actions");
+      if (target) target.focus({ preventScroll: true });
+      this.wanted = null;
+      return;
+    }
+    const oldest = this.oldestId();
+    if (!this.hasMore || (oldest !== null && oldest <= id)) return; // deleted meanwhile
+    this.wanted = id;
+    this.loadOlder();
   }
 
   item(id) {
@@ -149,8 +221,9 @@ export class MessageList {
   // --- what arrives ----------------------------------------------------------------------
 
   // A message of mine, shown at once and marked as sending until acknowledged.
-  addPending(clientId, body) {
-    const element = this.render({ user: this.me, body: body, created: new Date().toISOString() }, true);
+  addPending(clientId, body, reply) {
+    const message = { user: this.me, body: body, created: new Date().toISOString(), reply_to: reply };
+    const element = this.render(message, true);
     this.list.append(element);
     this.pendingItems.set(clientId, element);
     this.regroup();
@@ -178,12 +251,9 @@ export class MessageList {
       if (shown) {
         waiting.remove();
       } else {
-        element = waiting;
-        element.classList.remove("pending", "failed");
-        element.dataset.id = String(message.id);
-        setTime(element.querySelector("time"), message.created);
-        element.querySelector(".body").textContent = message.body;
-        setDelivery(element, "");
+        // The server's rendering of it: its time, mentions and reply as stored.
+        element = this.render(message, false);
+        waiting.replaceWith(element);
         this.placeConfirmed(element, message.id);
       }
     } else if (shown) {
@@ -199,7 +269,6 @@ export class MessageList {
     if (message.user !== this.me) {
       if (document.visibilityState !== "visible") {
         moved = this.placeUnreadDivider();
-        this.onUnseen();
       } else if (!this.list.querySelector("li.unread-divider")) {
         // Read as it arrives: no divider appears above it later.
         this.unreadMark = Math.max(this.unreadMark, message.id);
@@ -213,15 +282,37 @@ export class MessageList {
   edited(frame) {
     const item = this.item(frame.id);
     if (!item) return;
-    item.querySelector(".body").textContent = frame.body;
+    const body = item.querySelector(".body");
+    body.dataset.source = frame.body;
+    renderBody(body, frame.body, frame.mentions);
     if (!item.querySelector(".edited")) item.querySelector(".message-meta").append(" ", editedMark());
+    for (const quote of this.list.querySelectorAll('.reply-quote[data-reply-to="' + Number(frame.id) + '"]')) {
+      renderBody(quote.querySelector(".reply-body"), frame.body.split("\n", 1)[0], []);
+    }
   }
 
+  // A tombstone where the message was; replies to it say it is gone.
   deleted(frame) {
+    for (const quote of this.list.querySelectorAll('.reply-quote[data-reply-to="' + Number(frame.id) + '"]')) {
+      quote.classList.add("deleted");
+      quote.querySelector(".reply-body").textContent = "Deleted message";
+    }
     const item = this.item(frame.id);
     if (!item) return;
-    item.remove();
-    this.regroup();
+    item.classList.add("deleted");
+    const body = item.querySelector(".body");
+    body.replaceChildren("This message was deleted.");
+    delete body.dataset.source;
+    for (const gone of item.querySelectorAll(".reactions, .reply-quote, .message-actions, .edited")) gone.remove();
+  }
+
+  reactions(frame) {
+    const item = this.item(frame.id);
+    if (!item || item.classList.contains("deleted")) return;
+    // Broadcasts from two workers may cross: the newest version wins.
+    if (Number(frame.version) < Number(item.dataset.reactionsVersion)) return;
+    item.dataset.reactionsVersion = String(frame.version);
+    renderReactions(item.querySelector(".reactions"), frame.reactions, this.me);
   }
 
   history(frame) {
@@ -247,7 +338,8 @@ export class MessageList {
     list.scrollTop = top + (list.scrollHeight - height);
     // A live region would read out a whole page of history: it is busy meanwhile.
     requestAnimationFrame(() => list.removeAttribute("aria-busy"));
-    this.fillScreen();
+    if (this.wanted) this.show(this.wanted);
+    else this.fillScreen();
   }
 
   // More was missed than the server replays: the newest messages follow. What is

@@ -1,10 +1,14 @@
 // The room page (docs/protocol-v1.md, docs/protocol.md): it wires the socket,
-// the message list, the composer and presence together. What the page needs
-// from the server comes from #room's data attributes: the room, the reader,
-// the newest id, the body limit and the close codes (chat/protocol.py).
+// the message list, the composer, message actions, mention completion and
+// presence together. What the page needs from the server comes from #room's
+// data attributes (the room, the reader, the newest id, the body limit) and
+// the close codes from <body> (chat/protocol.py).
 
+import { MessageActions } from "./actions.js";
+import { setBaseTitle } from "./attention.js";
 import { Composer } from "./composer.js";
 import { Connection } from "./connection.js";
+import { MentionCompleter } from "./mentions.js";
 import { MessageList } from "./messages.js";
 import { Presence } from "./presence.js";
 
@@ -14,18 +18,19 @@ const RETRYABLE = new Set(["unavailable", "rate_limited"]);
 
 const me = root.dataset.username;
 const kind = root.dataset.kind;
-const CLOSE = JSON.parse(root.dataset.closeCodes);
+const slug = root.dataset.slug;
+const CLOSE = JSON.parse(document.body.dataset.closeCodes);
 const titleHeading = byId("room-title");
 const notice = byId("room-notice");
 const statusLine = byId("connection");
+const input = byId("body");
 
 let archived = root.dataset.archived === "true";
-let roomTitle = titleHeading.textContent;
 let closedReason = ""; // set when the server refused us for good (FORBIDDEN, NOT_FOUND)
-let unseen = 0; // messages that arrived while the tab was hidden
+let replyTo = null; // {id, user, body, deleted}: the message the next one answers
 
 const connection = new Connection({
-  slug: root.dataset.slug,
+  slug: slug,
   close: CLOSE,
   lastId: () => messages.lastId,
   onFrame: onFrame,
@@ -62,23 +67,55 @@ const messages = new MessageList({
   hasMore: root.dataset.hasMore === "true",
   requestHistory: (before, limit) => connection.send({ type: "history", before: before, limit: limit }),
   sendRead: (id) => connection.send({ type: "read", id: id }),
-  onUnseen: function () {
-    unseen += 1;
-    setTitle();
-  },
 });
 
 const composer = new Composer({
   form: byId("composer"),
-  input: byId("body"),
+  input: input,
   sendButton: byId("send"),
   charCount: byId("char-count"),
   errorLine: byId("send-error"),
   maxLength: Number(root.dataset.bodyMax),
   onSubmit: function (body) {
-    messages.addPending(connection.queue(body), body);
+    const message = { body: body };
+    if (replyTo) message.reply_to = replyTo.id;
+    messages.addPending(connection.queue(message), body, replyTo);
+    setReply(null);
   },
   onTyping: () => connection.send('{"type":"typing"}'),
+  onKey: function (event) {
+    if (completer.keydown(event)) return true;
+    if (event.key === "ArrowUp" && !input.value && !event.shiftKey && !event.altKey) {
+      // As in Slack and Zulip: ↑ in an empty box edits your last message.
+      const last = messages.lastOfMine();
+      if (!last) return false;
+      event.preventDefault();
+      actions.edit(last);
+      return true;
+    }
+    if (event.key === "Escape" && replyTo) {
+      setReply(null);
+      return true;
+    }
+    return false;
+  },
+});
+
+const completer = new MentionCompleter({ input: input, list: byId("mention-list"), slug: slug });
+
+const actions = new MessageActions({
+  list: byId("messages"),
+  menu: byId("message-menu"),
+  picker: byId("emoji-picker"),
+  me: me,
+  staff: root.dataset.staff === "true",
+  send: (frame) => connection.send(frame),
+  onReply: function (item) {
+    const body = item.querySelector(".body");
+    const source = body.dataset.source || body.textContent;
+    setReply({ id: Number(item.dataset.id), user: item.dataset.author, body: source.split("\n", 1)[0], deleted: false });
+  },
+  onRefused: (text) => composer.showError("unavailable", text),
 });
 
 const presence = new Presence({
@@ -94,8 +131,12 @@ const presence = new Presence({
   typingLine: byId("typing"),
 });
 
-function setTitle() {
-  document.title = (unseen ? "(" + unseen + ") " : "") + roomTitle + " · Chatsite";
+function setReply(message) {
+  replyTo = message;
+  const bar = byId("reply-bar");
+  bar.hidden = !message;
+  byId("reply-bar-text").textContent = message ? "Replying to " + message.user + ": " + message.body : "";
+  if (message) input.focus();
 }
 
 // --- the room's state ----------------------------------------------------------------------
@@ -111,10 +152,9 @@ function applyRoom(room) {
   archived = Boolean(room.archived);
   // A direct room is titled by the other person, not by its stored name.
   if (kind !== "direct" && room.name) {
-    roomTitle = room.name;
     titleHeading.textContent = room.name;
-    byId("body").placeholder = "Message " + room.name;
-    setTitle();
+    input.placeholder = "Message " + room.name;
+    setBaseTitle(room.name + " · Chatsite");
   }
   applyReadOnly();
 }
@@ -152,6 +192,10 @@ function onFrame(frame) {
       break;
     case "message.deleted":
       messages.deleted(frame);
+      if (replyTo && replyTo.id === frame.id) setReply(null);
+      break;
+    case "message.reactions":
+      messages.reactions(frame);
       break;
     case "error":
       onError(frame);
@@ -188,17 +232,47 @@ function onError(frame) {
   composer.showRefusal(frame);
 }
 
-// --- the tab ---------------------------------------------------------------------------------
+// --- the tab and the header ------------------------------------------------------------------
 
 byId("jump-latest").addEventListener("click", function () {
   messages.scrollToBottom();
-  byId("body").focus();
+  input.focus();
+});
+
+byId("reply-cancel").addEventListener("click", function () {
+  setReply(null);
+});
+
+// A reply's quote takes the reader to its original, paging back as far as needed.
+byId("messages").addEventListener("click", function (event) {
+  const quote = event.target.closest(".reply-quote");
+  if (quote && !quote.classList.contains("deleted")) messages.show(Number(quote.dataset.replyTo));
+});
+
+function csrfToken() {
+  const match = /(?:^|;\s*)csrftoken=([^;]+)/.exec(document.cookie);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+byId("notify-setting").addEventListener("change", function (event) {
+  const select = event.target;
+  const status = byId("notify-status");
+  fetch("/api/rooms/" + encodeURIComponent(slug) + "/notify/", {
+    method: "PUT",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+    body: JSON.stringify({ notify: select.value }),
+  })
+    .then(function (response) {
+      status.textContent = response.ok ? "Saved." : "Not saved: try again.";
+    })
+    .catch(function () {
+      status.textContent = "Not saved: try again.";
+    });
 });
 
 document.addEventListener("visibilitychange", function () {
   if (document.visibilityState === "visible") {
-    unseen = 0;
-    setTitle();
     messages.markRead();
     connection.checkAlive();
   } else {

@@ -20,6 +20,7 @@ from tests.browser.helpers import (
     worker_kill,
     worker_restart,
 )
+from tests.browser.test_conversation import choose, open_menu
 
 pytestmark = pytest.mark.browser
 
@@ -248,16 +249,31 @@ def test_lobby_and_room_screenshots(one_worker, room, database_url, open_person,
     ben.signup(fresh_username("ben"))
     ben.open_room(room)
     # A short conversation: both sides, grouped runs, someone else online.
+    # A short conversation: both sides, grouped runs, a reply, a mention,
+    # formatting, reactions, someone else online.
     conversation = [
-        (ann, "Good morning! Is the build green?"),
-        (ben, "Morning. It is, all 900 tests passed."),
-        (ben, "Shipping at noon unless someone shouts."),
-        (ann, "Great, I'll tell support."),
-        (ann, "<script>alert('not today')</script> stays text, by the way."),
+        (ann, "Good morning! Is the build **green**?", None),
+        (ben, "It is: all 1,200 tests passed on `main`.", 1),
+        (
+            ben,
+            "Shipping at noon unless someone shouts. Notes: https://example.com/releases/42",
+            None,
+        ),
+        (ann, f"@{ben.username} great, I'll tell support.", None),
+        (ann, "<script>alert('not today')</script> stays text, by the way.", None),
     ]
-    for number, (person, body) in enumerate(conversation, start=1):
+    for number, (person, body, reply_to) in enumerate(conversation, start=1):
+        if reply_to:
+            open_menu(person, reply_to)
+            choose(person, "reply")
         person.send(body)
         expect(ann.message(number)).to_have_count(1)
+    for person, number, emoji in ((ann, 3, "🎉"), (ben, 4, "👍"), (ben, 3, "🎉")):
+        open_menu(person, number)
+        choose(person, "react")
+        person.page.locator(f'#emoji-picker .emoji-choice[data-emoji="{emoji}"]').click()
+    expect(ann.message(3).locator(".reaction-count")).to_have_text("2")
+    expect(ann.message(4).locator(".reaction")).to_have_count(1)
     phone = open_person(one_worker.workers[0].url, PHONE)
     phone.context.add_cookies(ann.context.cookies())
     phone.username = ann.username
