@@ -509,7 +509,8 @@ def test_hostile_bodies_are_text_in_the_page_and_unchanged_in_json(alice, genera
     assert page.texts("p", "body") == HOSTILE_BODIES
     assert page.inline_code() == []
     assert [(a.get("type"), a.get("src")) for a in page.find("script")] == [
-        ("module", "/static/chat/room.js")
+        ("module", "/static/chat/attention.js"),
+        ("module", "/static/chat/room.js"),
     ]
     assert page.find("img") == [] and page.find("svg") == []
     content = response.content.decode()

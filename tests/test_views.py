@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pytest
@@ -449,8 +451,13 @@ def test_room_page_marks_own_messages(alice, bob, general):
     send(general, alice, body="mine")
     send(general, bob, body="theirs")
     content = logged_in(alice).get("/rooms/general/").content.decode()
-    assert re.search(r'<li class="message mine" data-id="1" data-author="alice">', content)
-    assert re.search(r'<li class="message" data-id="2" data-author="bob">', content)
+    assert re.search(
+        r'<li class="message mine" data-id="1" data-author="alice" data-message=', content
+    )
+    assert re.search(r'<li class="message" data-id="2" data-author="bob" data-message=', content)
+    # Each carries its message object, which the page renders like a live one.
+    [payload] = re.findall(r'data-id="2" data-author="bob" data-message="([^"]*)"', content)
+    assert json.loads(html.unescape(payload))["body"] == "theirs"
 
 
 def test_lobby_shows_counts_and_loads_its_script(alice, bob, general):
