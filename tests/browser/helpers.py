@@ -118,3 +118,15 @@ def stored_messages(database_url: str, slug: str) -> list[tuple[int, str]]:
             (slug,),
         ).fetchall()
     return [(int(number), str(body)) for number, body in rows]
+
+
+def open_menu(person: Person, number: int) -> None:
+    """Open a message's actions from the keyboard: Tab to its button, then Enter."""
+    button = person.message(number).locator(".message-actions")
+    button.focus()
+    button.press("Enter")
+    expect(person.page.locator("#message-menu")).to_be_visible()
+
+
+def choose(person: Person, action: str) -> None:
+    person.page.locator(f'#message-menu [data-action="{action}"]').click()

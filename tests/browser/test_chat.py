@@ -15,12 +15,13 @@ from tests.browser.helpers import (
     PHONE,
     WORKER_ENV,
     Person,
+    choose,
     fresh_username,
+    open_menu,
     stored_messages,
     worker_kill,
     worker_restart,
 )
-from tests.browser.test_conversation import choose, open_menu
 
 pytestmark = pytest.mark.browser
 

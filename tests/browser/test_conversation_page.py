@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import Person, fresh_username
+from tests.browser.helpers import Person, choose, fresh_username, open_menu
 
 pytestmark = pytest.mark.browser
 
@@ -42,18 +42,6 @@ Object.defineProperty(Document.prototype, "visibilityState", {
 
 def message_body(person: Person, number: int):
     return person.message(number).locator(".body")
-
-
-def open_menu(person: Person, number: int) -> None:
-    """Open a message's actions from the keyboard: Tab to its button, then Enter."""
-    button = person.message(number).locator(".message-actions")
-    button.focus()
-    button.press("Enter")
-    expect(person.page.locator("#message-menu")).to_be_visible()
-
-
-def choose(person: Person, action: str) -> None:
-    person.page.locator(f'#message-menu [data-action="{action}"]').click()
 
 
 def test_edit_delete_reply_react_mention_and_notify_across_two_workers(
