@@ -71,7 +71,7 @@ def test_edit_delete_reply_react_mention_and_notify_across_two_workers(
     ben.send("Got it")
     quote = ann.message(2).locator(".reply-quote")
     expect(quote).to_contain_text(ann.username)
-    expect(quote).to_contain_text("Hello **Ben**, see https://example.com/docs.")
+    expect(quote).to_contain_text("Hello Ben, see https://example.com/docs.")  # formatted
     expect(ben.page.locator("#reply-bar")).to_be_hidden()
 
     # Ann reacts; Ben adds the same: one chip, counted, pressed for each of them.

@@ -329,6 +329,10 @@ class Pair:
             "created": ack.get("created"),
             "client_id": client_id,
             "edited": False,
+            # The site's extensions (docs/protocol.md): nothing of the kind here.
+            "reply_to": None,
+            "reactions": [],
+            "mentions": [],
         }
         assert isinstance(ack["created"], str) and ack["created"].endswith("Z")
         seen = await self.observer.receive()
