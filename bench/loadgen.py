@@ -65,8 +65,8 @@ class Adapter:
     def encode(self, body: str, client_id: str) -> str:
         raise NotImplementedError
 
-    def decode(self, text: str) -> str | None:
-        """The body of a chat message, or None for any other frame."""
+    def decode(self, text: str) -> list[str]:
+        """The bodies of the chat messages a frame carries (none for any other frame)."""
         raise NotImplementedError
 
     def port(self, index: int) -> int:
@@ -91,14 +91,35 @@ class SiteAdapter(Adapter):
     def encode(self, body: str, client_id: str) -> str:
         return json.dumps({"type": "message.send", "body": body, "client_id": client_id})
 
-    def decode(self, text: str) -> str | None:
+    def decode(self, text: str) -> list[str]:
         frame = json.loads(text)
         kind = frame.get("type")
         if kind == "message":
-            return str(frame["body"])
+            return [str(frame["body"])]
+        if kind == "messages":  # a broadcast room's tick of messages
+            return [str(message["body"]) for message in frame["messages"]]
         if kind == "error":
             self.errors += 1
-        return None
+        return []
+
+
+class SiteBroadcastAdapter(SiteAdapter):
+    """The site's broadcast room: the senders post as staff users; the audience
+    watches without signing in (the room is open to viewers), as a browser's
+    page would, with an Origin and no token."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec)
+        self.senders: int = spec["senders"]
+
+    def url(self, index: int, resume: bool = False) -> str:
+        if index < self.senders:
+            return super().url(index, resume)
+        after = "?after=0" if resume else ""
+        return f"ws://127.0.0.1:{self.port(index)}/ws/rooms/{self.room}/{after}"
+
+    def origin(self, index: int) -> str | None:
+        return None if index < self.senders else f"http://127.0.0.1:{self.port(index)}"
 
 
 class TutorialAdapter(Adapter):
@@ -114,8 +135,8 @@ class TutorialAdapter(Adapter):
     def encode(self, body: str, client_id: str) -> str:
         return json.dumps({"message": body})
 
-    def decode(self, text: str) -> str | None:
-        return str(json.loads(text)["message"])
+    def decode(self, text: str) -> list[str]:
+        return [str(json.loads(text)["message"])]
 
 
 class NodeAdapter(Adapter):
@@ -127,12 +148,13 @@ class NodeAdapter(Adapter):
     def encode(self, body: str, client_id: str) -> str:
         return body
 
-    def decode(self, text: str) -> str | None:
-        return text
+    def decode(self, text: str) -> list[str]:
+        return [text]
 
 
 ADAPTERS: dict[str, type[Adapter]] = {
     "site": SiteAdapter,
+    "site-broadcast": SiteBroadcastAdapter,
     "tutorial": TutorialAdapter,
     "node": NodeAdapter,
 }
@@ -338,13 +360,13 @@ class ClientProcess:
         now = time.time()
         self.last_frame = now
         assert self.adapter is not None
-        body = self.adapter.decode(text)
         step = self.step
-        if body is None or step is None:
-            return
-        fields = json.loads(body)
-        if fields["k"] == step.key:
-            step.record(slot, fields["s"], fields["n"], now - fields["t"])
+        for body in self.adapter.decode(text):
+            if step is None:
+                return
+            fields = json.loads(body)
+            if fields["k"] == step.key:
+                step.record(slot, fields["s"], fields["n"], now - fields["t"])
 
     def unexpected_closes(self) -> dict[str, int]:
         """Close codes of sockets the server closed (not counting 1000), by code."""

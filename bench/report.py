@@ -120,12 +120,80 @@ def write(results: Results, out: Path) -> None:
     LOWEST_RATE[0] = results["settings"].get("min_rate", LOWEST_RATE[0])
     plot_capacity(results, out / "capacity.png")
     plot_latency(results, out / "latency.png")
+    if results.get("broadcast"):
+        plot_audience(results, out / "audience.png")
     lines: list[str] = []
     lines += title(results)
-    lines += summary(results)
+    lines += audience(results)
+    if results["scenarios"]:
+        lines += summary(results)
     lines += method(results)
     lines += raw(results)
     (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def audience(results: Results) -> list[str]:
+    """The broadcast scenario: one room, thousands watching, on the most workers."""
+    entries = results.get("broadcast") or []
+    if not entries:
+        return []
+    first = entries[0]
+    lines = [
+        f"## An audience: {first['viewers']:,} sockets in one room",
+        "",
+        f"{first['senders']} senders publish into one room of {first['viewers']:,} sockets"
+        " (every socket gets every message, the senders' own included). On the site the room"
+        " is a broadcast room open to viewers: the senders post as staff, the audience watches"
+        " without signing in, and each worker sends a socket one `messages` frame per tick"
+        f" ({results['settings'].get('batch_tick_ms', 50)} ms) carrying that tick's messages."
+        " The tutorial and node-ws send every message to every socket on its own."
+        " Delivered messages/s counts each message each socket received once.",
+        "",
+        "| target | workers | rate/s | delivered msgs/s | p50 ms | p99 ms | late or lost"
+        " | server CPU µs/delivered msg | server cores | client cores | p99 ≤ limit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for entry in entries:
+        for step in entry["steps"]:
+            cpu = step["server_cpu_us_per_delivery"]
+            lines.append(
+                f"| {entry['target']} | {entry['workers']} | {rate_text(step['offered_rate'])} |"
+                f" {step['delivered_per_s']:,.0f} | {ms(step['p50_ms'])} | {ms(step['p99_ms'])} |"
+                f" {step['late_or_lost']:,} | {'-' if cpu is None else f'{cpu:.1f}'} |"
+                f" {step['server_cpu_cores']:.2f} | {step['client_cpu_cores']:.2f} |"
+                f" {verdict(step['passed'])} |"
+            )
+    lines += [
+        "",
+        "| target | memory per viewer (RSS of the workers, idle) |",
+        "|---|---:|",
+        *(
+            f"| {entry['target']} | {entry['bytes_per_viewer'] / 1024:.1f} KiB |"
+            for entry in entries
+        ),
+        "",
+    ]
+    by_target = {entry["target"]: entry for entry in entries}
+    site, node = by_target.get("site"), by_target.get("node-ws")
+    if site is not None:
+        top = max(site["steps"], key=lambda step: step["offered_rate"])
+        limit = results["settings"]["p99_limit_ms"]
+        lines.append(
+            f"- Site, {rate_text(top['offered_rate'])} messages/s to {site['viewers']:,}"
+            f" viewers ({top['offered_rate'] * site['viewers']:,.0f} deliveries/s offered) with"
+            f" p99 ≤ {limit:.0f} ms and nothing lost: {verdict(top['passed'])}"
+            f" (delivered {top['delivered_per_s']:,.0f}/s, p99 {ms(top['p99_ms'])} ms)."
+        )
+        if node is not None:
+            node_top = max(node["steps"], key=lambda step: step["offered_rate"])
+            share = ratio(top["delivered_per_s"], node_top["delivered_per_s"])
+            lines.append(
+                "- Site ≥ 0.5x node-ws's delivered messages/s under the same load:"
+                f" {verdict(share is not None and share >= 0.5)}"
+                f" ({ratio_text(share)}; node-ws {node_top['delivered_per_s']:,.0f}/s on one"
+                " process)."
+            )
+    return [*lines, "", "![Delivered messages per second by offered rate](audience.png)", ""]
 
 
 def title(results: Results) -> list[str]:
@@ -596,6 +664,51 @@ def raw(results: Results) -> list[str]:
 
 
 # --- plots -----------------------------------------------------------------------
+
+
+def plot_audience(results: Results, path: Path) -> None:
+    """Delivered messages/s, and p99, by offered rate, for each target's audience run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for entry in results["broadcast"]:
+        rates = [step["offered_rate"] for step in entry["steps"]]
+        left.plot(
+            rates,
+            [step["delivered_per_s"] for step in entry["steps"]],
+            marker="o",
+            label=entry["target"],
+        )
+        right.plot(
+            rates,
+            [step["p99_ms"] or 0 for step in entry["steps"]],
+            marker="o",
+            label=entry["target"],
+        )
+    viewers = results["broadcast"][0]["viewers"]
+    left.plot(
+        [r for r in (1, 10, 50)],
+        [r * viewers for r in (1, 10, 50)],
+        linestyle=":",
+        color="grey",
+        label="offered",
+    )
+    for axis in (left, right):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("messages/s published into the room")
+        axis.legend()
+        axis.grid(True, which="both", alpha=0.3)
+    left.set_ylabel("messages delivered/s")
+    right.set_ylabel("p99 latency, ms")
+    right.axhline(results["settings"]["p99_limit_ms"], color="red", linestyle="--", linewidth=1)
+    figure.suptitle(f"One room, {viewers:,} sockets")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def plot_capacity(results: Results, path: Path) -> None:

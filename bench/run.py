@@ -8,7 +8,9 @@ the capacity, found by doubling the offered rate until a step fails and then
 bisecting; a step at half of it; and, for the site, a step at the tutorial's
 capacity. In the room of 1,000 with the most workers, before its search:
 resident memory per idle socket at 1,000 and 5,000 sockets and a reconnect
-storm of 1,000. Last, the site's history API on a room of 1,000,000 messages.
+storm of 1,000. Then an audience: 5,000 sockets in one room on 2 workers (the
+site's a broadcast room, watched without signing in), at 1, 10 and 50
+messages a second. Last, the site's history API on a room of 1,000,000 messages.
 `report.py` writes the results' README and plots.
 """
 
@@ -36,12 +38,18 @@ WORKERS = (1, 2)
 SENDERS = 10  # sockets that send, each a different user on the site
 STEP_SECONDS = 2.0
 P99_LIMIT_MS = 250.0
+SCENARIOS = frozenset({"rooms", "broadcast", "history"})
 MAX_STEPS = 11  # per search, bisection included
 BISECTIONS = 3
 MIN_RATE = 0.25
 CLIENT_PROCESSES = 2
 IDLE_SOCKETS = (1000, 5000)
 STORM_CLIENTS = 1000
+# The audience scenario: a broadcast room of this many sockets on 2 workers,
+# `BROADCAST_SENDERS` of them publishing, at each of these rates.
+BROADCAST_VIEWERS = 5000
+BROADCAST_SENDERS = 5
+BROADCAST_RATES = (1.0, 10.0, 50.0)
 HISTORY_MESSAGES = 1_000_000
 HISTORY_REQUESTS = 30
 # Past this point of the run, searches bisect once instead of BISECTIONS times:
@@ -68,9 +76,10 @@ def rounded(rate: float) -> float:
 
 
 class Bench:
-    def __init__(self, out: Path, quick: bool) -> None:
+    def __init__(self, out: Path, quick: bool, only: set[str] = SCENARIOS) -> None:
         self.out = out
         self.quick = quick
+        self.only = only
         self.log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
         self.started = time.monotonic()
         self.pool = loadgen.ClientPool(CLIENT_PROCESSES)
@@ -79,6 +88,7 @@ class Bench:
         self.site = targets.Site(self.log_dir)
         self.results: dict[str, Any] = {
             "scenarios": [],
+            "broadcast": [],
             "memory": [],
             "history": None,
             "log_warnings": {},
@@ -100,6 +110,10 @@ class Bench:
                 "idle_sockets": list(IDLE_SOCKETS),
                 "storm_clients": STORM_CLIENTS,
                 "history_messages": HISTORY_MESSAGES,
+                "broadcast_viewers": BROADCAST_VIEWERS,
+                "broadcast_senders": BROADCAST_SENDERS,
+                "broadcast_rates": list(BROADCAST_RATES),
+                "batch_tick_ms": 50,
                 "history_requests": HISTORY_REQUESTS,
                 "site_users": targets.Site.users,
                 "nice": os.nice(0),
@@ -112,10 +126,12 @@ class Bench:
 
     # --- one step, with every process's CPU time around it
 
-    def measure(self, target: targets.Target, rate: float) -> dict[str, Any]:
+    def measure(
+        self, target: targets.Target, rate: float, senders: int = SENDERS
+    ) -> dict[str, Any]:
         client_pids = self.pool.pids
         before = self.cpu(target, client_pids)
-        step = self.pool.step(rate, STEP_SECONDS, SENDERS)
+        step = self.pool.step(rate, STEP_SECONDS, senders)
         after = self.cpu(target, client_pids)
         wall = after["wall"] - before["wall"]
         server = after["server"] - before["server"]
@@ -313,6 +329,50 @@ class Bench:
         )
         self.results["memory"].append(entry)
 
+    # --- an audience: thousands watching one room
+
+    def broadcast(self, target: targets.Target) -> None:
+        """BROADCAST_VIEWERS sockets in one room on the most workers; steps at each rate.
+
+        On the site the room is a broadcast room open to viewers: its senders
+        post as staff, and the audience watches without signing in.
+        """
+        workers = target.max_workers
+        self.say(f"{target.label}, {workers} worker(s), an audience of {BROADCAST_VIEWERS}")
+        target.start(workers)
+        try:
+            target.wait_idle()
+            base_rss = target.rss_bytes()
+            if isinstance(target, targets.Site):
+                spec = target.broadcast_room(BROADCAST_SENDERS)
+            else:
+                spec = target.spec(target.room())
+            opened = self.pool.open(spec, BROADCAST_VIEWERS, target.open_concurrency)
+            self.say(
+                f"  {BROADCAST_VIEWERS} sockets open in {opened['seconds']:.1f} s"
+                f" ({opened['refused']} refused and retried)"
+            )
+            target.wait_idle()
+            time.sleep(0.5)
+            rss = target.rss_bytes()
+            entry: dict[str, Any] = {
+                "target": target.label,
+                "workers": workers,
+                "viewers": BROADCAST_VIEWERS,
+                "senders": BROADCAST_SENDERS,
+                "open_seconds": opened["seconds"],
+                "bytes_per_viewer": (rss - base_rss) / BROADCAST_VIEWERS,
+                "steps": [],
+            }
+            for rate in BROADCAST_RATES:
+                step = self.measure(target, rate, senders=BROADCAST_SENDERS)
+                step["delivered_messages_per_s"] = step["delivered_per_s"]
+                entry["steps"].append(step)
+            self.results["broadcast"].append(entry)
+        finally:
+            self.pool.forget()
+            target.stop()
+
     # --- the history API
 
     def history(self) -> None:
@@ -358,8 +418,11 @@ class Bench:
                 target.prepare()
             self.results["versions"] = targets.versions()
             for target in (self.node, self.tutorial, self.site):
-                self.scenarios(target)
-            if not self.quick:
+                if "rooms" in self.only:
+                    self.scenarios(target)
+                if "broadcast" in self.only:
+                    self.broadcast(target)
+            if not self.quick and "history" in self.only:
                 self.history()
         except BaseException as error:
             # What was measured up to here is still written, marked unfinished.
@@ -393,6 +456,13 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="skip the history API")
     parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(SCENARIOS),
+        default=sorted(SCENARIOS),
+        help="run these scenarios alone (the report shows what was run)",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="rewrite README.md and the plots from the folder's results.json",
@@ -407,7 +477,7 @@ def main() -> None:
         os.nice(-10)
     except PermissionError:
         print("running at normal priority (raising it needs root)", flush=True)
-    Bench(args.out, args.quick).run()
+    Bench(args.out, args.quick, set(args.only)).run()
 
 
 if __name__ == "__main__":

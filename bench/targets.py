@@ -325,6 +325,23 @@ class Site(Target):
     def spec(self, room: str) -> dict[str, Any]:
         return {**super().spec(room), "tokens": self.tokens}
 
+    def broadcast_room(self, senders: int) -> dict[str, Any]:
+        """A broadcast room open to viewers, whose first `senders` users post as staff;
+        the spec of its sockets (the rest watch without signing in)."""
+        slug = f"stage-{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            connection.execute(
+                "INSERT INTO chat_room (name, slug, description, kind, archived, public_viewing,"
+                " live_comments, state_version, created, last_message_number)"
+                " VALUES (%s, %s, '', 'broadcast', false, true, false, 0, now(), 0)",
+                (slug, slug),
+            )
+            connection.execute(
+                "UPDATE auth_user SET is_staff = true WHERE username = ANY(%s)",
+                ([f"bench{user:02d}" for user in range(senders)],),
+            )
+        return {**self.spec(slug), "kind": "site-broadcast", "senders": senders}
+
     def fill_room(self, count: int) -> tuple[str, float]:
         """A room of `count` messages, loaded with COPY; (slug, seconds the load took)."""
         slug = self.room()

@@ -9,16 +9,27 @@ from chat.models import Room
 
 
 def room_for_user(*, user: User | AnonymousUser, slug: str) -> Room:
-    """The room `slug` if `user` may read it; otherwise `not_found`.
+    """The room `slug` if `user` may read it; otherwise `not_found` (or `forbidden`).
 
     Private and direct rooms do not exist for non-members: they get the same
-    answer as a slug that names nothing.
+    answer as a slug that names nothing. Someone not signed in may read only a
+    broadcast room open to viewers; any other room asks them to log in.
     """
-    if not user.is_authenticated or not user.is_active:
-        raise ChatError("forbidden", "log in first")
     room = Room.objects.filter(slug=slug).first() if isinstance(slug, str) else None
+    if not user.is_authenticated or not user.is_active:
+        if room is not None and room.kind == Room.Kind.BROADCAST and room.public_viewing:
+            return room
+        raise ChatError("forbidden", "log in first")
     if room is None:
         raise ChatError("not_found", "no such room")
-    if room.kind != Room.Kind.PUBLIC and not room.members.filter(pk=user.pk).exists():
-        raise ChatError("not_found", "no such room")
+    if room.kind in (Room.Kind.PRIVATE, Room.Kind.DIRECT):
+        if not room.members.filter(pk=user.pk).exists():
+            raise ChatError("not_found", "no such room")
     return room
+
+
+def may_publish(*, user: User | AnonymousUser, room: Room) -> bool:
+    """Whether `user` may post in `room` as a person (broadcast rooms: staff only)."""
+    if room.kind != Room.Kind.BROADCAST:
+        return True
+    return bool(user.is_authenticated and user.is_staff)

@@ -12,9 +12,10 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from chat import events
+from chat.bots import bot_key_new, bot_key_revoke
 from chat.broadcast import group_send_on_commit
 from chat.errors import ChatError
-from chat.models import Message, Mute, Reaction, Room
+from chat.models import BotKey, Message, Mute, Reaction, Room
 from chat.reactions import reaction_moderate
 from chat.services import body_clean, mentions_refresh, message_delete
 
@@ -22,11 +23,11 @@ from chat.services import body_clean, mentions_refresh, message_delete
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin[Room]):
     list_display = ["name", "slug", "kind", "archived", "member_count", "message_count", "created"]
-    list_filter = ["kind", "archived"]
+    list_filter = ["kind", "archived", "live_comments"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members"]
-    readonly_fields = ["created", "last_message_number"]
+    readonly_fields = ["created", "last_message_number", "state", "state_version"]
     actions = ["archive", "unarchive"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
@@ -207,3 +208,37 @@ class ReactionAdmin(admin.ModelAdmin[Reaction]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Reaction]) -> None:
         for reaction in queryset:
             self.delete_model(request, reaction)
+
+
+@admin.register(BotKey)
+class BotKeyAdmin(admin.ModelAdmin[BotKey]):
+    """Bots' API keys: made here or with `manage.py chat_bot_key`; shown once, then revoked."""
+
+    list_display = ["__str__", "user", "name", "room_list", "created", "last_used", "revoked"]
+    list_filter = ["revoked"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "name", "prefix"]
+    raw_id_fields = ["user"]
+    filter_horizontal = ["rooms"]
+    readonly_fields = ["prefix", "created", "last_used"]
+    actions = ["revoke"]
+
+    @admin.display(description="rooms")
+    def room_list(self, key: BotKey) -> str:
+        return ", ".join(room.slug for room in key.rooms.all())
+
+    def save_model(self, request: HttpRequest, obj: BotKey, form: Any, change: bool) -> None:
+        shown = None if change else bot_key_new(obj)
+        super().save_model(request, obj, form, change)
+        if shown is not None:
+            self.message_user(
+                request,
+                f"The new key, shown only now (keep it secret): {shown}",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[BotKey]) -> None:
+        for key in queryset:
+            bot_key_revoke(key)
+        self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)

@@ -22,9 +22,11 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from chat import events, protocol
-from chat.access import room_for_user
+from chat.access import may_publish, room_for_user
+from chat.audience import AudienceSocket
 from chat.delivery import Delivery, Rendered
 from chat.errors import ChatError
+from chat.feeds import feed_hub
 from chat.layers import LAYER_ERRORS, first_in
 from chat.limits import rate_place
 from chat.models import SLUG_PATTERN, Message, Room, me_group_name, user_group_name
@@ -50,6 +52,8 @@ TYPING_INTERVAL = 2.0
 # Ten `rate_limited` answers in a row on one socket close it (docs/protocol-v1.md, 4429).
 FLOOD_CLOSE_AFTER = 10
 HOLE_EXPIRED = {"type": "chat.hole_expired"}
+# What a viewer who is not signed in may ask of a socket.
+READ_ONLY = (protocol.History, protocol.Ping)
 _SLUG = re.compile(SLUG_PATTERN)
 
 _missing: dict[tuple[int, int, int], asyncio.Future[list[Message]]] = {}
@@ -72,7 +76,7 @@ async def messages_missing(*, room_id: int, after: int, before: int) -> list[Mes
     return await asyncio.shield(future)
 
 
-class RoomConsumer(ModeratedSocket, InboxConsumer):
+class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
     room: Room | None = None
     epoch_watch: EpochWatch | None = None
     rate_limited_in_a_row = 0
@@ -83,8 +87,6 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
     delivery: Delivery
     # Set once connect() has sent the welcome and the replay.
     opened = False
-    # Set once this socket has joined its user's group (moderation events).
-    user_group: str | None = None
 
     def started(self) -> None:
         loop, inbox = asyncio.get_running_loop(), self.inbox
@@ -108,9 +110,11 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
     # --- connecting and leaving -----------------------------------------------------------
 
     async def connect(self) -> None:
-        if self.scope.get("auth_close_code"):
-            return await self.refuse(self.scope["auth_close_code"])
         user = self.scope["user"]
+        code = self.scope.get("auth_close_code")
+        # Someone not signed in may still watch a broadcast room open to viewers.
+        if code and not (code == CloseCode.UNAUTHENTICATED and not user.is_authenticated):
+            return await self.refuse(code)
         try:
             after = protocol.resume_after(self.scope.get("query_string", b""))
         except ValueError:
@@ -122,9 +126,12 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
             return await self.refuse(CloseCode.NOT_FOUND)
         try:
             room = await database_sync_to_async(room_for_user)(user=user, slug=slug)
-            snapshot, joined = await self.join(room, user, after)
+            snapshot, joined = await self.enter(room, user, after)
         except ChatError as error:
-            # No such room (4404), or deactivated since the handshake (4403).
+            # No such room (4404), deactivated since the handshake (4403), or
+            # not signed in for a room that is not open to viewers (4401).
+            if not user.is_authenticated:
+                return await self.refuse(CloseCode.UNAUTHENTICATED)
             return await self.refuse(error.close_code or CloseCode.NOT_FOUND)
         except LAYER_ERRORS:
             logger.warning("channel layer unavailable at connect", exc_info=True)
@@ -138,10 +145,11 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
         await self.accept()
         await self.send_text(
             events.welcome_frame(
-                room=room,
-                username=user.get_username(),
+                room=snapshot.room or room,
+                username=user.get_username() if user.is_authenticated else None,
                 online=joined.online,
                 last_id=snapshot.last_number or None,
+                viewers=feed_hub(self.channel_layer).viewers(room.group_name),
             )
         )
         if snapshot.gap is not None:
@@ -156,7 +164,7 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
             # Redis restarted during the welcome or the replay.
             await self.close(code=CloseCode.SERVICE_RESTART)
 
-    async def join(self, room: Room, user: Any, after: int | None) -> tuple[Snapshot, Joined]:
+    async def enter(self, room: Room, user: Any, after: int | None) -> tuple[Snapshot, Joined]:
         """Join the watch, the groups and presence, then read the backlog.
 
         The watch comes before the groups: a Redis restart after its look
@@ -166,15 +174,19 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
         dropped by id. The user's group comes before the account is read again.
         """
         self.epoch_watch = await epoch_watch_join(self.channel_layer, self)
-        self.user_group = user_group_name(user.pk)
-        for group in (self.user_group, room.group_name):
-            await asyncio.wait_for(
-                self.channel_layer.group_add(group, self.channel_name), settings.CHAT_LAYER_TIMEOUT
-            )
+        broadcast = room.kind == Room.Kind.BROADCAST
+        groups = [room.group_name]
+        if user.is_authenticated:
+            groups.insert(0, user_group_name(user.pk))
+        await self.join(*groups, batched=broadcast)
         self.room = room
         snapshot = await database_sync_to_async(socket_snapshot)(
             user_id=user.pk, room_id=room.pk, after=after
         )
+        if broadcast:
+            # A viewer count, not who is online: count this socket in at once.
+            await feed_hub(self.channel_layer).count_viewers([room.group_name])
+            return snapshot, Joined(came_online=False, online=[], ghosts=[], version=0)
         member, joined = await socket_joins(
             self.channel_layer, room=room, user=user, channel_name=self.channel_name
         )
@@ -190,15 +202,7 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
             await socket_leaves(
                 self.channel_layer, room=self.room, user=self.scope["user"], member=member
             )
-        for group in filter(None, [self.user_group, self.room and self.room.group_name]):
-            try:
-                await asyncio.wait_for(
-                    self.channel_layer.group_discard(group, self.channel_name),
-                    settings.CHAT_LAYER_TIMEOUT,
-                )
-            except LAYER_ERRORS:
-                # The group entry expires with the layer's group_expiry.
-                logger.warning("group_discard failed", exc_info=True)
+        await self.leave_groups()
 
     # --- client frames --------------------------------------------------------------------
 
@@ -213,6 +217,8 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
                 raise ChatError("bad_request", "binary frames are not accepted")
             value = protocol.decode(text_data)
             command = protocol.command(value)
+            if not self.scope["user"].is_authenticated and not isinstance(command, READ_ONLY):
+                raise ChatError("forbidden", "sign in to take part: viewers only watch")
             await self.handlers[type(command)](self, command)
         except ChatError as error:
             await self.refused(error, client_id=protocol.echoed_client_id(value))
@@ -264,6 +270,8 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
 
     async def typing(self, command: protocol.Typing) -> None:
         assert self.room is not None
+        if not may_publish(user=self.scope["user"], room=self.room):
+            return  # a broadcast room's audience types nothing anyone sees
         now = time.monotonic()
         if now - self.typing_at < TYPING_INTERVAL:
             return
@@ -353,6 +361,7 @@ class RoomConsumer(ModeratedSocket, InboxConsumer):
         protocol.Read: read,
         protocol.Ping: ping,
         protocol.React: react,
+        protocol.Comment: AudienceSocket.comment,
     }
 
     async def group_send(self, event: dict[str, Any]) -> None:

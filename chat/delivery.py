@@ -84,6 +84,19 @@ class Delivery:
         async with self.lock:
             await self.place(number, text)
 
+    async def live_batch(self, *, first: int, last: int, text: str) -> bool:
+        """Messages first..last, without a gap, as one frame `text`; False when this
+        socket cannot take them that way (it is elsewhere in the order, holds
+        messages or owes answers): the caller then hands them over one by one."""
+        if last <= self.last_sent:
+            return True
+        async with self.lock:
+            if self.stopped or first != self.last_sent + 1 or self.held or self.answers:
+                return False
+            await self.send(text)
+            self.last_sent = last
+            return True
+
     async def stored(self, number: int, text: str) -> None:
         """A message this socket stored: its acknowledgement, in its place in the order."""
         async with self.lock:

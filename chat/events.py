@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from chat.attention import RoomEntry
 
 
-def dumps(frame: dict[str, Any]) -> str:
+def dumps(frame: Any) -> str:
     """Strict JSON text: no NaN or Infinity, which browsers refuse."""
     return json.dumps(frame, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
@@ -98,17 +98,29 @@ def history_frame(messages: list[Message], *, user_id: int, has_more: bool) -> s
     )
 
 
-def welcome_frame(*, room: Room, username: str, online: list[str], last_id: int | None) -> str:
-    """The `welcome` frame, always a socket's first."""
-    return dumps(
-        {
-            "type": "welcome",
-            "room": room_frame(room),
-            "user": {"username": username},
-            "online": online,
-            "last_id": last_id,
-        }
-    )
+def welcome_frame(
+    *,
+    room: Room,
+    username: str | None,
+    online: list[str],
+    last_id: int | None,
+    viewers: int | None = None,
+) -> str:
+    """The `welcome` frame, always a socket's first.
+
+    A broadcast room's adds `viewers` (instead of whom `online` would list) and
+    its `state` and `state_version`; a viewer not signed in has `user: null`.
+    """
+    frame: dict[str, Any] = {
+        "type": "welcome",
+        "room": room_frame(room),
+        "user": None if username is None else {"username": username},
+        "online": online,
+        "last_id": last_id,
+    }
+    if room.kind == Room.Kind.BROADCAST:
+        frame.update(viewers=viewers or 0, state=room.state, state_version=room.state_version)
+    return dumps(frame)
 
 
 def gap_frame(*, after: int, before: int) -> str:
@@ -233,6 +245,34 @@ def chat_presence(
     }
 
 
+def state_frame(*, state: Any, version: int) -> str:
+    """The `room.state` frame: a broadcast room's state as of `version`."""
+    return dumps({"type": "room.state", "state": state, "version": version})
+
+
+def chat_state(*, room_id: int, state: Any, version: int) -> dict[str, Any]:
+    """Group event: a broadcast room's state changed."""
+    return {
+        "type": "chat.state",
+        "room_id": room_id,
+        "version": version,
+        "text": state_frame(state=state, version=version),
+    }
+
+
+def viewers_frame(count: int) -> str:
+    """The `viewers` frame: how many sockets watch a broadcast room."""
+    return dumps({"type": "viewers", "count": count})
+
+
+def chat_comment(*, room_id: int, username: str, body: str, time: float | None) -> dict[str, Any]:
+    """Group event: a live comment (never stored, no id)."""
+    frame: dict[str, Any] = {"type": "comment", "user": username, "body": body}
+    if time is not None:
+        frame["time"] = time
+    return {"type": "chat.comment", "room_id": room_id, "text": dumps(frame)}
+
+
 def chat_attention(*, room_id: int) -> dict[str, Any]:
     """User (or `rooms`) group event: what a reader has of this room changed; read it again."""
     return {"type": "chat.attention", "room_id": room_id}
@@ -255,19 +295,26 @@ def room_entry_payload(entry: RoomEntry, *, online: int) -> dict[str, Any]:
 
 
 def room_frame(room: Room) -> dict[str, Any]:
-    """The room object of `welcome` and `room` frames."""
-    return {"slug": room.slug, "name": room.name, "kind": room.kind, "archived": room.archived}
+    """The room object of `welcome` and `room` frames (`live_comments`: an extension)."""
+    return {
+        "slug": room.slug,
+        "name": room.name,
+        "kind": room.kind,
+        "archived": room.archived,
+        "live_comments": room.live_comments,
+    }
 
 
 def chat_room_changed(room: Room, *, member_ids: list[int] | None) -> dict[str, Any]:
     """Group event: the room was renamed, archived, unarchived or changed kind.
 
-    `member_ids` lists who may stay, for a private or direct room; None for a public one.
+    `member_ids` lists who may stay, for a private or direct room; None for the others.
     """
     return {
         "type": "chat.room_changed",
         "room_id": room.pk,
         "kind": room.kind,
+        "live_comments": room.live_comments,
         "archived": room.archived,
         "member_ids": member_ids,
         "text": dumps({"type": "room", "room": room_frame(room)}),

@@ -93,6 +93,18 @@ class Inbox:
         self.messages.append(message)
         self.wake()
 
+    def offer(self, message: dict[str, Any], capacity: int) -> bool:
+        """put(), dropping the oldest layer message past `capacity`; True if one was dropped.
+
+        A consumer this far behind is stuck; better to lose its oldest than to
+        grow without bound (a socket fills message holes from the database).
+        """
+        dropped = len(self.messages) >= capacity
+        if dropped:
+            self.messages.popleft()
+        self.put(message)
+        return dropped
+
     def put_client(self, message: dict[str, Any]) -> None:
         self.client.append(message)
         self.wake()
@@ -147,18 +159,13 @@ class Receiver:
             if inbox is None:
                 self.unclaimed += 1
                 continue
-            if len(inbox.messages) >= self.layer.capacity:
-                # A consumer this far behind is stuck; better to lose its
-                # oldest than to grow without bound (it fills message holes
-                # from the database; see the module docstring).
-                inbox.messages.popleft()
+            if inbox.offer(message, self.layer.capacity):
                 self.overflowed += 1
                 logger.warning(
                     "inbox of %s over capacity: dropped its oldest message (%d in all)",
                     channel,
                     self.overflowed,
                 )
-            inbox.put(message)
 
     async def read(self) -> None:
         layer = self.layer

@@ -21,7 +21,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import redis
@@ -50,13 +50,23 @@ return '0'
 
 
 def rate_limit(what: str) -> tuple[int, int]:
-    """(count, seconds) for `what`: newly stored messages, or reactions added."""
-    return settings.CHAT_RATE_LIMIT if what == "messages" else settings.CHAT_REACTION_RATE_LIMIT
+    """(count, seconds) for `what`: newly stored messages, reactions, live comments."""
+    limits: dict[str, tuple[int, int]] = {
+        "messages": settings.CHAT_RATE_LIMIT,
+        "reactions": settings.CHAT_REACTION_RATE_LIMIT,
+        "comments": settings.CHAT_COMMENT_RATE_LIMIT,
+    }
+    return limits[what]
 
 
 def rate_key(user_id: int, what: str = "messages") -> str:
     suffix = "" if what == "messages" else f":{what}"
     return f"{settings.CHAT_LAYER_PREFIX}:rate:{user_id}{suffix}"
+
+
+def bot_key_rate_key(key: Any) -> str:
+    """The set of a bot key's recent messages (CHAT_PUBLISH_RATE_LIMIT)."""
+    return f"{settings.CHAT_LAYER_PREFIX}:rate:key:{key.pk}"
 
 
 async def rate_reserve(connection: Any, *, user_id: int, what: str = "messages") -> str:
@@ -198,6 +208,37 @@ def throttle_count(keys: list[tuple[str, int]], *, seconds: int) -> None:
         pipe.execute()
     except redis.RedisError:
         logger.warning("throttle unavailable: an attempt went uncounted", exc_info=True)
+
+
+@contextlib.contextmanager
+def rate_place_blocking(*, key: str, limit: tuple[int, int], what: str) -> Iterator[Place]:
+    """rate_place for sync code (the HTTP API): a place under `key`, given back unless kept.
+
+    Over the limit: ChatError(rate_limited) with retry_after. Redis unreachable:
+    ChatError(unavailable): a publish is refused rather than let through unlimited.
+    """
+    count, seconds = limit
+    member = uuid.uuid4().hex
+    client = redis_client()
+    try:
+        wait = float(client.eval(RESERVE, 1, key, time.time(), seconds, count, member))
+    except redis.RedisError:
+        logger.warning("rate limit unavailable", exc_info=True)
+        raise ChatError("unavailable", "try again shortly") from None
+    if wait > 0:
+        retry_after = math.ceil(wait * 100) / 100
+        raise ChatError(
+            "rate_limited", f"at most {count} {what} per {seconds} s", retry_after=retry_after
+        )
+    place = Place()
+    try:
+        yield place
+    finally:
+        if not place.kept:
+            try:
+                client.zrem(key, member)
+            except redis.RedisError:
+                logger.warning("a rate limit place was not given back", exc_info=True)
 
 
 def wait_detail(wait: float) -> str:

@@ -69,7 +69,6 @@ class MeConsumer(InboxConsumer):
 
     def started(self) -> None:
         self.rooms: dict[int, Counted] = {}
-        self.groups_joined: set[str] = set()
 
     @property
     def user(self) -> User:
@@ -89,8 +88,10 @@ class MeConsumer(InboxConsumer):
             await self.join(user_group_name(self.user.pk), me_group_name(self.user.pk), ROOMS_GROUP)
             # The rooms' groups before their counts: a message after the read
             # arrives live; one in both is counted once, by its id.
-            room_ids = await database_sync_to_async(self.visible_room_ids)()
-            await self.join(*(room_group_name(room_id) for room_id in room_ids))
+            rooms = await database_sync_to_async(self.visible_rooms)()
+            for room_id, kind in rooms:
+                await self.join(room_group_name(room_id), batched=kind == Room.Kind.BROADCAST)
+            room_ids = [room_id for room_id, _ in rooms]
             entries = await database_sync_to_async(room_entries)(self.user, room_ids=room_ids)
             await self.count(entries)
         except LAYER_ERRORS:
@@ -106,15 +107,9 @@ class MeConsumer(InboxConsumer):
         await self.send_text(events.dumps({"type": "rooms", "rooms": rooms}))
         self.opened = True
 
-    def visible_room_ids(self) -> list[int]:
-        return list(Room.objects.visible_to(self.user).values_list("pk", flat=True))
-
-    async def join(self, *groups: str) -> None:
-        for group in groups:
-            await asyncio.wait_for(
-                self.channel_layer.group_add(group, self.channel_name), settings.CHAT_LAYER_TIMEOUT
-            )
-            self.groups_joined.add(group)
+    def visible_rooms(self) -> list[tuple[int, str]]:
+        """(id, kind) of every room the user can see."""
+        return list(Room.objects.visible_to(self.user).values_list("pk", "kind"))
 
     async def count(self, entries: list[RoomEntry]) -> None:
         """Start counting these rooms, with who is online in each (read after the groups)."""
@@ -139,14 +134,7 @@ class MeConsumer(InboxConsumer):
     async def disconnect(self, code: int) -> None:
         if self.epoch_watch is not None:
             self.epoch_watch.consumers.discard(self)
-        for group in self.groups_joined:
-            try:
-                await asyncio.wait_for(
-                    self.channel_layer.group_discard(group, self.channel_name),
-                    settings.CHAT_LAYER_TIMEOUT,
-                )
-            except LAYER_ERRORS:
-                logger.warning("group_discard failed", exc_info=True)
+        await self.leave_groups()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data == '{"type":"ping"}':
@@ -163,14 +151,12 @@ class MeConsumer(InboxConsumer):
         if entry is None:
             if counted is not None:
                 del self.rooms[room_id]
-                group = counted.entry.room.group_name
-                await self.channel_layer.group_discard(group, self.channel_name)
-                self.groups_joined.discard(group)
+                await self.leave(counted.entry.room.group_name)
                 slug = counted.entry.room.slug
                 await self.send_text(events.dumps({"type": "room.removed", "slug": slug}))
             return
         if counted is None:
-            await self.join(entry.room.group_name)
+            await self.join(entry.room.group_name, batched=entry.room.kind == Room.Kind.BROADCAST)
             entry = await database_sync_to_async(room_entry)(self.user, room_id) or entry
             await self.count([entry])
         else:
@@ -252,8 +238,22 @@ class MeConsumer(InboxConsumer):
         if session_key is None or session_key == self.scope.get("auth_session_key"):
             await self.close(code=event["code"])
 
+    async def chat_messages(self, event: dict[str, Any]) -> None:
+        """A broadcast room's tick of messages: counted one by one."""
+        for message in event["events"]:
+            await self.chat_message(message)
+
     async def chat_typing(self, event: dict[str, Any]) -> None:
         pass  # the room's own sockets show typing
+
+    async def chat_state(self, event: dict[str, Any]) -> None:
+        pass  # a room's state is for its own sockets
+
+    async def chat_viewers(self, event: dict[str, Any]) -> None:
+        pass
+
+    async def chat_comment(self, event: dict[str, Any]) -> None:
+        pass  # live comments count for nothing
 
     async def chat_reactions(self, event: dict[str, Any]) -> None:
         pass  # reactions change no count

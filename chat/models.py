@@ -38,12 +38,18 @@ def me_group_name(user_id: int) -> str:
 ROOMS_GROUP = "rooms"
 
 
+# Room fields only services write, under the room's row lock.
+SERVICE_FIELDS = frozenset({"last_message_number", "state", "state_version"})
+
+
 class RoomQuerySet(models.QuerySet["Room"]):
     def visible_to(self, user: User | AnonymousUser) -> RoomQuerySet:
-        """Public rooms, and the private and direct rooms the user is a member of."""
+        """Public and broadcast rooms, and the private and direct rooms the user is a
+        member of; for someone not signed in, the broadcast rooms open to viewers."""
         if not user.is_authenticated:
-            return self.none()
-        return self.filter(Q(kind=Room.Kind.PUBLIC) | Q(members=user)).distinct()
+            return self.filter(kind=Room.Kind.BROADCAST, public_viewing=True)
+        readable = Q(kind__in=[Room.Kind.PUBLIC, Room.Kind.BROADCAST]) | Q(members=user)
+        return self.filter(readable).distinct()
 
     def with_attention(self, user: User | AnonymousUser) -> RoomQuerySet:
         """Annotate what the user has yet to read: `last_read` (their mark), `unread`
@@ -80,6 +86,9 @@ class Room(models.Model):
         PUBLIC = "public", "Public"
         PRIVATE = "private", "Private"
         DIRECT = "direct", "Direct"
+        # Everyone signed in reads it; only publishers (bots with a key for it,
+        # and staff) post; a viewer count instead of who is online.
+        BROADCAST = "broadcast", "Broadcast"
 
     name = models.CharField(max_length=100)
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
@@ -92,6 +101,20 @@ class Room(models.Model):
         related_name="chat_rooms",
         help_text="Who may read and write a private or direct room.",
     )
+    public_viewing = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="A broadcast room only: people who are not signed in may watch (never post).",
+    )
+    live_comments = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Viewers may send live comments: shown as they come, never stored.",
+    )
+    # A small JSON value publishers set (a score, a quote), and its version:
+    # every change counts, under the room's row lock (chat.publish.room_state_set).
+    state = models.JSONField(null=True, blank=True, editable=False)
+    state_version = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     # The number of the newest message: messages are numbered 1, 2, 3 ... per room,
     # allocated under a lock on this row (services.message_create).
@@ -111,10 +134,11 @@ class Room(models.Model):
         return self.name
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Never write last_message_number from a possibly stale instance.
+        """Never write SERVICE_FIELDS from a possibly stale instance.
 
-        The counter moves only under the row lock in services.message_create;
-        a full save (the admin's) would roll it back and jam the room.
+        The counter moves only under the row lock in services.message_create,
+        and the state in publish.room_state_set; a full save (the admin's) would
+        roll them back and jam the room.
         """
         if (
             self.pk is not None
@@ -124,7 +148,7 @@ class Room(models.Model):
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
-                if not field.primary_key and field.name != "last_message_number"
+                if not field.primary_key and field.name not in SERVICE_FIELDS
             ]
         super().save(*args, **kwargs)
 
@@ -184,7 +208,7 @@ class Message(models.Model):
     )
     # Counts every change of the message's reactions, under its row lock: a socket
     # passes on only reactions newer than the last it told (as presence does).
-    reactions_version = models.PositiveIntegerField(default=0, editable=False)
+    reactions_version = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     objects = MessageQuerySet.as_manager()
 
@@ -253,6 +277,31 @@ class Mention(models.Model):
 
     def __str__(self) -> str:
         return f"@{self.user_id} in {self.message_id}"
+
+
+class BotKey(models.Model):
+    """An API key of a bot account: it publishes into its rooms (chat/bots.py).
+
+    Only a digest of the secret is kept; the key is shown once, when made.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_bot_keys"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    # The key's public part, which finds it: the key reads chatbot_<prefix>_<secret>.
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    rooms = models.ManyToManyField(Room, related_name="bot_keys")
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"chatbot_{self.prefix}_… ({self.user})"
 
 
 class ReadState(models.Model):

@@ -26,7 +26,14 @@ from django.http import HttpRequest
 
 from chat import events
 from chat.broadcast import group_send_on_commit
-from chat.models import ROOMS_GROUP, Room, me_group_name, room_group_name, user_group_name
+from chat.models import (
+    ROOMS_GROUP,
+    SERVICE_FIELDS,
+    Room,
+    me_group_name,
+    room_group_name,
+    user_group_name,
+)
 from chat.protocol import CloseCode
 from chat.socket import InboxConsumer
 
@@ -69,17 +76,21 @@ def session_ended(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -
         )
 
 
-def room_saved(sender: Any, instance: Room, created: bool, **kwargs: Any) -> None:
+def room_saved(
+    sender: Any, instance: Room, created: bool, update_fields: Any, **kwargs: Any
+) -> None:
     if created:
         # Nobody is connected to it yet; every reader's page hears of it (chat/me.py).
         group_send_on_commit(ROOMS_GROUP, events.chat_attention(room_id=instance.pk))
         return
+    if update_fields is not None and set(update_fields) <= SERVICE_FIELDS:
+        return  # a message's number or the state: told in frames of their own
 
     def event() -> dict[str, Any]:
         # Built at commit: the admin saves members after the room, in one transaction.
         room = Room.objects.get(pk=instance.pk)
         member_ids = None
-        if room.kind != Room.Kind.PUBLIC:
+        if room.kind in (Room.Kind.PRIVATE, Room.Kind.DIRECT):
             member_ids = list(room.members.values_list("pk", flat=True))
         return events.chat_room_changed(room, member_ids=member_ids)
 
@@ -147,6 +158,7 @@ class ModeratedSocket(InboxConsumer):
         assert self.room is not None
         self.room.kind = event["kind"]
         self.room.archived = event["archived"]
+        self.room.live_comments = event["live_comments"]
         members = event["member_ids"]
         if members is not None and self.scope["user"].pk not in members:
             return await self.close(code=CloseCode.NOT_FOUND)  # no longer there for this user

@@ -108,7 +108,17 @@ class React:
     present: bool
 
 
-Command = SendMessage | Typing | History | EditMessage | DeleteMessage | Read | Ping | React
+@dataclass(frozen=True)
+class Comment:
+    """`comment.send`: a live comment, at `time` seconds into the room's media, if any."""
+
+    body: str
+    time: float | None
+
+
+Command = (
+    SendMessage | Typing | History | EditMessage | DeleteMessage | Read | Ping | React | Comment
+)
 Frame = dict[str, Any]
 
 
@@ -188,7 +198,17 @@ def _react(frame: Frame, *, present: bool) -> React:
     return React(id=_required_id(frame), emoji=_string(frame, "emoji"), present=present)
 
 
+def _comment(frame: Frame) -> Comment:
+    time = frame.get("time")
+    if time is not None and (
+        not isinstance(time, int | float) or isinstance(time, bool) or not 0 <= time <= 10**9
+    ):
+        raise ChatError("bad_request", "time must be a number of seconds >= 0")
+    return Comment(body=_string(frame, "body"), time=None if time is None else float(time))
+
+
 _PARSERS: dict[str, Callable[[Frame], Command]] = {
+    "comment.send": _comment,
     "message.send": _send,
     "reaction.add": lambda f: _react(f, present=True),
     "reaction.remove": lambda f: _react(f, present=False),

@@ -184,9 +184,10 @@ def message_create(
     *,
     room_id: int,
     author: User,
-    body: str,
-    client_id: str | None,
+    body: object,
+    client_id: object,
     reply_to: object = None,
+    publisher: bool = False,
 ) -> tuple[Message, bool]:
     """Store a message under the next number of its room; (message, created).
 
@@ -195,6 +196,9 @@ def message_create(
     so numbers are gapless and committed in order. Three statements in all for
     a plain message: the number, the author's state, the insert; a reply reads
     its original, and @names are looked up and stored as mentions.
+
+    In a broadcast room only publishers post: `publisher` (a bot's key for the
+    room, or Django code: chat.publish) or a staff user.
     """
     body = body_clean(body)
     client_id = client_id_clean(client_id)
@@ -210,6 +214,8 @@ def message_create(
             _author_check(state)
             if room.archived:
                 raise ChatError("room_archived", "this room is archived and read-only")
+            if room.kind == Room.Kind.BROADCAST and not (publisher or author.is_staff):
+                raise ChatError("forbidden", "only publishers post in a broadcast room")
             message = Message(
                 room=room,
                 number=room.last_message_number,
@@ -352,11 +358,13 @@ def room_read(*, room: Room, user: User, number: object) -> ReadMark:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What a socket sends right after `welcome`: the replay of a resume."""
+    """What a socket sends right after `welcome`: the replay of a resume; and the room
+    as it was then (a broadcast room's state)."""
 
     last_number: int
     messages: list[Message]
     gap: tuple[int, int] | None
+    room: Room | None = None
 
 
 def room_snapshot(*, room_id: int, after: int | None) -> Snapshot:
@@ -365,9 +373,10 @@ def room_snapshot(*, room_id: int, after: int | None) -> Snapshot:
     Read after the socket joined the room's group, so that nothing committed
     in between is missed (duplicates are dropped by number in the consumer).
     """
-    last = Room.objects.values_list("last_message_number", flat=True).get(pk=room_id)
+    room = Room.objects.get(pk=room_id)
+    last = room.last_message_number
     if after is None or after >= last:
-        return Snapshot(last_number=last, messages=[], gap=None)
+        return Snapshot(last_number=last, messages=[], gap=None, room=room)
     start = after
     gap = None
     if last - after > settings.CHAT_REPLAY_MAX:
@@ -379,16 +388,20 @@ def room_snapshot(*, room_id: int, after: int | None) -> Snapshot:
         .for_wire()
         .order_by("number")
     )
-    return Snapshot(last_number=last, messages=messages, gap=gap)
+    return Snapshot(last_number=last, messages=messages, gap=gap, room=room)
 
 
-def socket_snapshot(*, user_id: int, room_id: int, after: int | None) -> Snapshot:
+def socket_snapshot(*, user_id: int | None, room_id: int, after: int | None) -> Snapshot:
     """room_snapshot for a socket that has joined its groups; refuses a deactivated user.
 
     The account is read again here: one deactivated after the handshake was
     authenticated, but before its group heard of it, is refused all the same.
+    (No account: a viewer not signed in, of a broadcast room open to them.)
     """
-    if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+    if (
+        user_id is not None
+        and not get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+    ):
         raise ChatError("forbidden", "this account is deactivated", close_code=CloseCode.FORBIDDEN)
     return room_snapshot(room_id=room_id, after=after)
 

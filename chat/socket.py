@@ -26,15 +26,21 @@ from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
 
-from chat.layers import Inbox
+from chat.feeds import feed_hub
+from chat.layers import LAYER_ERRORS, Inbox
 from chat.protocol import CloseCode
+
+# Room groups (chat.models.room_group_name) are joined through the worker's feed.
+ROOM_GROUP_PREFIX = "room-"
 
 logger = logging.getLogger(__name__)
 
 
 class InboxConsumer(AsyncWebsocketConsumer):
     inbox: Inbox
+    groups_joined: list[str]
     # Set once the handshake is accepted.
     accepted = False
     # Set once the socket is closing (by the server, or a send found the client
@@ -47,6 +53,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
         inbox = self.inbox = self.channel_layer.inbox(self.channel_name)
+        self.groups_joined = []
         self.started()
 
         async def forward() -> None:
@@ -66,6 +73,39 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     def started(self) -> None:
         """Called once the inbox exists, before the first event."""
+
+    async def join(self, *groups: str, batched: bool = False) -> None:
+        """Join groups: a room's through the worker's feed (chat/feeds.py), others directly."""
+        for group in groups:
+            if group.startswith(ROOM_GROUP_PREFIX):
+                await feed_hub(self.channel_layer).join(group, self, batched=batched)
+            else:
+                await asyncio.wait_for(
+                    self.channel_layer.group_add(group, self.channel_name),
+                    settings.CHAT_LAYER_TIMEOUT,
+                )
+            self.groups_joined.append(group)
+
+    async def leave_groups(self) -> None:
+        """Leave every group joined; a failure leaves the entry to expire."""
+        groups, self.groups_joined = self.groups_joined, []
+        for group in groups:
+            await self.leave(group)
+
+    async def leave(self, group: str) -> None:
+        if group in self.groups_joined:
+            self.groups_joined.remove(group)
+        try:
+            if group.startswith(ROOM_GROUP_PREFIX):
+                await feed_hub(self.channel_layer).leave(group, self)
+            else:
+                await asyncio.wait_for(
+                    self.channel_layer.group_discard(group, self.channel_name),
+                    settings.CHAT_LAYER_TIMEOUT,
+                )
+        except LAYER_ERRORS:
+            # The group entry expires with the layer's group_expiry.
+            logger.warning("leaving %s failed", group, exc_info=True)
 
     def stopped(self) -> None:
         """Called once the consumer has handled its last event."""

@@ -7,11 +7,13 @@ app_name = "chat"
 urlpatterns = [
     path("", views.lobby, name="lobby"),
     path("rooms/<str:slug>/", views.room_page, name="room"),
+    path("rooms/<str:slug>/live/", views.live_page, name="live"),
     path("dm/<str:username>/", views.direct, name="direct"),
     path("api/token/", views.api_token, name="api-token"),
     path("api/rooms/", views.api_rooms, name="api-rooms"),
     path("api/rooms/<str:slug>/messages/", views.api_messages, name="api-messages"),
     path("api/rooms/<str:slug>/members/", views.api_members, name="api-members"),
     path("api/rooms/<str:slug>/notify/", views.api_notify, name="api-notify"),
+    path("api/rooms/<str:slug>/state/", views.api_state, name="api-state"),
     path("healthz", views.healthz, name="healthz"),
 ]

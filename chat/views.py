@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -15,6 +16,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -22,16 +24,27 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import events, presence
-from chat.access import room_for_user
+from chat.access import may_publish, room_for_user
 from chat.attention import notify_of, notify_set, room_entries, room_members, room_titles
+from chat.bots import bot_key_check, bot_key_room, looks_like_key
 from chat.broadcast import group_send_on_commit
 from chat.errors import ChatError
-from chat.limits import login_keys, signup_keys, throttle_count, throttle_wait, wait_detail
-from chat.models import Message, Notify, ReadState, me_group_name
-from chat.services import MAX_NUMBER, direct_room_open
+from chat.limits import (
+    login_keys,
+    rate_key,
+    rate_place_blocking,
+    signup_keys,
+    throttle_count,
+    throttle_wait,
+    wait_detail,
+)
+from chat.models import BotKey, Message, Notify, ReadState, Room, me_group_name
+from chat.publish import broadcast_on_commit, room_state_set
+from chat.services import MAX_NUMBER, direct_room_open, message_create
 from chat.tokens import token_check, token_issue
 
 PAGE_SIZE = 50
+JSON_STRICT = {"ensure_ascii": False, "allow_nan": False}
 
 
 def too_many(request: HttpRequest, template: str, context: dict[str, Any], wait: float) -> Any:
@@ -92,46 +105,79 @@ def lobby(request: HttpRequest) -> HttpResponse:
     return render(request, "chat/lobby.html", {"rooms": rooms_payload(request.user)})
 
 
-@login_required
-def room_page(request: HttpRequest, slug: str) -> HttpResponse:
-    """A room: its newest messages and the reader's read mark; the socket brings the rest."""
+def viewable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
+    """The room of a page, or where to go instead: log in, or 404 for no such room."""
     try:
-        room = room_for_user(user=request.user, slug=slug)
+        return room_for_user(user=request.user, slug=slug)
     except ChatError:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
         raise Http404("No such room") from None
+
+
+def room_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """A room: its newest messages and the reader's read mark; the socket brings the rest.
+
+    A broadcast room open to viewers is shown to people who are not signed in too.
+    """
+    room = viewable_room(request, slug)
+    if isinstance(room, HttpResponse):
+        return room
     if request.method == "POST":
         # Only a browser without JavaScript submits the composer (the page sends
         # over the socket): back to the page, whose notice says the chat needs it.
         # The form posts so that a message never ends up in a URL or a log.
         return redirect("chat:room", slug=room.slug)
     messages, has_more = Message.objects.page(room_id=room.pk, limit=PAGE_SIZE)
+    user = request.user
+    signed_in = isinstance(user, User)
     # The page draws its unread divider after this mark.
-    assert isinstance(request.user, User)
-    user_id = request.user.pk
-    last_read = (
-        ReadState.objects.filter(user_id=request.user.pk, room_id=room.pk)
-        .values_list("last_read_number", flat=True)
-        .first()
-    )
+    last_read = None
+    if isinstance(user, User):
+        last_read = (
+            ReadState.objects.filter(user_id=user.pk, room_id=room.pk)
+            .values_list("last_read_number", flat=True)
+            .first()
+        )
     return render(
         request,
         "chat/room.html",
         {
             "room": room,
-            "title": room_titles([room], request.user)[room.pk],
-            "notify": notify_of(request.user, room),
+            "title": room_titles([room], user)[room.pk],
+            "notify": notify_of(user, room) if isinstance(user, User) else None,
             "notify_choices": Notify.choices,
             "messages": messages,
             # The page renders them as it renders live ones, from the same objects.
             "rows": [
-                (m, events.dumps(events.message_payload(m, for_author=m.author_id == user_id)))
+                (m, events.dumps(events.message_payload(m, for_author=m.author_id == user.pk)))
                 for m in messages
             ],
             "has_more": has_more,
-            "staff": request.user.is_staff,
+            "staff": user.is_staff,
+            "may_post": signed_in and may_publish(user=user, room=room),
+            "state": events.dumps(room.state),
             "last_id": messages[-1].number if messages else 0,
             "last_read": last_read or 0,
             "body_max": settings.CHAT_BODY_MAX,
+            "comment_max": settings.CHAT_COMMENT_MAX,
+        },
+    )
+
+
+def live_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """A room's live view: its state, and live comments flying across the stage."""
+    room = viewable_room(request, slug)
+    if isinstance(room, HttpResponse):
+        return room
+    return render(
+        request,
+        "chat/live.html",
+        {
+            "room": room,
+            "title": room_titles([room], request.user)[room.pk],
+            "state": events.dumps(room.state),
+            "comment_max": settings.CHAT_COMMENT_MAX,
         },
     )
 
@@ -154,30 +200,85 @@ def api_error(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse({"error": code, "detail": detail}, status=status)
 
 
-def api_user(request: HttpRequest) -> User | AnonymousUser:
-    """The caller: a Bearer token, else the session."""
+# HTTP statuses of the protocol's error codes; anything else is 400.
+ERROR_STATUS = {
+    "not_found": 404,
+    "forbidden": 403,
+    "muted": 403,
+    "room_archived": 403,
+    "rate_limited": 429,
+    "unavailable": 503,
+}
+
+
+def bearer(request: HttpRequest) -> str | None:
     authorization = request.headers.get("Authorization", "")
     if authorization.startswith("Bearer "):
-        check = token_check(authorization.removeprefix("Bearer ").strip())
-        return check.user if check.user is not None else AnonymousUser()
-    return request.user
+        return authorization.removeprefix("Bearer ").strip()
+    return None
 
 
-def api_view(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
-    """401 instead of a login redirect; ChatError as a JSON error."""
+def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The JSON API's door: who calls, and every refusal as JSON.
 
+    The caller is a bot key or a user's token (`Authorization: Bearer`), else
+    the session, which must carry the CSRF token on a write (a Bearer request
+    carries no cookie, so CSRF does not apply to it). `request.bot_key` is
+    the key, or None. 401 instead of a login redirect; a ChatError is answered
+    with its code and ERROR_STATUS, a wait as 429 with Retry-After.
+    """
+
+    @csrf_exempt  # checked below, for the session
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-        user = api_user(request)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        token = bearer(request)
+        key: BotKey | None = None
+        user: Any
+        if token is not None and looks_like_key(token):
+            key = bot_key_check(token)
+            if key is None:
+                return api_error(401, "unauthenticated", "wrong or revoked key")
+            user = key.user
+        elif token is not None:
+            check = token_check(token)
+            user = check.user if check.user is not None else AnonymousUser()
+        else:
+            user = request.user
+            if request.method not in ("GET", "HEAD", "OPTIONS"):
+                refused = csrf_protect(lambda request: None)(request)
+                if refused is not None:
+                    return refused
         if not user.is_authenticated:
             return api_error(401, "unauthenticated", "log in or send a Bearer token")
+        request.bot_key = key  # type: ignore[attr-defined]
         try:
             return view(request, user, *args, **kwargs)
         except ChatError as error:
-            status = {"not_found": 404, "forbidden": 403}.get(error.code, 400)
-            return api_error(status, error.code, error.detail)
+            response = api_error(ERROR_STATUS.get(error.code, 400), error.code, error.detail)
+            if error.retry_after is not None:
+                response = JsonResponse(
+                    {"error": error.code, "detail": error.detail, "retry_after": error.retry_after},
+                    status=429,
+                )
+                response["Retry-After"] = str(math.ceil(error.retry_after))
+            return response
 
     return wrapper
+
+
+def json_body(request: HttpRequest) -> Any:
+    """The request's JSON body, or ChatError(bad_request)."""
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ChatError("bad_request", "the body is not JSON") from None
+
+
+def json_object(request: HttpRequest) -> dict[str, Any]:
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise ChatError("bad_request", "the body is not a JSON object")
+    return body
 
 
 @require_GET
@@ -199,15 +300,59 @@ def api_members(request: HttpRequest, user: User, slug: str) -> JsonResponse:
 def api_notify(request: HttpRequest, user: User, slug: str) -> JsonResponse:
     """Set what the reader is told of a room: `{"notify": "all" | "mentions" | "none"}`."""
     room = room_for_user(user=user, slug=slug)
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        raise ChatError("bad_request", "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise ChatError("bad_request", "the body is not a JSON object")
-    notify = notify_set(user=user, room=room, notify=body.get("notify"))
+    notify = notify_set(user=user, room=room, notify=json_object(request).get("notify"))
     group_send_on_commit(me_group_name(user.pk), events.chat_attention(room_id=room.pk))
     return JsonResponse({"slug": room.slug, "notify": notify})
+
+
+def publisher_room(request: HttpRequest, user: User, slug: str) -> Room:
+    """The room a caller publishes into: a key's own room, or one the user may read."""
+    key = request.bot_key  # type: ignore[attr-defined]
+    return bot_key_room(key, slug) if key is not None else room_for_user(user=user, slug=slug)
+
+
+def api_publish(request: HttpRequest, user: User, slug: str) -> JsonResponse:
+    """POST /api/rooms/<slug>/messages/: store and broadcast, idempotent by client_id.
+
+    201 with the stored message object, the one the socket sends its author;
+    200 with it for a client_id already used, storing nothing. A bot key is
+    limited per key (CHAT_PUBLISH_RATE_LIMIT), a user as on their sockets.
+    """
+    key = request.bot_key  # type: ignore[attr-defined]
+    room = publisher_room(request, user, slug)
+    fields = json_object(request)
+    if key is not None:
+        rate_key_name, limit = (
+            f"{settings.CHAT_LAYER_PREFIX}:rate:key:{key.pk}",
+            settings.CHAT_PUBLISH_RATE_LIMIT,
+        )
+    else:
+        rate_key_name, limit = rate_key(user.pk), settings.CHAT_RATE_LIMIT
+    with rate_place_blocking(key=rate_key_name, limit=limit, what="messages") as place:
+        message, place.kept = message_create(
+            room_id=room.pk,
+            author=user,
+            body=fields.get("body"),
+            client_id=fields.get("client_id"),
+            reply_to=fields.get("reply_to"),
+            publisher=key is not None,
+        )
+    if place.kept:
+        broadcast_on_commit(message)
+    payload = events.message_payload(message, for_author=True)
+    return JsonResponse(payload, status=201 if place.kept else 200, json_dumps_params=JSON_STRICT)
+
+
+@require_http_methods(["PUT"])
+@api_view
+def api_state(request: HttpRequest, user: User, slug: str) -> JsonResponse:
+    """PUT /api/rooms/<slug>/state/: set a broadcast room's state (a key for it, or staff)."""
+    room = publisher_room(request, user, slug)
+    if request.bot_key is None and not may_publish(user=user, room=room):  # type: ignore[attr-defined]
+        raise ChatError("forbidden", "only publishers set a room's state")
+    version = room_state_set(room=room, state=json_body(request))
+    room.refresh_from_db(fields=["state"])
+    return JsonResponse({"slug": room.slug, "state": room.state, "version": version})
 
 
 def query_number(request: HttpRequest, name: str, *, low: int, high: int) -> int | None:
@@ -220,9 +365,11 @@ def query_number(request: HttpRequest, name: str, *, low: int, high: int) -> int
     return int(raw)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @api_view
 def api_messages(request: HttpRequest, user: User, slug: str) -> JsonResponse:
+    if request.method == "POST":
+        return api_publish(request, user, slug)
     room = room_for_user(user=user, slug=slug)
     # Cursors past the newest id are harmless; past the database's range, clamped.
     before = query_number(request, "before", low=0, high=10**30)
@@ -242,7 +389,7 @@ def api_messages(request: HttpRequest, user: User, slug: str) -> JsonResponse:
             ],
             "has_more": has_more,
         },
-        json_dumps_params={"ensure_ascii": False, "allow_nan": False},
+        json_dumps_params=JSON_STRICT,
     )
 
 

@@ -26,6 +26,7 @@ from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 from django.db import DatabaseError
 
+from chat.feeds import feed_hub
 from chat.layers import LAYER_ERRORS
 from chat.presence import HEARTBEAT, presence_heartbeat
 from chat.services import rooms_last_numbers
@@ -113,6 +114,10 @@ class EpochWatch:
                 await self.tail_check()
             except Exception:  # the watcher must outlive any one socket's failure
                 logger.exception("tail check failed")
+            try:
+                await feed_hub(self.layer).count_viewers()
+            except LAYER_ERRORS:
+                logger.warning("viewer count failed", exc_info=True)
             if time.monotonic() >= next_heartbeat:
                 next_heartbeat = time.monotonic() + HEARTBEAT
                 try:

@@ -20,6 +20,12 @@ Every variable the site reads (mirrored in .env.example):
     CHAT_REACTION_RATE_LIMIT   "<count>/<seconds>s" reactions added or taken back per user;
                                default 30/10s
     CHAT_TOKEN_TTL             lifetime of /api/token/ tokens in seconds; default 300
+    CHAT_BATCH_TICK_MS         a broadcast room's messages within this many milliseconds
+                               reach each socket as one frame; default 50
+    CHAT_PUBLISHER             the bot account Django code publishes as (chat.publish)
+                               when it names no author; default "announcements"
+    CHAT_PUBLISH_RATE_LIMIT    "<count>/<seconds>s" messages per bot key; default 50/1s
+    CHAT_COMMENT_RATE_LIMIT    "<count>/<seconds>s" live comments per user; default 5/10s
     CHAT_LOGIN_LIMIT           "<count>/<seconds>s" failed log-ins (form or /api/token/) per
                                username and, tenfold, per client address; default 10/900s
     CHAT_SIGNUP_LIMIT          "<count>/<seconds>s" sign-up attempts per client address;
@@ -205,12 +211,17 @@ CHANNEL_LAYERS = {
 # and between two looks at the layer's epoch (a Redis restart closes sockets with 4012).
 CHAT_LAYER_TIMEOUT = 5.0
 CHAT_LAYER_CHECK_INTERVAL = 2.0
+# Seconds over which a broadcast room's messages are gathered into one frame per socket.
+CHAT_BATCH_TICK = env_int("CHAT_BATCH_TICK_MS", 50, minimum=1) / 1000
 # Seconds a socket holds a message that came ahead of a missing one, waiting for
 # the missing one's broadcast, before reading it from the database.
 CHAT_HOLE_WAIT = 0.2
 
 CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/10s")
 CHAT_REACTION_RATE_LIMIT = env_rate("CHAT_REACTION_RATE_LIMIT", "30/10s")
+CHAT_PUBLISHER = os.environ.get("CHAT_PUBLISHER") or "announcements"
+CHAT_PUBLISH_RATE_LIMIT = env_rate("CHAT_PUBLISH_RATE_LIMIT", "50/1s")
+CHAT_COMMENT_RATE_LIMIT = env_rate("CHAT_COMMENT_RATE_LIMIT", "5/10s")
 # Against password guessing and mass sign-ups, shared by every worker (chat/limits.py).
 CHAT_LOGIN_LIMIT = env_rate("CHAT_LOGIN_LIMIT", "10/900s")
 CHAT_SIGNUP_LIMIT = env_rate("CHAT_SIGNUP_LIMIT", "10/3600s")
@@ -220,6 +231,8 @@ CHAT_TOKEN_TTL = env_int("CHAT_TOKEN_TTL", 300, minimum=1)
 CHAT_BODY_MAX = 4000
 CHAT_CLIENT_ID_MAX = 64
 CHAT_FRAME_MAX_BYTES = 64 * 1024
+# Code points of a live comment.
+CHAT_COMMENT_MAX = 200
 CHAT_REPLAY_MAX = 1000
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -137,7 +137,13 @@ async def test_welcome_is_the_first_frame(connect, alice, general):
     welcome = await sock.receive()
     assert welcome == {
         "type": "welcome",
-        "room": {"slug": "general", "name": "General", "kind": "public", "archived": False},
+        "room": {
+            "slug": "general",
+            "name": "General",
+            "kind": "public",
+            "archived": False,
+            "live_comments": False,
+        },
         "user": {"username": "alice"},
         "online": welcome["online"],
         "last_id": None,
@@ -167,6 +173,7 @@ async def test_welcome_of_a_private_room(connect, alice, db):
         "name": "Staff",
         "kind": "private",
         "archived": False,
+        "live_comments": False,
     }
     assert welcome["user"] == {"username": "alice"}
 

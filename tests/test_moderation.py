@@ -220,7 +220,13 @@ async def test_archiving_in_the_admin_makes_open_sockets_read_only_at_once(
         frame = await sock.receive()
         assert frame == {
             "type": "room",
-            "room": {"slug": "general", "name": "General", "kind": "public", "archived": True},
+            "room": {
+                "slug": "general",
+                "name": "General",
+                "kind": "public",
+                "archived": True,
+                "live_comments": False,
+            },
         }
     error = await send_body(a, "too late")
     assert (error["type"], error["code"], error["client_id"]) == ("error", "room_archived", "c1")

@@ -65,6 +65,12 @@ export class Presence {
     this.render();
   }
 
+  // A broadcast room counts its audience instead of listing it.
+  viewers(count) {
+    this.count.textContent = String(count);
+    this.toggleCount.textContent = String(count);
+  }
+
   item(name) {
     const item = make("li", "online-item");
     item.dataset.username = name;

@@ -11,6 +11,7 @@ import { Connection } from "./connection.js";
 import { MentionCompleter } from "./mentions.js";
 import { MessageList } from "./messages.js";
 import { Presence } from "./presence.js";
+import { StateView } from "./state.js";
 
 const root = document.getElementById("room");
 const byId = (id) => document.getElementById(id);
@@ -25,6 +26,11 @@ const notice = byId("room-notice");
 const statusLine = byId("connection");
 const input = byId("body");
 
+// A broadcast room's audience reads; only its publishers post. Someone not
+// signed in may watch one open to viewers.
+const mayPost = root.dataset.mayPost === "true";
+const signedIn = Boolean(me);
+const stateView = new StateView(byId("room-state"));
 let archived = root.dataset.archived === "true";
 let closedReason = ""; // set when the server refused us for good (FORBIDDEN, NOT_FOUND)
 let replyTo = null; // {id, user, body, deleted}: the message the next one answers
@@ -66,7 +72,7 @@ const messages = new MessageList({
   lastRead: Number(root.dataset.lastRead) || 0,
   hasMore: root.dataset.hasMore === "true",
   requestHistory: (before, limit) => connection.send({ type: "history", before: before, limit: limit }),
-  sendRead: (id) => connection.send({ type: "read", id: id }),
+  sendRead: (id) => signedIn && connection.send({ type: "read", id: id }),
 });
 
 const composer = new Composer({
@@ -144,7 +150,7 @@ function setReply(message) {
 function applyReadOnly() {
   root.dataset.archived = archived ? "true" : "false";
   notice.textContent = archived ? "This room is archived" : closedReason;
-  composer.setLocked(archived || Boolean(closedReason));
+  composer.setLocked(archived || Boolean(closedReason) || !mayPost);
 }
 
 function applyRoom(room) {
@@ -165,12 +171,27 @@ function onFrame(frame) {
   switch (frame.type) {
     case "welcome":
       applyRoom(frame.room);
-      presence.welcome(frame.online);
+      if (frame.room.kind === "broadcast") {
+        presence.viewers(frame.viewers);
+        stateView.update(frame.state, frame.state_version);
+      } else {
+        presence.welcome(frame.online);
+      }
       messages.markRead();
       messages.fillScreen();
       break;
     case "message":
       onMessage(frame);
+      break;
+    case "messages":
+      // A broadcast room's messages, a tick at a time.
+      for (const message of frame.messages) onMessage(message);
+      break;
+    case "viewers":
+      presence.viewers(frame.count);
+      break;
+    case "room.state":
+      stateView.update(frame.state, frame.version);
       break;
     case "history":
       messages.history(frame);
@@ -254,7 +275,8 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-byId("notify-setting").addEventListener("change", function (event) {
+const notifySetting = byId("notify-setting");
+if (notifySetting) notifySetting.addEventListener("change", function (event) {
   const select = event.target;
   const status = byId("notify-status");
   fetch("/api/rooms/" + encodeURIComponent(slug) + "/notify/", {

@@ -328,6 +328,11 @@ def read_until_closed(sock: socket.socket, timeout: float) -> bool:
     return True
 
 
+def process_of(channel: str) -> str:
+    """The worker a channel belongs to: `specific.<worker>!<channel>`."""
+    return channel.split("!", 1)[0]
+
+
 async def next_presence(client: Client, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -352,7 +357,8 @@ async def test_a_peer_ignoring_pings_is_closed_and_forgotten(
         assert await next_presence(observer, 10) == {"type": "presence", "joined": ["user06"]}
         (entry,) = await keys.entries_of("user06")
         channel = entry.split(":", 2)[2]
-        assert channel in await keys.channels()
+        # Its worker is in the room's group, for its one socket there (chat/feeds.py).
+        assert process_of(channel) in {process_of(member) for member in await keys.channels()}
 
         # daphne pings every 1 s (checked every 2 s) and drops a peer silent for 2 s.
         assert await next_presence(observer, 10) == {"type": "presence", "left": ["user06"]}
@@ -362,13 +368,14 @@ async def test_a_peer_ignoring_pings_is_closed_and_forgotten(
         # Nothing of the silent socket is left: the room holds the observer alone.
         # (`left` goes out before the group is left: this may take a moment more.)
         (observer_entry,) = await keys.entries_of("user05")
-        alone = ({observer_entry}, {observer_entry.split(":", 2)[2]})
+        alone = ({observer_entry}, {process_of(observer_entry.split(":", 2)[2])})
 
         async def forgotten() -> bool:
-            return (await keys.presence_members(), await keys.channels()) == alone
+            channels = {process_of(member) for member in await keys.channels()}
+            return (await keys.presence_members(), channels) == alone
 
         assert await eventually(forgotten, 5), (
-            f"{channel} still a member: {channel in await keys.channels()};"
+            f"{process_of(channel)} still a member: {await keys.channels()};"
             f" entries of user06: {await keys.entries_of('user06')}"
         )
         await observer.close()
@@ -409,11 +416,15 @@ async def test_connection_churn_leaks_no_membership_presence_or_memory(
             cycles += 1
 
     async def settled() -> bool:
-        """Only the observer left in the room's group and presence set."""
+        """Only the observer left in the room's presence set, and its worker's feed in
+        the room's group (a worker is a member once, for all its sockets: chat/feeds.py)."""
         members = [member.split(":", 2) for member in await keys.presence_members()]
-        return [name for _, name, _ in members] == [watcher] and await keys.channels() == {
-            channel for _, _, channel in members
-        }
+        return (
+            [name for _, name, _ in members] == [watcher]
+            and {process_of(channel) for channel in await keys.channels()}
+            == {process_of(channel) for _, _, channel in members}
+            and len(await keys.channels()) == 1
+        )
 
     async def leftovers(when: str) -> str:
         members = await keys.presence_members()

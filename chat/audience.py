@@ -1,0 +1,84 @@
+"""What a room socket does for an audience: broadcast rooms and live comments.
+
+- Broadcast rooms' messages come a tick at a time (chat/feeds.py): one
+  `messages` frame carries the tick's messages, made once for every socket of
+  the worker, whenever the socket can take them all in order.
+- `viewers`: how many sockets watch a broadcast room, over every worker.
+- `room.state`: a broadcast room's state (a score, a quote), newest version.
+- Live comments (danmaku): `comment.send` in a room that takes them becomes a
+  `comment` frame for everyone, never stored and outside the room's ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chat import events, protocol
+from chat.delivery import Delivery
+from chat.errors import ChatError
+from chat.limits import rate_place
+from chat.models import Room
+from chat.services import WHITE_SPACE, author_may_write, text_check
+from chat.socket import InboxConsumer
+
+
+def comment_clean(body: str) -> str:
+    """A live comment: 1..CHAT_COMMENT_MAX code points once stripped."""
+    text_check(body, field="body")
+    body = body.strip(WHITE_SPACE)
+    if not body:
+        raise ChatError("empty", "the comment is empty")
+    if len(body) > settings.CHAT_COMMENT_MAX:
+        raise ChatError("too_long", f"a comment has at most {settings.CHAT_COMMENT_MAX} characters")
+    return body
+
+
+class AudienceSocket(InboxConsumer):
+    """A mixin of chat.consumers.RoomConsumer."""
+
+    room: Room | None
+    delivery: Delivery
+
+    async def chat_messages(self, event: dict[str, Any]) -> None:
+        """One tick's messages of a broadcast room, in id order."""
+        user_id = self.scope["user"].pk
+        text = event["text"]
+        # The author sees their client_id: their own messages go one by one.
+        if text is not None and not any(e["author_id"] == user_id for e in event["events"]):
+            if await self.delivery.live_batch(first=event["first"], last=event["last"], text=text):
+                return
+        for message in event["events"]:
+            await self.chat_message(message)
+
+    async def chat_state(self, event: dict[str, Any]) -> None:
+        await self.send_text(event["text"])
+
+    async def chat_viewers(self, event: dict[str, Any]) -> None:
+        await self.send_text(events.viewers_frame(event["count"]))
+
+    async def chat_comment(self, event: dict[str, Any]) -> None:
+        await self.send_text(event["text"])
+
+    async def comment(self, command: protocol.Comment) -> None:
+        """A live comment: to everyone in the room now, and nowhere else ever."""
+        assert self.room is not None
+        if not self.room.live_comments:
+            raise ChatError("forbidden", "this room takes no live comments")
+        if self.room.archived:
+            raise ChatError("room_archived", "this room is archived and read-only")
+        body = comment_clean(command.body)
+        user = self.scope["user"]
+        connection = self.channel_layer.connection(0)
+        async with rate_place(connection, user_id=user.pk, what="comments") as place:
+            await database_sync_to_async(author_may_write)(author_id=user.pk, room_id=self.room.pk)
+            place.kept = True
+        event = events.chat_comment(
+            room_id=self.room.pk, username=user.get_username(), body=body, time=command.time
+        )
+        await asyncio.wait_for(
+            self.channel_layer.group_send(self.room.group_name, event), settings.CHAT_LAYER_TIMEOUT
+        )
