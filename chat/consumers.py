@@ -27,6 +27,7 @@ from chat.audience import AudienceSocket
 from chat.delivery import Delivery, Rendered
 from chat.errors import ChatError
 from chat.feeds import feed_hub
+from chat.holes import messages_missing
 from chat.layers import LAYER_ERRORS, first_in
 from chat.limits import rate_place
 from chat.models import SLUG_PATTERN, Message, Room, me_group_name, user_group_name
@@ -39,7 +40,6 @@ from chat.services import (
     message_create,
     message_delete,
     message_edit,
-    messages_between,
     room_read,
     socket_snapshot,
 )
@@ -55,25 +55,6 @@ HOLE_EXPIRED = {"type": "chat.hole_expired"}
 # What a viewer who is not signed in may ask of a socket.
 READ_ONLY = (protocol.History, protocol.Ping)
 _SLUG = re.compile(SLUG_PATTERN)
-
-_missing: dict[tuple[int, int, int], asyncio.Future[list[Message]]] = {}
-
-
-async def messages_missing(*, room_id: int, after: int, before: int) -> list[Message]:
-    """messages_between, read once for every socket of this process missing the same ones.
-
-    A message the layer dropped for a process is missing on all its sockets
-    in the room at once: one query serves them all.
-    """
-    key = (room_id, after, before)
-    future = _missing.get(key)
-    if future is None:
-        future = asyncio.ensure_future(
-            database_sync_to_async(messages_between)(room_id=room_id, after=after, before=before)
-        )
-        _missing[key] = future
-        future.add_done_callback(lambda _: _missing.pop(key, None))
-    return await asyncio.shield(future)
 
 
 class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
@@ -185,7 +166,7 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
         )
         if broadcast:
             # A viewer count, not who is online: count this socket in at once.
-            await feed_hub(self.channel_layer).count_viewers([room.group_name])
+            await feed_hub(self.channel_layer).count_viewers([room.group_name], announce=False)
             return snapshot, Joined(came_online=False, online=[], ghosts=[], version=0)
         member, joined = await socket_joins(
             self.channel_layer, room=room, user=user, channel_name=self.channel_name
@@ -390,7 +371,7 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
         return [self.rendered(message) for message in missing]
 
     def watched_rooms(self) -> list[int]:
-        return [self.presence_entry[0]] if self.presence_entry is not None else []
+        return [self.room.pk] if self.opened and self.room is not None else []
 
     async def catch_up(self, last_numbers: dict[int, int]) -> None:
         """The watcher's tail check: send what the room has beyond the last message sent."""

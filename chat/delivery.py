@@ -84,18 +84,43 @@ class Delivery:
         async with self.lock:
             await self.place(number, text)
 
-    async def live_batch(self, *, first: int, last: int, text: str) -> bool:
-        """Messages first..last, without a gap, as one frame `text`; False when this
-        socket cannot take them that way (it is elsewhere in the order, holds
-        messages or owes answers): the caller then hands them over one by one."""
+    async def live_batch(self, *, first: int, last: int, text: str | None) -> bool:
+        """Messages first..last as one frame `text` (None: the ones there are were deleted).
+
+        False when this socket cannot take them that way (it is elsewhere in
+        the order, holds messages or owes answers): the caller then hands them
+        over one by one.
+        """
         if last <= self.last_sent:
             return True
         async with self.lock:
             if self.stopped or first != self.last_sent + 1 or self.held or self.answers:
                 return False
-            await self.send(text)
+            if text is not None:
+                await self.send(text)
             self.last_sent = last
             return True
+
+    def take_batch(self, *, first: int, last: int, write: Callable[[], bool]) -> bool:
+        """live_batch at once, without waiting: `write()` sends the frame there and then.
+
+        False, with nothing written, whenever live_batch would wait or refuse,
+        or `write()` could not send: the caller then hands the batch over as
+        an event.
+        """
+        if last <= self.last_sent:
+            return True
+        if (
+            self.lock.locked()
+            or self.stopped
+            or first != self.last_sent + 1
+            or self.held
+            or self.answers
+            or not write()
+        ):
+            return False
+        self.last_sent = last
+        return True
 
     async def stored(self, number: int, text: str) -> None:
         """A message this socket stored: its acknowledgement, in its place in the order."""

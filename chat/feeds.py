@@ -14,30 +14,54 @@ Redis is current whenever a socket has joined, which is what a socket reads
 its backlog after. A member's inbox past capacity drops its oldest event
 with a WARNING (`Inbox.offer`); a socket fills the hole from the database.
 
-Broadcast rooms batch (`CHAT_BATCH_TICK`): the `chat.message` events that
-arrive within one tick go to each socket as one `chat.messages` event, so
-that a socket is written once per tick rather than once per message.
+Broadcast rooms batch (`CHAT_BATCH_TICK`): a feed hands its sockets their
+room's messages at most once a tick, and the `chat.message` events that
+arrived meanwhile go out as one `chat.messages` event, in id order and
+without a gap, with the one `messages` frame of them all made once. A
+message that finds the feed idle for a tick goes out at once. The tick
+counts from the end of the last batch: under load the batches grow, as the
+cost of a batch is that of writing to each socket whatever it carries. A feed
+puts its room's messages in order once for the worker's sockets: a message
+that arrives ahead of a missing one waits at the feed (CHAT_HOLE_WAIT), and
+the hole is read from the database once for the worker, not by each socket.
+The tick's frame is written straight to every socket that can take it as it
+is (chat/audience.py); any other gets the event in its inbox.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.db import DatabaseError
 
+from chat import events
+from chat.holes import messages_missing
 from chat.layers import LAYER_LOST, Inbox
+from chat.wire import SharedText
 
 logger = logging.getLogger(__name__)
 
+# What a feed's timers put in its own inbox: the tick is over; a hole waited long enough.
+TICK = {"type": "feed.tick"}
+# A batch handed to this many sockets lets the event loop run other work.
+YIELD_EVERY = 256
+HOLE_WAITED = {"type": "feed.hole_waited"}
+
 
 class Member(Protocol):
-    """What a feed needs of a socket: the inbox it reads its events from."""
+    """What a feed needs of a socket."""
 
     inbox: Inbox
+
+    def take_batch(self, batch: dict[str, Any]) -> bool:
+        """Write a `chat.messages` event's frame now; False to get the event in the inbox."""
+        ...
 
 
 class Feed:
@@ -49,12 +73,19 @@ class Feed:
         self.batched = batched
         self.channel = ""
         self.members: set[Any] = set()
-        # Sockets watching the room on every worker, as last counted (broadcast rooms).
+        # Sockets watching the room on every worker, as last counted (broadcast rooms),
+        # and as last told to the sockets.
         self.viewers = 0
+        self.announced = 0
         self.task: asyncio.Task[None] | None = None
-        # chat.message events waiting for the end of the tick (batched feeds).
-        self.pending: list[dict[str, Any]] = []
-        self.flush: asyncio.TimerHandle | None = None
+        self.timers: list[asyncio.TimerHandle] = []
+        # Batched feeds: chat.message events by id, waiting for the tick or for a hole;
+        # the id handed out next (None before the first message); whether a tick is due.
+        self.waiting: dict[int, dict[str, Any]] = {}
+        self.next: int | None = None
+        self.tick_due = False
+        self.handed_at = -1e9  # when the last batch was handed out (monotonic)
+        self.hole_since: float | None = None
 
     async def start(self) -> None:
         layer = self.hub.layer
@@ -64,9 +95,14 @@ class Feed:
     def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
-        if self.flush is not None:
-            self.flush.cancel()
+        for timer in self.timers:
+            timer.cancel()
         self.hub.layer.discard_inbox(self.channel)
+
+    def later(self, delay: float, event: dict[str, Any]) -> None:
+        inbox = self.hub.layer.inbox(self.channel)
+        self.timers = [timer for timer in self.timers if not timer.cancelled()]
+        self.timers.append(asyncio.get_running_loop().call_later(delay, inbox.put, event))
 
     async def run(self) -> None:
         inbox = self.hub.layer.inbox(self.channel)
@@ -74,54 +110,129 @@ class Feed:
             message = await inbox.get()
             if message is LAYER_LOST:
                 continue  # every socket of the worker hears of it in its own inbox
-            if self.batched and message["type"] == "chat.message":
-                self.pending.append(message)
-                if self.flush is None:
-                    self.flush = asyncio.get_running_loop().call_later(
-                        settings.CHAT_BATCH_TICK, self.send_batch
-                    )
-                continue
-            if self.pending:
-                self.send_batch()  # what came before goes first
-            self.hand_out(message)
+            if not self.batched:
+                self.hand_out(message)
+            elif message is TICK:
+                self.tick_due = False
+                await self.send_run()
+            elif message is HOLE_WAITED:
+                await self.fill_hole()
+            elif message["type"] == "chat.message":
+                self.arrived(message)
+            else:
+                await self.send_run()  # the messages before it go first
+                self.hand_out(message)
 
-    def send_batch(self) -> None:
-        """The tick is over: one event with every message that came in it.
+    # --- batched feeds: the room's messages in order, a tick at a time ---------------------
 
-        Its `text` is the one `messages` frame of them all, made once for every
-        socket, when their ids follow on without a gap (None otherwise: each
-        socket then takes them one by one).
-        """
-        if self.flush is not None:
-            self.flush.cancel()
-            self.flush = None
-        batch, self.pending = sorted(self.pending, key=lambda event: event["id"]), []
-        if not batch:
+    def arrived(self, event: dict[str, Any]) -> None:
+        number = event["id"]
+        if self.next is not None and number < self.next:
+            # Behind what was handed out: older than the feed, or a repeat. Each
+            # socket places it, or drops it, by its own order.
+            self.hand_out(event)
             return
-        ids = [event["id"] for event in batch]
-        text = None
-        if ids == list(range(ids[0], ids[0] + len(ids))):
-            text = '{"type":"messages","messages":[' + ",".join(e["text"] for e in batch) + "]}"
-        self.hand_out(
-            {
-                "type": "chat.messages",
-                "events": batch,
-                "first": ids[0],
-                "last": ids[-1],
-                "text": text,
-            }
-        )
+        self.waiting[number] = event
+        if not self.tick_due:
+            # A tick after the last batch; at once if that was longer ago. Any
+            # message already queued behind this one still comes first.
+            self.tick_due = True
+            wait = self.handed_at + settings.CHAT_BATCH_TICK - time.monotonic()
+            self.later(max(0.0, wait), TICK)
+
+    async def send_run(self) -> None:
+        """Hand out the waiting messages that follow on from the last one handed out,
+        as one event; the ones after a hole wait for it (CHAT_HOLE_WAIT at most)."""
+        if not self.waiting:
+            return
+        if self.next is None:
+            self.next = min(self.waiting)
+        first = self.next
+        run = []
+        while (event := self.waiting.pop(self.next, None)) is not None:
+            run.append(event)
+            self.next += 1
+        if run:
+            await self.send_batch(first, run)
+        if not self.waiting:
+            self.hole_since = None
+        elif self.hole_since is None or run:
+            self.hole_since = time.monotonic()
+            self.later(settings.CHAT_HOLE_WAIT, HOLE_WAITED)
+
+    async def fill_hole(self) -> None:
+        """A hole outlived CHAT_HOLE_WAIT: read it from the database, once for the worker."""
+        if (
+            not self.waiting
+            or self.next is None
+            or self.hole_since is None
+            or time.monotonic() - self.hole_since < settings.CHAT_HOLE_WAIT * 0.99
+        ):
+            return  # filled meanwhile, or a newer hole with its own wait
+        before = min(self.waiting)
+        room_id = self.waiting[before]["room_id"]
+        first = self.next
+        try:
+            missing = await messages_missing(room_id=room_id, after=first - 1, before=before)
+        except DatabaseError:
+            # Each socket finds the hole itself, and closes (4013) if it cannot fill it either.
+            logger.warning(
+                "could not fill a hole of %s before %s", self.group, before, exc_info=True
+            )
+            missing = []
+        filled = [events.chat_message(message) for message in missing]
+        # What the database does not have was deleted: the run goes on after it.
+        self.next = before
+        self.hole_since = None
+        await self.send_batch(first, filled, through=before - 1)
+        await self.send_run()
+
+    async def send_batch(
+        self, first: int, batch: list[dict[str, Any]], *, through: int | None = None
+    ) -> None:
+        """Messages `first`..`last` (any absent were deleted) as one event; its `text` is the
+        one `messages` frame of them all, made once for every socket."""
+        last = batch[-1]["id"] if batch else first - 1
+        if through is not None:
+            last = max(last, through)
+        if last < first:
+            return
+        text: str | None = None
+        if batch:
+            text = SharedText(
+                '{"type":"messages","messages":[' + ",".join(e["text"] for e in batch) + "]}"
+            )
+        message = {
+            "type": "chat.messages",
+            "authors": {event["author_id"] for event in batch},
+            "events": batch,
+            "first": first,
+            "last": last,
+            "text": text,
+        }
+        capacity = self.hub.layer.capacity
+        for count, member in enumerate(list(self.members), 1):
+            if not member.take_batch(message):
+                self.offer(member, message, capacity)
+            if count % YIELD_EVERY == 0:
+                # Let the worker's other work run (its reader of Redis among it): the
+                # room's next events come from this task alone, so none overtakes this.
+                await asyncio.sleep(0)
+        self.handed_at = time.monotonic()
 
     def hand_out(self, message: dict[str, Any]) -> None:
         capacity = self.hub.layer.capacity
         for member in list(self.members):
-            if member.inbox.offer(message, capacity):
-                self.hub.dropped += 1
-                logger.warning(
-                    "inbox of a socket in %s over capacity: dropped its oldest event (%d in all)",
-                    self.group,
-                    self.hub.dropped,
-                )
+            self.offer(member, message, capacity)
+
+    def offer(self, member: Member, message: dict[str, Any], capacity: int) -> None:
+        if member.inbox.offer(message, capacity):
+            self.hub.dropped += 1
+            logger.warning(
+                "inbox of a socket in %s over capacity: dropped its oldest event (%d in all)",
+                self.group,
+                self.hub.dropped,
+            )
 
 
 class FeedHub:
@@ -134,33 +245,43 @@ class FeedHub:
         self.dropped = 0
 
     async def join(self, group: str, member: Member, *, batched: bool = False) -> None:
-        """Have `member` get the group's events; the group holds the feed once this returns."""
-        async with self.locks.setdefault(group, asyncio.Lock()):
-            feed = self.feeds.get(group)
-            if feed is None:
-                feed = Feed(self, group, batched=batched)
-                await feed.start()
-                self.feeds[group] = feed
-            try:
-                await asyncio.wait_for(
-                    self.layer.group_add(group, feed.channel), settings.CHAT_LAYER_TIMEOUT
-                )
-            except BaseException:
-                if not feed.members:
-                    del self.feeds[group]
-                    feed.stop()
-                raise
+        """Have `member` get the group's events; the group holds the feed once this returns.
+
+        Only a feed's first member and its last wait for the group's lock: a
+        crowd arriving or leaving does not queue behind one another.
+        """
+        feed = self.feeds.get(group)
+        if feed is None:
+            async with self.locks.setdefault(group, asyncio.Lock()):
+                feed = self.feeds.get(group)
+                if feed is None:
+                    feed = Feed(self, group, batched=batched)
+                    await feed.start()
+                    self.feeds[group] = feed
+                feed.members.add(member)
+        else:
             feed.members.add(member)
+        try:
+            # Every join refreshes the group entry, and with it its expiry.
+            await asyncio.wait_for(
+                self.layer.group_add(group, feed.channel), settings.CHAT_LAYER_TIMEOUT
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.leave(group, member)
+            raise
 
     async def leave(self, group: str, member: Member) -> None:
         """`member` is gone; the last one out takes the feed out of the group."""
+        feed = self.feeds.get(group)
+        if feed is None or member not in feed.members:
+            return
+        feed.members.discard(member)
+        if feed.members:
+            return
         async with self.locks.setdefault(group, asyncio.Lock()):
-            feed = self.feeds.get(group)
-            if feed is None or member not in feed.members:
-                return
-            feed.members.discard(member)
-            if feed.members:
-                return
+            if self.feeds.get(group) is not feed or feed.members:
+                return  # someone joined meanwhile
             del self.feeds[group]
             feed.stop()
             # The group entry expires with the layer's group_expiry if this fails.
@@ -185,11 +306,16 @@ class FeedHub:
         # A hash of worker -> "<its sockets in the room>:<until when that holds>".
         return f"{self.layer.prefix}:viewers:{group}"
 
-    async def count_viewers(self, groups: list[str] | None = None) -> None:
+    async def count_viewers(
+        self, groups: list[str] | None = None, *, announce: bool = True
+    ) -> None:
         """Tell Redis how many sockets this worker has in each broadcast room, and read
-        the totals: a total that changed goes to the worker's sockets as `viewers`.
+        the totals; with `announce`, a total that changed goes to the worker's sockets
+        as `viewers`.
 
-        Every CHAT_LAYER_CHECK_INTERVAL (chat/watcher.py), and when a socket joins.
+        Every CHAT_LAYER_CHECK_INTERVAL (chat/watcher.py), announced; and when a
+        socket joins, for its welcome alone: a crowd arriving would otherwise be
+        told of each newcomer, which costs the square of its size.
         A worker that died stops renewing its count, which then no longer adds up.
         """
         feeds = [
@@ -214,8 +340,9 @@ class FeedHub:
                 count, until = value.decode().split(":")
                 if float(until) > now:
                     total += int(count)
-            if total != feed.viewers:
-                feed.viewers = total
+            feed.viewers = total
+            if announce and total != feed.announced:
+                feed.announced = total
                 feed.hand_out({"type": "chat.viewers", "count": total})
 
     def viewers(self, group: str) -> int:

@@ -31,6 +31,7 @@ from django.conf import settings
 from chat.feeds import feed_hub
 from chat.layers import LAYER_ERRORS, Inbox
 from chat.protocol import CloseCode
+from chat.wire import SharedText, Wire
 
 # Room groups (chat.models.room_group_name) are joined through the worker's feed.
 ROOM_GROUP_PREFIX = "room-"
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 class InboxConsumer(AsyncWebsocketConsumer):
     inbox: Inbox
     groups_joined: list[str]
+    # The daphne connection under `send`, for frames shared by many sockets.
+    wire: Wire | None
     # Set once the handshake is accepted.
     accepted = False
     # Set once the socket is closing (by the server, or a send found the client
@@ -52,6 +55,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
+        self.wire = Wire.of(send)
         inbox = self.inbox = self.channel_layer.inbox(self.channel_name)
         self.groups_joined = []
         self.started()
@@ -110,6 +114,11 @@ class InboxConsumer(AsyncWebsocketConsumer):
     def stopped(self) -> None:
         """Called once the consumer has handled its last event."""
 
+    def take_batch(self, batch: dict[str, Any]) -> bool:
+        """A room feed's tick of messages (chat/feeds.py), written now if this socket
+        can; False to get it as an event in the inbox, as here."""
+        return False
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         # After the server's close, neither a client frame (a deactivated
         # user's, say) nor a broadcast is acted on; only the disconnect is.
@@ -135,7 +144,12 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.refuse(code)
 
     async def send_text(self, text: str) -> None:
-        """Write one text frame; a client already closing is left to its disconnect."""
+        """Write one text frame; a client already closing is left to its disconnect.
+
+        A `SharedText`, the same for many sockets, is sent as framed once (chat/wire.py).
+        """
+        if self.wire is not None and type(text) is SharedText and self.wire.send_shared(text):
+            return
         try:
             await self.base_send({"type": "websocket.send", "text": text})
         except Disconnected:

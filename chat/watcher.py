@@ -5,8 +5,12 @@ Every CHAT_LAYER_CHECK_INTERVAL (2 s) it
   when the key changes (a restart) or could not be read, every socket of the
   worker is closed with 4012 as soon as Redis answers again, and its client
   resumes instead of staying silently deaf;
-- compares every socket's last message with its room's newest number (the
-  tail check): a last message the layer dropped shows no hole behind it;
+- compares every socket's last message with its room's newest number as of
+  the look before (the tail check): a last message the layer dropped shows
+  no hole behind it. The look before, so that a message still on its way
+  (a broadcast room's waits for its tick) is not read from the database by
+  every socket of a busy room, only one that is still missing after an
+  interval;
 - and every presence.HEARTBEAT, refreshes the worker's presence entries and
   sweeps the expired ones of its rooms (chat/presence.py).
 """
@@ -58,6 +62,8 @@ class EpochWatch:
         self.epoch: bytes | None = None
         self.lost = False
         self.consumers: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Each room's newest message number at the tail check before.
+        self.last_numbers: dict[int, int] = {}
         self.task: asyncio.Task[None] | None = None
 
     async def read_epoch(self) -> bytes:
@@ -89,7 +95,7 @@ class EpochWatch:
         self.lost = False
 
     async def tail_check(self) -> None:
-        """Let every socket catch up to its room's newest message.
+        """Let every socket catch up to its room's newest message of an interval ago.
 
         A socket learns of a message when the layer delivers it, or when a later
         one shows the hole; a last message the layer dropped would show neither.
@@ -97,14 +103,17 @@ class EpochWatch:
         consumers = list(self.consumers)
         room_ids = {room_id for consumer in consumers for room_id in consumer.watched_rooms()}
         if not room_ids:
+            self.last_numbers = {}
             return
         try:
             last_numbers = await database_sync_to_async(rooms_last_numbers)(room_ids=room_ids)
         except DatabaseError as error:
             logger.warning("tail check skipped: %r", error)
             return
-        for consumer in consumers:
-            await consumer.catch_up(last_numbers)
+        due, self.last_numbers = self.last_numbers, last_numbers
+        if due:
+            for consumer in consumers:
+                await consumer.catch_up(due)
 
     async def run(self) -> None:
         next_heartbeat = time.monotonic() + HEARTBEAT

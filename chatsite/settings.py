@@ -21,7 +21,8 @@ Every variable the site reads (mirrored in .env.example):
                                default 30/10s
     CHAT_TOKEN_TTL             lifetime of /api/token/ tokens in seconds; default 300
     CHAT_BATCH_TICK_MS         a broadcast room's messages within this many milliseconds
-                               reach each socket as one frame; default 50
+                               of its last frame reach each socket as one frame;
+                               default 50
     CHAT_PUBLISHER             the bot account Django code publishes as (chat.publish)
                                when it names no author; default "announcements"
     CHAT_PUBLISH_RATE_LIMIT    "<count>/<seconds>s" messages per bot key; default 50/1s

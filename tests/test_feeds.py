@@ -1,0 +1,192 @@
+"""A worker's feed of a broadcast room, against real Redis and the real database.
+
+The feed puts the room's messages in order once for the worker's sockets,
+hands them out a tick at a time as one `chat.messages` event, and reads a
+hole from the database once, skipping what was deleted (chat/feeds.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat import events
+from chat.feeds import FeedHub
+from chat.layers import ChatChannelLayer, Inbox
+from chat.models import Message, Room
+from chat.services import message_delete
+from tests.helpers import send
+from tests.settings import REDIS_URL
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Member:
+    """A socket as a feed sees it: takes batches straight away, or wants them in its inbox."""
+
+    def __init__(self, *, takes: bool = True) -> None:
+        self.inbox = Inbox()
+        self.takes = takes
+        self.batches: list[dict[str, Any]] = []
+        self.took = asyncio.Event()
+
+    def take_batch(self, batch: dict[str, Any]) -> bool:
+        if self.takes:
+            self.batches.append(batch)
+            self.took.set()
+        return self.takes
+
+    async def until(self, condition: Callable[[Member], bool], timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition(self):
+                self.took.clear()
+                await self.took.wait()
+
+    async def until_ids(self, ids: list[int]) -> None:
+        await self.until(lambda member: member.ids() == ids)
+
+    def ids(self) -> list[int]:
+        return [event["id"] for batch in self.batches for event in batch["events"]]
+
+
+@pytest.fixture
+async def layer():
+    layer = ChatChannelLayer(
+        hosts=[{"address": REDIS_URL}], prefix=f"test-feeds-{uuid.uuid4().hex[:8]}", capacity=100
+    )
+    yield layer
+    await layer.flush()
+    await layer.close_pools()
+
+
+@pytest.fixture
+def room(db, alice) -> Room:
+    room = Room.objects.create(name="Scores", slug="scores", kind=Room.Kind.BROADCAST)
+    alice.is_staff = True  # staff publish in broadcast rooms
+    alice.save()
+    for n in range(1, 6):
+        send(room, alice, f"update {n}")
+    return room
+
+
+@database_sync_to_async
+def message_events(room: Room) -> dict[int, dict[str, Any]]:
+    stored = Message.objects.filter(room=room).for_wire()
+    return {message.number: events.chat_message(message) for message in stored}
+
+
+@pytest.fixture
+def quick(settings):
+    settings.CHAT_BATCH_TICK = 0.2
+    settings.CHAT_HOLE_WAIT = 0.3
+    return settings
+
+
+async def test_messages_that_arrive_out_of_order_go_out_as_one_ordered_frame(layer, room, quick):
+    hub = FeedHub(layer)
+    member = Member()
+    await hub.join("room-scores", member, batched=True)
+    stored = await message_events(room)
+    await layer.group_send("room-scores", stored[1])
+    await member.until_ids([1])
+    # Within the tick that follows, 2..4 arrive out of order.
+    for number in (3, 2, 4):
+        await layer.group_send("room-scores", stored[number])
+    await member.until(lambda m: len(m.batches) == 2)
+    batch = member.batches[1]
+    assert (batch["first"], batch["last"]) == (2, 4)
+    assert member.ids() == [1, 2, 3, 4]
+    assert batch["authors"] == {stored[2]["author_id"]}
+    frame = json.loads(batch["text"])
+    assert frame["type"] == "messages"
+    assert [(m["id"], m["body"]) for m in frame["messages"]] == [
+        (2, "update 2"),
+        (3, "update 3"),
+        (4, "update 4"),
+    ]
+    await hub.leave("room-scores", member)
+
+
+async def test_a_hole_is_read_from_the_database_once_it_has_waited(layer, room, quick):
+    hub = FeedHub(layer)
+    members = [Member(), Member()]
+    for member in members:
+        await hub.join("room-scores", member, batched=True)
+    stored = await message_events(room)
+    await layer.group_send("room-scores", stored[1])
+    await members[0].until_ids([1])
+    # 2 never reaches the worker (the layer dropped it): 3 and 4 wait for it.
+    await layer.group_send("room-scores", stored[3])
+    await layer.group_send("room-scores", stored[4])
+    await asyncio.sleep(0.15)
+    assert members[0].ids() == [1]
+    await members[0].until_ids([1, 2, 3, 4])
+    for member in members:
+        assert member.ids() == [1, 2, 3, 4]
+        spans = [(batch["first"], batch["last"]) for batch in member.batches]
+        assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(spans))
+    # Every socket got the very same frame: made once, for the worker.
+    assert members[0].batches[1]["text"] is members[1].batches[1]["text"]
+    for member in members:
+        await hub.leave("room-scores", member)
+
+
+async def test_a_deleted_message_in_a_hole_is_skipped_not_waited_for(layer, room, alice, quick):
+    hub = FeedHub(layer)
+    member = Member()
+    await hub.join("room-scores", member, batched=True)
+    stored = await message_events(room)
+    await database_sync_to_async(message_delete)(room_id=room.pk, number=2, user=alice)
+    await layer.group_send("room-scores", stored[1])
+    await member.until_ids([1])
+    await layer.group_send("room-scores", stored[3])
+    await member.until_ids([1, 3])
+    spans = [(batch["first"], batch["last"]) for batch in member.batches]
+    # 2 is covered (its number passed) with no frame for it.
+    assert spans[0] == (1, 1) and spans[-1][1] == 3
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(spans))
+    skipped = [batch for batch in member.batches if not batch["events"]]
+    assert [(b["first"], b["last"], b["text"]) for b in skipped] in ([(2, 2, None)], [])
+    await hub.leave("room-scores", member)
+
+
+async def test_a_socket_that_cannot_take_a_batch_gets_it_in_order_in_its_inbox(layer, room, quick):
+    hub = FeedHub(layer)
+    member = Member(takes=False)
+    await hub.join("room-scores", member, batched=True)
+    stored = await message_events(room)
+    await layer.group_send("room-scores", stored[1])
+    first = await asyncio.wait_for(member.inbox.get(), 5)
+    assert (first["type"], first["first"], first["last"]) == ("chat.messages", 1, 1)
+    # Two messages, then another kind of event inside the tick: the messages go first.
+    await layer.group_send("room-scores", stored[2])
+    await layer.group_send("room-scores", stored[3])
+    await layer.group_send("room-scores", {"type": "chat.state", "text": "{}"})
+    second = await asyncio.wait_for(member.inbox.get(), 5)
+    third = await asyncio.wait_for(member.inbox.get(), 5)
+    assert (second["type"], second["first"], second["last"]) == ("chat.messages", 2, 3)
+    assert third["type"] == "chat.state"
+    await hub.leave("room-scores", member)
+
+
+async def test_a_repeat_of_a_message_already_handed_out_goes_to_each_socket_as_it_is(
+    layer, room, quick
+):
+    hub = FeedHub(layer)
+    member = Member()
+    await hub.join("room-scores", member, batched=True)
+    stored = await message_events(room)
+    await layer.group_send("room-scores", stored[1])
+    await member.until_ids([1])
+    await layer.group_send("room-scores", stored[1])
+    repeat = await asyncio.wait_for(member.inbox.get(), 5)
+    assert (repeat["type"], repeat["id"]) == ("chat.message", 1)
+    assert member.ids() == [1]
+    await hub.leave("room-scores", member)
