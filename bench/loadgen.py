@@ -40,6 +40,8 @@ from websockets.uri import parse_uri
 # How long after a step's last due time a message may still arrive; anything
 # later counts as not delivered for the step (it has failed on latency anyway).
 DRAIN_SECONDS = 2.0
+# How long nothing must arrive after a step's sends before what was recorded is read.
+QUIET_SECONDS = 0.25
 
 
 # --- adapters: one per wire format --------------------------------------------
@@ -198,7 +200,14 @@ class Socket(asyncio.Protocol):
     tens of thousands of frames a second that, not the server, would set the
     pace. Here each chunk read is parsed in place and every text frame handed
     to `on_text` at once; pings are answered and closes completed by the
-    protocol itself.
+    protocol itself. Once open, whole text frames are read by `read_frames`,
+    a few microseconds each instead of websockets' few tens: at an audience's
+    hundreds of thousands of frames a second, that would be the limit.
+
+    During a step, what arrives is only timestamped and kept (`recording`), and
+    read afterwards (`replay`): the client's work then does not compete with
+    the servers' for the machine's cores while they are measured, and a
+    message's latency is still the time its last byte arrived.
     """
 
     def __init__(self, url: str, origin: str | None, on_text: Any, wants_first: bool) -> None:
@@ -211,6 +220,12 @@ class Socket(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[None] = loop.create_future()
         self.lost: asyncio.Future[None] = loop.create_future()
+        # Set once open with nothing half-read by the protocol: frames are read here.
+        self.fast = False
+        self.buffer = bytearray()
+        # (arrival time, bytes) while a step records; None when reading at once.
+        self.recording: list[tuple[float, bytes]] | None = None
+        self.now = 0.0  # the arrival time of what is being read
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -219,6 +234,28 @@ class Socket(asyncio.Protocol):
         self.flush()
 
     def data_received(self, data: bytes) -> None:
+        if self.recording is not None:
+            self.recording.append((time.time(), data))
+            return
+        self.now = time.time()
+        self.take(data)
+
+    def record(self) -> None:
+        if self.recording is None:
+            self.recording = []
+
+    def replay(self, *, stop: bool) -> None:
+        """Read what was recorded, in order, as of when it arrived; `stop` recording."""
+        chunks = self.recording or []
+        self.recording = None if stop else []
+        for self.now, data in chunks:
+            self.take(data)
+
+    def take(self, data: bytes) -> None:
+        if self.fast:
+            self.buffer += data
+            self.read_frames()
+            return
         protocol = self.protocol
         protocol.receive_data(data)
         for event in protocol.events_received():
@@ -228,13 +265,61 @@ class Socket(asyncio.Protocol):
                     if self.wants_first:
                         self.first(text)
                     else:
-                        self.on_text(text)
+                        self.on_text(text, self.now)
             elif isinstance(event, Response) and not self.ready.done():
                 if protocol.handshake_exc is not None:
                     self.ready.set_exception(protocol.handshake_exc)
                 elif not self.wants_first:
                     self.ready.set_result(None)
         self.flush()
+        self.fast = (
+            protocol.state is State.OPEN
+            and not self.wants_first
+            and not protocol.reader.buffer
+            and protocol.current_size is None  # no fragmented message under way
+        )
+
+    def read_frames(self) -> None:
+        """Whole unmasked, unfragmented text frames and pings; anything else (a close,
+        a fragment) goes back to the protocol, with everything after it."""
+        buffer = self.buffer
+        size = len(buffer)
+        at = 0
+        while size - at >= 2:
+            head, length = buffer[at], buffer[at + 1]
+            if length & 0x80:
+                break  # masked: not a server's frame; the protocol fails the connection
+            start = at + 2
+            if length == 126:
+                if size - at < 4:
+                    return self.keep(at)
+                length = int.from_bytes(buffer[at + 2 : at + 4], "big")
+                start = at + 4
+            elif length == 127:
+                if size - at < 10:
+                    return self.keep(at)
+                length = int.from_bytes(buffer[at + 2 : at + 10], "big")
+                start = at + 10
+            end = start + length
+            if end > size:
+                return self.keep(at)
+            if head == 0x81:  # FIN, text
+                self.on_text(buffer[start:end].decode(), self.now)
+            elif head == 0x89:  # FIN, ping
+                self.protocol.send_pong(bytes(buffer[start:end]))
+                self.flush()
+            else:
+                break
+            at = end
+        else:
+            return self.keep(at)
+        rest = bytes(buffer[at:])
+        buffer.clear()
+        self.fast = False
+        self.take(rest)
+
+    def keep(self, at: int) -> None:
+        del self.buffer[:at]
 
     def first(self, text: str) -> None:
         self.wants_first = False
@@ -326,8 +411,8 @@ class ClientProcess:
         url = adapter.url(index, resume)
         loop = asyncio.get_running_loop()
 
-        def on_text(text: str) -> None:
-            self.receive(slot, text)
+        def on_text(text: str, now: float) -> None:
+            self.receive(slot, text, now)
 
         _, socket = await loop.create_connection(
             lambda: Socket(url, adapter.origin(index), on_text, adapter.ready_frame),
@@ -356,9 +441,8 @@ class ClientProcess:
                         raise
             await asyncio.sleep(0.5 * (attempt + 1))
 
-    def receive(self, slot: int, text: str) -> None:
-        now = time.time()
-        self.last_frame = now
+    def receive(self, slot: int, text: str, now: float) -> None:
+        self.last_frame = max(self.last_frame, now)
         assert self.adapter is not None
         step = self.step
         for body in self.adapter.decode(text):
@@ -483,6 +567,8 @@ class ClientProcess:
         self.step = StepState(key, len(self.indices))
         if self.adapter is not None:
             self.adapter.errors = 0
+        for socket in self.sockets.values():
+            socket.record()
         end = start_at + duration
         results = await asyncio.gather(
             *(
@@ -527,9 +613,23 @@ class ClientProcess:
         return sent, lag
 
     async def do_drain(self, expected: int, deadline: float) -> dict[str, Any]:
-        """Wait until every socket has `expected` messages of the step, or `deadline`."""
+        """Wait until every socket has `expected` messages of the step, or `deadline`.
+
+        What was recorded is read once nothing has arrived for QUIET_SECONDS (or
+        at the deadline), so that reading it does not slow the step's last
+        deliveries down; then whatever is still missing is waited for as it comes.
+        """
         step = self.step
         assert step is not None
+        while time.time() < deadline:
+            latest = max(
+                (s.recording[-1][0] for s in self.sockets.values() if s.recording), default=0.0
+            )
+            if latest and time.time() - latest >= QUIET_SECONDS:
+                break
+            await asyncio.sleep(0.02)
+        for socket in self.sockets.values():
+            socket.replay(stop=True)
         while time.time() < deadline:
             if all(step.unique[slot] >= expected for slot in self.sockets):
                 break

@@ -147,7 +147,8 @@ def audience(results: Results) -> list[str]:
         " without signing in, and each worker sends a socket one `messages` frame per tick"
         f" ({results['settings'].get('batch_tick_ms', 50)} ms) carrying that tick's messages."
         " The tutorial and node-ws send every message to every socket on its own."
-        " Delivered messages/s counts each message each socket received once.",
+        " Delivered messages/s counts each message each socket received once; each rate"
+        f" is held for {results['settings'].get('broadcast_step_seconds', 2)} s.",
         "",
         "| target | workers | rate/s | delivered msgs/s | p50 ms | p99 ms | late or lost"
         " | server CPU µs/delivered msg | server cores | client cores | p99 ≤ limit |",
