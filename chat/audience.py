@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat import events, protocol
+from chat.db import database_sync_to_async
 from chat.delivery import Delivery
 from chat.errors import ChatError
 from chat.limits import rate_place

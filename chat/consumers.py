@@ -17,13 +17,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
 from chat import events, protocol
 from chat.access import may_publish, room_for_user
 from chat.audience import AudienceSocket
+from chat.db import database_sync_to_async
 from chat.delivery import Delivery, Rendered
 from chat.errors import ChatError
 from chat.feeds import feed_hub

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from channels.db import database_sync_to_async
-
+from chat.db import database_sync_to_async
 from chat.models import Message
 from chat.services import messages_between
 

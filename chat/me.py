@@ -21,13 +21,13 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError
 
 from chat import events
 from chat.attention import RoomEntry, room_entries, room_entry
+from chat.db import database_sync_to_async
 from chat.layers import LAYER_ERRORS
 from chat.models import (
     ROOMS_GROUP,

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import get_user
-from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -17,6 +16,7 @@ from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse
 from django.http.request import validate_host
 
+from chat.db import database_sync_to_async
 from chat.protocol import CloseCode
 from chat.tokens import token_check
 

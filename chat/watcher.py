@@ -25,11 +25,11 @@ import weakref
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 from django.db import DatabaseError
 
+from chat.db import database_sync_to_async
 from chat.feeds import feed_hub
 from chat.layers import LAYER_ERRORS
 from chat.presence import HEARTBEAT, presence_heartbeat
