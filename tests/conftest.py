@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
+from chat.layers import ChatChannelLayer
 from chat.models import Room
 from chat.tokens import token_issue
+from tests.settings import REDIS_URL
 
 PASSWORD = "correct horse battery staple"
 
@@ -221,3 +224,23 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
             # CancelledError and skip the database flush, failing later tests.
             continue
         await socket.communicator.disconnect()
+
+
+@pytest.fixture
+async def make_layer() -> AsyncIterator[Callable[..., ChatChannelLayer]]:
+    """Channel layers of their own on the real Redis, flushed and closed after the test."""
+    layers: list[ChatChannelLayer] = []
+
+    def make(*, capacity: int) -> ChatChannelLayer:
+        layer = ChatChannelLayer(
+            hosts=[{"address": REDIS_URL}],
+            prefix=f"test-layer-{uuid.uuid4().hex[:8]}",
+            capacity=capacity,
+        )
+        layers.append(layer)
+        return layer
+
+    yield make
+    for layer in layers:
+        await layer.flush()
+        await layer.close_pools()

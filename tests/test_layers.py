@@ -19,13 +19,8 @@ from tests.settings import REDIS_URL
 
 
 @pytest.fixture
-async def layer():
-    layer = ChatChannelLayer(
-        hosts=[{"address": REDIS_URL}], prefix=f"test-layer-{uuid.uuid4().hex[:8]}", capacity=2
-    )
-    yield layer
-    await layer.flush()
-    await layer.close_pools()
+def layer(make_layer):
+    return make_layer(capacity=2)
 
 
 async def test_group_messages_over_capacity_are_counted_and_logged(layer, caplog):
