@@ -56,7 +56,13 @@ class Adapter:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.ports: list[int] = spec["ports"]
         self.room: str = spec["room"]
+        # Many rooms: socket i is in rooms[i // room_size].
+        self.rooms: list[str] | None = spec.get("rooms")
+        self.room_size: int = spec.get("room_size") or 1
         self.errors = 0
+
+    def room_of(self, index: int) -> str:
+        return self.rooms[index // self.room_size] if self.rooms else self.room
 
     def url(self, index: int, resume: bool = False) -> str:
         raise NotImplementedError
@@ -88,7 +94,8 @@ class SiteAdapter(Adapter):
         token = self.tokens[index % len(self.tokens)]
         # A reconnecting client resumes after the last id it saw (none here).
         after = "&after=0" if resume else ""
-        return f"ws://127.0.0.1:{self.port(index)}/ws/rooms/{self.room}/?token={token}{after}"
+        room = self.room_of(index)
+        return f"ws://127.0.0.1:{self.port(index)}/ws/rooms/{room}/?token={token}{after}"
 
     def encode(self, body: str, client_id: str) -> str:
         return json.dumps({"type": "message.send", "body": body, "client_id": client_id})
@@ -128,7 +135,7 @@ class TutorialAdapter(Adapter):
     """The Channels tutorial: `/ws/chat/<room>/`, {"message": ...} both ways."""
 
     def url(self, index: int, resume: bool = False) -> str:
-        return f"ws://127.0.0.1:{self.port(index)}/ws/chat/{self.room}/"
+        return f"ws://127.0.0.1:{self.port(index)}/ws/chat/{self.room_of(index)}/"
 
     def origin(self, index: int) -> str | None:
         # AllowedHostsOriginValidator refuses a socket without Origin, as a browser sends it.
@@ -579,6 +586,14 @@ class ClientProcess:
         )
         return {
             "sent": sum(sent for sent, _ in results),
+            "sent_by": {
+                sender: sent
+                for (sender, slot), (sent, _) in zip(
+                    [(sender, slot) for sender, slot in mine if slot in self.sockets],
+                    results,
+                    strict=True,
+                )
+            },
             "lag": max((lag for _, lag in results), default=0.0),
         }
 
@@ -612,8 +627,10 @@ class ClientProcess:
             due = start_at + (sent * senders + sender) / rate
         return sent, lag
 
-    async def do_drain(self, expected: int, deadline: float) -> dict[str, Any]:
-        """Wait until every socket has `expected` messages of the step, or `deadline`.
+    async def do_drain(self, expected: int | list[int], deadline: float) -> dict[str, Any]:
+        """Wait until every socket has `expected` messages of the step (or as many
+        as `expected` lists for its slot, when the sockets are in many rooms), or
+        until `deadline`.
 
         What was recorded is read once nothing has arrived for QUIET_SECONDS (or
         at the deadline), so that reading it does not slow the step's last
@@ -630,8 +647,9 @@ class ClientProcess:
             await asyncio.sleep(0.02)
         for socket in self.sockets.values():
             socket.replay(stop=True)
+        wanted = expected if isinstance(expected, list) else [expected] * len(self.indices)
         while time.time() < deadline:
-            if all(step.unique[slot] >= expected for slot in self.sockets):
+            if all(step.unique[slot] >= wanted[slot] for slot in self.sockets):
                 break
             await asyncio.sleep(0.02)
         return self.step_result(step)
@@ -693,6 +711,8 @@ class ClientPool:
             self.processes.append(process)
         self.sockets = 0
         self.key = 0
+        # Sockets in many rooms of this size (the spec's `room_size`), or None for one room.
+        self.room_size: int | None = None
 
     @property
     def pids(self) -> list[int]:
@@ -719,6 +739,9 @@ class ClientPool:
             for p in range(size)
         ]
         share = max(1, concurrency // size)
+        if spec.get("rooms"):
+            assert self.sockets == 0, "sockets in many rooms are opened at once, from socket 0"
+            self.room_size = spec["room_size"]
         results = self.call(
             "open", [{"spec": spec, "indices": ix, "concurrency": share} for ix in indices]
         )
@@ -737,6 +760,7 @@ class ClientPool:
         """Close every socket; the next open starts again from socket 0."""
         self.call_all("forget")
         self.sockets = 0
+        self.room_size = None
 
     def reopen(self, concurrency: int) -> int:
         """Reconnect the sockets the server closed; how many there were."""
@@ -775,15 +799,23 @@ class ClientPool:
         }
 
     def step(self, rate: float, duration: float, senders: int) -> dict[str, Any]:
-        """One step at `rate` messages/s into the room; what every member received."""
+        """One step at `rate` messages/s into the room; what every member received.
+
+        In many rooms, `rate` is the total over all of them: each room's first
+        socket sends its share, and each socket expects its own room's messages.
+        """
         self.key += 1
         # At low rates a step lasts long enough for a few messages per sender slot.
         duration = max(duration, min(4.0, 2 / rate))
         size = len(self.pipes)
+        room_size = self.room_size or 1
+        if self.room_size:
+            senders = self.sockets // room_size  # one per room
         senders = min(senders, self.sockets)
         mine: list[list[tuple[int, int]]] = [[] for _ in range(size)]
         for sender in range(senders):
-            mine[sender % size].append((sender, sender // size))  # socket `sender`'s slot
+            index = sender * room_size  # the sender's socket
+            mine[index % size].append((sender, index // size))
         start_at = time.time() + 0.3
         wall = time.time()
         sent_results = self.call(
@@ -801,11 +833,21 @@ class ClientPool:
             ],
         )
         sent = sum(result["sent"] for result in sent_results)
-        drained = self.call_all(
-            "drain", expected=sent, deadline=start_at + duration + DRAIN_SECONDS
-        )
+        deadline = start_at + duration + DRAIN_SECONDS
+        if self.room_size:
+            by_room = {k: n for result in sent_results for k, n in result["sent_by"].items()}
+            # Socket i of the pool is slot i // size of process i % size.
+            slots = [len(range(p, self.sockets, size)) for p in range(size)]
+            wanted = [
+                [by_room.get((p + slot * size) // room_size, 0) for slot in range(slots[p])]
+                for p in range(size)
+            ]
+            drained = self.call("drain", [{"expected": w, "deadline": deadline} for w in wanted])
+            expected = sum(map(sum, wanted))
+        else:
+            drained = self.call_all("drain", expected=sent, deadline=deadline)
+            expected = sent * self.sockets
         wall = time.time() - wall
-        expected = sent * self.sockets
         unique = sum(result["unique"] for result in drained)
         latencies = np.concatenate(
             [np.frombuffer(result["latencies"], dtype=np.float64) for result in drained]

@@ -124,12 +124,56 @@ def write(results: Results, out: Path) -> None:
         plot_audience(results, out / "audience.png")
     lines: list[str] = []
     lines += title(results)
+    lines += small_rooms(results)
     lines += audience(results)
     if results["scenarios"]:
         lines += summary(results)
     lines += method(results)
     lines += raw(results)
     (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def small_rooms(results: Results) -> list[str]:
+    """Many small rooms, all chatting at once: total messages/s at p99 within the limit."""
+    entries = results.get("small_rooms") or []
+    if not entries:
+        return []
+    first = entries[0]
+    settings = results["settings"]
+    lines = [
+        f"## Many small rooms: {first['rooms']} rooms of {first['room_size']}",
+        "",
+        f"{first['rooms'] * first['room_size']:,} sockets in {first['rooms']} rooms of"
+        f" {first['room_size']}, one sender in each room, every room chatting at once; the"
+        " rate is the total over all rooms (on the site, every message stored, in"
+        f" {'SQLite' if settings.get('site_database') == 'sqlite' else 'PostgreSQL'})."
+        " Capacity: the highest total rate with"
+        f" every member getting every message of its room and p99 ≤"
+        f" {settings['p99_limit_ms']:.0f} ms.",
+        "",
+        "| target | workers | capacity, messages/s in all | p99 ms there"
+        " | server CPU µs per message there |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for entry in entries:
+        at = next(
+            (s for s in entry["steps"] if s["passed"] and s["offered_rate"] == entry["capacity"]),
+            None,
+        )
+        cpu = at["server_cpu_us_per_delivery"] if at else None
+        per_message = "-" if cpu is None else f"{cpu * entry['room_size']:,.0f}"
+        lines.append(
+            f"| {entry['target']} | {entry['workers']} |"
+            f" {rate_text(entry['capacity']) if entry['capacity'] else 'none'} |"
+            f" {ms(at['p99_ms']) if at else '-'} |"
+            f" {per_message} |"
+        )
+    by_target = {entry["target"]: entry for entry in entries}
+    site, tutorial = by_target.get("site"), by_target.get("tutorial")
+    if site is not None and tutorial is not None:
+        share = ratio(site["capacity"], tutorial["capacity"])
+        lines += ["", f"- Site over the tutorial, same load: {ratio_text(share)}."]
+    return [*lines, ""]
 
 
 def audience(results: Results) -> list[str]:
@@ -542,6 +586,9 @@ def method(results: Results) -> list[str]:
     versions = results.get("versions", {})
     version_text = ", ".join(f"{name} {value}" for name, value in versions.items())
     nice = settings.get("nice", 0)
+    database = {"postgres": "PostgreSQL", "sqlite": "SQLite"}[
+        settings.get("site_database", "postgres")
+    ]
     return [
         "## Method",
         "",
@@ -552,9 +599,9 @@ def method(results: Results) -> list[str]:
         f"- Versions: {version_text}.",
         "- Targets:",
         "  - **site**: `python -m chatsite.server $(cat deploy/daphne.args)` per worker, each on"
-        " its own port, a fresh PostgreSQL database migrated for the run, the shared Redis"
+        f" its own port, a fresh {database} database migrated for the run, the shared Redis"
         " with a layer prefix of its own. Real path: `?token=` from `POST /api/token/`,"
-        " `message.send` with a `client_id` (as the page sends), stored in PostgreSQL, then"
+        f" `message.send` with a `client_id` (as the page sends), stored in {database}, then"
         " broadcast; presence, the epoch watcher and the rate limiter all run."
         f" Environment: `{' '.join(f'{k}={v}' for k, v in settings['site_env'].items())}`"
         f" (the limiter runs, and never refuses). Sockets belong to {settings['site_users']}"

@@ -38,7 +38,7 @@ WORKERS = (1, 2)
 SENDERS = 10  # sockets that send, each a different user on the site
 STEP_SECONDS = 2.0
 P99_LIMIT_MS = 250.0
-SCENARIOS = frozenset({"rooms", "broadcast", "history"})
+SCENARIOS = frozenset({"rooms", "small-rooms", "broadcast", "history"})
 MAX_STEPS = 11  # per search, bisection included
 BISECTIONS = 3
 MIN_RATE = 0.25
@@ -52,6 +52,9 @@ BROADCAST_SENDERS = 5
 BROADCAST_RATES = (1.0, 10.0, 50.0)
 # Longer steps than the searches': at 1 message/s a 2-second step has 2 messages.
 BROADCAST_STEP_SECONDS = 6.0
+# Many small rooms: this many rooms of this many sockets, every room chatting at once.
+SMALL_ROOMS = 200
+SMALL_ROOM_SIZE = 5
 HISTORY_MESSAGES = 1_000_000
 HISTORY_REQUESTS = 30
 # Past this point of the run, searches bisect once instead of BISECTIONS times:
@@ -84,6 +87,7 @@ class Bench:
         quick: bool,
         only: set[str] = SCENARIOS,
         labels: set[str] | None = None,
+        database: str = "postgres",
     ) -> None:
         self.out = out
         self.quick = quick
@@ -93,7 +97,7 @@ class Bench:
         self.pool = loadgen.ClientPool(CLIENT_PROCESSES)
         self.node = targets.Node(self.log_dir)
         self.tutorial = targets.Tutorial(self.log_dir)
-        self.site = targets.Site(self.log_dir)
+        self.site = targets.Site(self.log_dir, database)
         self.targets = [
             target
             for target in (self.node, self.tutorial, self.site)
@@ -101,6 +105,7 @@ class Bench:
         ]
         self.results: dict[str, Any] = {
             "scenarios": [],
+            "small_rooms": [],
             "broadcast": [],
             "memory": [],
             "history": None,
@@ -123,6 +128,9 @@ class Bench:
                 "idle_sockets": list(IDLE_SOCKETS),
                 "storm_clients": STORM_CLIENTS,
                 "history_messages": HISTORY_MESSAGES,
+                "site_database": database,
+                "small_rooms": SMALL_ROOMS,
+                "small_room_size": SMALL_ROOM_SIZE,
                 "broadcast_viewers": BROADCAST_VIEWERS,
                 "broadcast_senders": BROADCAST_SENDERS,
                 "broadcast_rates": list(BROADCAST_RATES),
@@ -348,6 +356,40 @@ class Bench:
         )
         self.results["memory"].append(entry)
 
+    # --- many small rooms, all chatting: the load of a real site
+
+    def small_rooms(self, target: targets.Target) -> None:
+        """SMALL_ROOMS rooms of SMALL_ROOM_SIZE sockets on the most workers; the highest
+        total rate (one sender per room) with p99 within the limit.
+
+        node-ws has no rooms, so it sits this one out.
+        """
+        workers = target.max_workers
+        sockets = SMALL_ROOMS * SMALL_ROOM_SIZE
+        self.say(f"{target.label}, {workers} worker(s), {SMALL_ROOMS} rooms of {SMALL_ROOM_SIZE}")
+        target.start(workers)
+        try:
+            target.wait_idle()
+            spec = target.rooms_spec(SMALL_ROOMS, SMALL_ROOM_SIZE)
+            opened = self.pool.open(spec, sockets, target.open_concurrency)
+            self.say(f"  {sockets} sockets open in {opened['seconds']:.1f} s")
+            target.wait_idle()
+            capacity, steps = self.search(target, SMALL_ROOM_SIZE, None)
+            entry: dict[str, Any] = {
+                "target": target.label,
+                "workers": workers,
+                "rooms": SMALL_ROOMS,
+                "room_size": SMALL_ROOM_SIZE,
+                "capacity": capacity,
+                "steps": steps,
+            }
+            if capacity:
+                self.say(f"  capacity {capacity:g} messages/s in all")
+            self.results["small_rooms"].append(entry)
+        finally:
+            self.pool.forget()
+            target.stop()
+
     # --- an audience: thousands watching one room
 
     def broadcast(self, target: targets.Target) -> None:
@@ -441,9 +483,12 @@ class Bench:
             for target in self.targets:
                 if "rooms" in self.only:
                     self.scenarios(target)
+                if "small-rooms" in self.only and target is not self.node:
+                    self.small_rooms(target)
                 if "broadcast" in self.only:
                     self.broadcast(target)
-            if not self.quick and "history" in self.only and self.site in self.targets:
+            history = "history" in self.only and self.site in self.targets
+            if not self.quick and history and not self.site.sqlite:
                 self.history()
         except BaseException as error:
             # What was measured up to here is still written, marked unfinished.
@@ -490,6 +535,12 @@ def main() -> None:
         help="measure these targets alone (a run for the record measures all three)",
     )
     parser.add_argument(
+        "--site-database",
+        choices=["postgres", "sqlite"],
+        default="postgres",
+        help="the site's database: PostgreSQL as deployed, or SQLite as `make run` has it",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="rewrite README.md and the plots from the folder's results.json",
@@ -505,7 +556,7 @@ def main() -> None:
     except PermissionError:
         print("running at normal priority (raising it needs root)", flush=True)
     labels = set(args.targets) if args.targets else None
-    Bench(args.out, args.quick, set(args.only), labels).run()
+    Bench(args.out, args.quick, set(args.only), labels, args.site_database).run()
 
 
 if __name__ == "__main__":

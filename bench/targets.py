@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -175,6 +176,11 @@ class Target:
         """What the client processes need to open this target's sockets."""
         return {"kind": self.kind, "ports": [s.port for s in self.servers], "room": room}
 
+    def rooms_spec(self, rooms: int, room_size: int) -> dict[str, Any]:
+        """The spec of `rooms` fresh rooms of `room_size` sockets each, in socket order."""
+        names = [self.room() for _ in range(rooms)]
+        return {**self.spec(names[0]), "rooms": names, "room_size": room_size}
+
     # Handshakes the client opens at once: the site's handshake makes three
     # database calls, all through one thread per worker, and each redis-py
     # pool refuses a 101st connection at once instead of waiting; opening
@@ -221,7 +227,10 @@ class Target:
 
 
 class Site(Target):
-    """The chat site on its real path: token auth, PostgreSQL, Redis, presence, rate limits."""
+    """The chat site on its real path: token auth, its database, Redis, presence, rate limits.
+
+    PostgreSQL, as deployed; or SQLite (`database="sqlite"`), as `make run` has it.
+    """
 
     kind = "site"
     label = "site"
@@ -229,10 +238,14 @@ class Site(Target):
     start_deliveries = 60.0
     users = 10  # sockets are spread over these users; the first senders are distinct users
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, database: str = "postgres") -> None:
         super().__init__(log_dir)
+        self.sqlite = database == "sqlite"
         self.database = f"chatsite_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        self.database_url = f"{POSTGRES_URL}/{self.database}"
+        if self.sqlite:
+            self.database_url = f"sqlite:///{log_dir / 'site.sqlite3'}"
+        else:
+            self.database_url = f"{POSTGRES_URL}/{self.database}"
         self.prefix = f"bench-{uuid.uuid4().hex[:10]}"
         self.tokens: list[str] = []
         self.created = False
@@ -266,10 +279,25 @@ class Site(Target):
             raise RuntimeError(f"manage.py {args[0]} failed: {result.stderr[-3000:]}")
         return result.stdout
 
+    def execute(self, statement: str, params: tuple[Any, ...] = ()) -> None:
+        """One statement on the site's database, committed (`%s` parameters on both)."""
+        if self.sqlite:
+            with sqlite3.connect(self.database_url.removeprefix("sqlite:///")) as connection:
+                # The schema's checks call REGEXP, which Django gives its own connections.
+                connection.create_function(
+                    "REGEXP", 2, lambda pattern, text: bool(re.search(pattern, str(text)))
+                )
+                connection.execute(statement.replace("%s", "?"), params)
+            connection.close()
+        else:
+            with psycopg.connect(self.database_url, autocommit=True) as pg:
+                pg.execute(statement, params)
+
     def prepare(self) -> None:
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{self.database}"')
-        self.created = True
+        if not self.sqlite:
+            with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
+                connection.execute(f'CREATE DATABASE "{self.database}"')
+            self.created = True
         self.manage("migrate", "--noinput")
         # One password hash for every user: hashing is slow by design, and the
         # bench measures chat, not sign-ups.
@@ -314,12 +342,11 @@ class Site(Target):
 
     def room(self) -> str:
         slug = f"bench-{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.database_url, autocommit=True) as connection:
-            connection.execute(
-                "INSERT INTO chat_room (name, slug, description, kind, archived, created,"
-                " last_message_number) VALUES (%s, %s, '', 'public', false, now(), 0)",
-                (slug, slug),
-            )
+        self.execute(
+            "INSERT INTO chat_room (name, slug, description, kind, archived, created,"
+            " last_message_number) VALUES (%s, %s, '', 'public', false, CURRENT_TIMESTAMP, 0)",
+            (slug, slug),
+        )
         return slug
 
     def spec(self, room: str) -> dict[str, Any]:
@@ -329,17 +356,16 @@ class Site(Target):
         """A broadcast room open to viewers, whose first `senders` users post as staff;
         the spec of its sockets (the rest watch without signing in)."""
         slug = f"stage-{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.database_url, autocommit=True) as connection:
-            connection.execute(
-                "INSERT INTO chat_room (name, slug, description, kind, archived, public_viewing,"
-                " live_comments, state_version, created, last_message_number)"
-                " VALUES (%s, %s, '', 'broadcast', false, true, false, 0, now(), 0)",
-                (slug, slug),
-            )
-            connection.execute(
-                "UPDATE auth_user SET is_staff = true WHERE username = ANY(%s)",
-                ([f"bench{user:02d}" for user in range(senders)],),
-            )
+        self.execute(
+            "INSERT INTO chat_room (name, slug, description, kind, archived, public_viewing,"
+            " live_comments, state_version, created, last_message_number)"
+            " VALUES (%s, %s, '', 'broadcast', false, true, false, 0, CURRENT_TIMESTAMP, 0)",
+            (slug, slug),
+        )
+        self.execute(
+            "UPDATE auth_user SET is_staff = true WHERE username < %s",
+            (f"bench{senders:02d}",),
+        )
         return {**self.spec(slug), "kind": "site-broadcast", "senders": senders}
 
     def fill_room(self, count: int) -> tuple[str, float]:
