@@ -14,12 +14,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from chat.errors import ChatError
-from chat.mentions import mentioned_members
+from chat.mentions import mentioned_members, mentioned_names
 from chat.models import Mention, Message, Mute, ReadState, Room, wire_relations_set
 from chat.protocol import MAX_ID, CloseCode, whole_number
 
@@ -180,6 +180,62 @@ def _next_number(room_id: int) -> Room:
     return rooms[0]
 
 
+def _plain_message_insert(
+    *, room_id: int, author: User, body: str, client_id: str | None, may_broadcast: bool
+) -> Message | None:
+    """PostgreSQL: a message with no reply and no mention, stored in one statement.
+
+    The room's number is taken, and the row inserted, only where nothing stands
+    in the way: an active, unmuted author, a client_id not used before, a room
+    that is not archived, and in a broadcast room a publisher (the checks of
+    message_create's transaction, from the same compiled query). One round
+    trip, without BEGIN and COMMIT, where the transaction takes five. None
+    when the statement stored nothing, or when it cannot run on its own (in a
+    transaction already, or on SQLite, whose writes stay in-process anyway):
+    message_create's transaction then decides, with the exact reason.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    state_sql, state_params = _author_state_sql(client_id is not None)
+    clear = "is_active AND NOT muted" + (" AND resent IS NULL" if client_id is not None else "")
+    rooms, messages = Room._meta.db_table, Message._meta.db_table
+    sql = (
+        f"WITH state AS ({state_sql}),"  # noqa: S608  (model table names and compiled SQL)
+        f" room AS (UPDATE {rooms} SET last_message_number = last_message_number + 1"
+        "  WHERE id = %s AND NOT archived AND (kind <> %s OR %s)"
+        f"  AND EXISTS (SELECT 1 FROM state WHERE {clear}) RETURNING *),"
+        f" inserted AS (INSERT INTO {messages}"
+        "  (room_id, number, author_id, body, created, edited, client_id, reactions_version)"
+        "  SELECT id, last_message_number, %s, %s, %s, false, %s, 0 FROM room RETURNING id)"
+        " SELECT room.*, inserted.id AS message_id FROM room, inserted"
+    )
+    values = {"author_id": author.pk, "room_id": room_id, "client_id": client_id}
+    now = timezone.now()
+    params = [values[p] if isinstance(p, _Parameter) else p for p in state_params]
+    params += [room_id, Room.Kind.BROADCAST.value, may_broadcast]
+    params += [author.pk, body, now, client_id]
+    try:
+        rooms_written = list(Room.objects.raw(sql, params))
+    except IntegrityError:
+        return None  # the same client_id, sent twice at once: the other one was stored
+    if not rooms_written:
+        return None
+    room = rooms_written[0]
+    message = Message(
+        id=room.message_id,  # type: ignore[attr-defined]
+        room=room,
+        number=room.last_message_number,
+        author=author,
+        body=body,
+        created=now,
+        client_id=client_id,
+    )
+    message._state.adding = False
+    message._state.db = connection.alias
+    wire_relations_set(message, reactions=[], mentions=[])
+    return message
+
+
 def message_create(
     *,
     room_id: int,
@@ -193,15 +249,27 @@ def message_create(
 
     A client_id the author already used in this room returns the stored message
     and False: a resend is stored once. The room row stays locked until commit,
-    so numbers are gapless and committed in order. Three statements in all for
-    a plain message: the number, the author's state, the insert; a reply reads
-    its original, and @names are looked up and stored as mentions.
+    so numbers are gapless and committed in order. A plain message (no reply,
+    no @name) is one statement on PostgreSQL (_plain_message_insert); otherwise,
+    or when that stored nothing, three in a transaction: the number, the
+    author's state, the insert; a reply reads its original, and @names are
+    looked up and stored as mentions.
 
     In a broadcast room only publishers post: `publisher` (a bot's key for the
     room, or Django code: chat.publish) or a staff user.
     """
     body = body_clean(body)
     client_id = client_id_clean(client_id)
+    if reply_to is None and not mentioned_names(body):
+        stored = _plain_message_insert(
+            room_id=room_id,
+            author=author,
+            body=body,
+            client_id=client_id,
+            may_broadcast=publisher or author.is_staff,
+        )
+        if stored is not None:
+            return stored, True
     with transaction.atomic():
         room = _next_number(room_id)
         state = _author_state(author_id=author.pk, room_id=room_id, client_id=client_id)

@@ -11,10 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
+from chat import events
 from chat.errors import ChatError
-from chat.models import Message, ReadState, Room
+from chat.models import Message, Mute, ReadState, Room
 from chat.services import (
     MAX_NUMBER,
     direct_room_open,
@@ -558,3 +560,100 @@ def test_resend_after_archiving_gets_the_stored_message(general, alice):
     with pytest.raises(ChatError) as refused:
         message_create(room_id=general.pk, author=alice, body="new", client_id="c-2")
     assert refused.value.code == "room_archived"
+
+
+# --- a plain message: one statement on PostgreSQL, the transaction on SQLite -----------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plain_message_is_one_statement_on_postgresql(alice, general):
+    with CaptureQueriesContext(connection) as queries:
+        message, created = message_create(
+            room_id=general.pk, author=alice, body="hello", client_id="c1"
+        )
+    assert created and message.number == 1
+    # PostgreSQL: number, checks and insert at once; SQLite: its transaction's statements.
+    assert len(queries) == 1 if connection.vendor == "postgresql" else len(queries) >= 3
+    # What the sockets are sent is what the database has.
+    stored = Message.objects.for_wire().get(pk=message.pk)
+    for for_author in (True, False):
+        assert events.message_frame(message, for_author=for_author) == events.message_frame(
+            stored, for_author=for_author
+        )
+
+
+def _muted(alice, general) -> None:
+    Mute.objects.create(user=alice, room=general)
+
+
+def _deactivated(alice, general) -> None:
+    alice.is_active = False
+    alice.save()
+
+
+def _archived(alice, general) -> None:
+    Room.objects.filter(pk=general.pk).update(archived=True)
+
+
+def _broadcast(alice, general) -> None:
+    Room.objects.filter(pk=general.pk).update(kind=Room.Kind.BROADCAST)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("arrange", "code"),
+    [
+        (_muted, "muted"),
+        (_deactivated, "forbidden"),
+        (_archived, "room_archived"),
+        (_broadcast, "forbidden"),
+    ],
+)
+def test_what_stands_in_a_plain_messages_way_is_refused_exactly_and_costs_no_number(
+    arrange, code, alice, general
+):
+    send(general, alice, "before")
+    arrange(alice, general)
+    assert code_of(message_create, room_id=general.pk, author=alice, body="one", client_id="c") == (
+        code
+    )
+    general.refresh_from_db()
+    assert general.last_message_number == Message.objects.filter(room=general).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plain_resend_gets_the_stored_message_and_costs_no_number(alice, general):
+    first, _ = message_create(room_id=general.pk, author=alice, body="one", client_id="c1")
+    again, created = message_create(room_id=general.pk, author=alice, body="one", client_id="c1")
+    assert (again.pk, again.number, created) == (first.pk, 1, False)
+    general.refresh_from_db()
+    assert general.last_message_number == Message.objects.filter(room=general).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_client_id_sent_twice_at_once_is_stored_once(alice, general):
+    """One send holds the room (its transaction not yet committed) while the other
+    arrives: the second finds the first's message once it commits."""
+    holding = threading.Event()
+    stored: list[Message] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                stored.append(
+                    message_create(room_id=general.pk, author=alice, body="one", client_id="c1")[0]
+                )
+                holding.set()
+                time.sleep(0.5)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert holding.wait(10)
+    message, created = message_create(room_id=general.pk, author=alice, body="one", client_id="c1")
+    thread.join(10)
+    assert (message.pk, message.number, created) == (stored[0].pk, 1, False)
+    general.refresh_from_db()
+    assert general.last_message_number == 1
+    assert Message.objects.filter(room=general).count() == 1
