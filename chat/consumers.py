@@ -238,13 +238,13 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
             if error.code == "rate_limited":
                 self.rate_limited_in_a_row += 1  # refused() closes with 4429 at ten
             raise
-        created = place.kept
-        acknowledgement = events.message_frame(message, for_author=True)
-        if not created:
+        if not place.kept:
+            acknowledgement = events.message_frame(message, for_author=True)
             return await self.delivery.resent(message.number, acknowledgement)
-        await self.delivery.stored(message.number, acknowledgement)
+        event = events.chat_message(message)
+        await self.delivery.stored(message.number, event["author_text"])
         try:
-            await self.group_send(events.chat_message(message))
+            await self.group_send(event)
         except LAYER_ERRORS:
             # Stored and acknowledged: the others catch up by the tail check or on resume.
             logger.warning("broadcast of %s failed", message, exc_info=True)

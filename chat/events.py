@@ -84,6 +84,17 @@ def message_frame(message: Message, *, for_author: bool) -> str:
     return dumps({"type": "message", **message_payload(message, for_author=for_author)})
 
 
+def message_frames(message: Message) -> tuple[str, str]:
+    """The `message` frame as everyone gets it, and as its author does (with the
+    client_id): one message object for both."""
+    frame = {"type": "message", **message_payload(message, for_author=False)}
+    text = dumps(frame)
+    if message.client_id is None:
+        return text, text
+    frame["client_id"] = message.client_id
+    return text, dumps(frame)
+
+
 def history_frame(messages: list[Message], *, user_id: int, has_more: bool) -> str:
     """The `history` frame for `user_id`."""
     return dumps(
@@ -145,6 +156,7 @@ def chat_message(message: Message) -> dict[str, Any]:
     Also what the readers' own sockets (/ws/me/) count and notify: the room,
     who is mentioned, and who wrote what.
     """
+    text, author_text = message_frames(message)
     return {
         "type": "chat.message",
         "id": message.number,
@@ -153,8 +165,8 @@ def chat_message(message: Message) -> dict[str, Any]:
         "mention_ids": [mention.user_id for mention in message.mentions.all()],
         "username": message.author.get_username(),
         "snippet": snippet(message.body),
-        "text": message_frame(message, for_author=False),
-        "author_text": message_frame(message, for_author=True),
+        "text": text,
+        "author_text": author_text,
     }
 
 

@@ -580,6 +580,11 @@ def test_a_plain_message_is_one_statement_on_postgresql(alice, general):
         assert events.message_frame(message, for_author=for_author) == events.message_frame(
             stored, for_author=for_author
         )
+    # Both renderings at once, as the broadcast carries them, are the same two frames.
+    assert events.message_frames(message) == (
+        events.message_frame(message, for_author=False),
+        events.message_frame(message, for_author=True),
+    )
 
 
 def _muted(alice, general) -> None:
