@@ -21,6 +21,7 @@ from tests.integration.conftest import (  # noqa: F401 (fixtures, found by name)
     database_url,
     make_run,
     room,
+    stage,
 )
 
 # A page whose worker was killed reconnects with backoff: allow it some seconds.

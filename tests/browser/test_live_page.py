@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-import uuid
 from typing import Any
 
 import psycopg
@@ -33,16 +32,9 @@ def http(method: str, url: str, body: Any, key: str) -> int:
 
 
 def test_a_live_stage_shows_state_messages_and_comments_to_anyone(
-    two_workers, database_url, open_person, artifacts
+    two_workers, database_url, stage, open_person, artifacts
 ):
-    slug = f"live-{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute(
-            "INSERT INTO chat_room (name, slug, description, kind, archived, public_viewing,"
-            " live_comments, state_version, created, last_message_number)"
-            " VALUES ('Cup final', %s, '', 'broadcast', false, true, true, 0, now(), 0)",
-            (slug,),
-        )
+    slug = stage
     key = manage(base_env(database_url), "chat_bot_key", "scorebot", "--room", slug).strip()
     first, second = (worker.url for worker in two_workers.workers)
 

@@ -250,6 +250,20 @@ def room(database_url: str) -> str:
 
 
 @pytest.fixture
+def stage(database_url: str) -> str:
+    """A broadcast room open to viewers, taking live comments; its slug."""
+    slug = f"live-{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO chat_room (name, slug, description, kind, archived, public_viewing,"
+            " live_comments, state_version, created, last_message_number)"
+            " VALUES (%s, %s, '', 'broadcast', false, true, true, 0, now(), 0)",
+            (slug, slug),
+        )
+    return slug
+
+
+@pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     """A redis-server on a free port for workers started with REDIS_URL=private_redis.url.
 

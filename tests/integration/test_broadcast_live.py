@@ -6,30 +6,14 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-import uuid
 from typing import Any
 
-import psycopg
 import pytest
 import websockets
 
 from tests.integration.conftest import Client, Cluster, base_env, manage
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def stage(database_url: str) -> str:
-    """A broadcast room open to viewers, taking live comments; its slug."""
-    slug = f"live-{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute(
-            "INSERT INTO chat_room (name, slug, description, kind, archived, public_viewing,"
-            " live_comments, state_version, created, last_message_number)"
-            " VALUES (%s, %s, '', 'broadcast', false, true, true, 0, now(), 0)",
-            (slug, slug),
-        )
-    return slug
 
 
 @pytest.fixture
