@@ -22,19 +22,13 @@ from chat.delivery import Delivery
 from chat.errors import ChatError
 from chat.limits import rate_place
 from chat.models import Room
-from chat.services import WHITE_SPACE, author_may_write, text_check
+from chat.services import author_may_write, body_clean
 from chat.socket import InboxConsumer
 
 
 def comment_clean(body: str) -> str:
     """A live comment: 1..CHAT_COMMENT_MAX code points once stripped."""
-    text_check(body, field="body")
-    body = body.strip(WHITE_SPACE)
-    if not body:
-        raise ChatError("empty", "the comment is empty")
-    if len(body) > settings.CHAT_COMMENT_MAX:
-        raise ChatError("too_long", f"a comment has at most {settings.CHAT_COMMENT_MAX} characters")
-    return body
+    return body_clean(body, limit=settings.CHAT_COMMENT_MAX, noun="comment")
 
 
 class AudienceSocket(InboxConsumer):

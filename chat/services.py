@@ -40,16 +40,18 @@ def text_check(value: str, *, field: str) -> None:
         raise ChatError("bad_request", f"{field} contains NUL or an unpaired surrogate")
 
 
-def body_clean(body: object) -> str:
-    """Validate a message body: a string, 1..CHAT_BODY_MAX code points once stripped."""
+def body_clean(body: object, *, limit: int | None = None, noun: str = "message") -> str:
+    """Validate the body of a `noun`: a string, 1..`limit` (CHAT_BODY_MAX) code points
+    once stripped."""
     if not isinstance(body, str):
         raise ChatError("bad_request", "body must be a string")
     text_check(body, field="body")
     body = body.strip(WHITE_SPACE)
+    limit = settings.CHAT_BODY_MAX if limit is None else limit
     if not body:
-        raise ChatError("empty", "the message is empty")
-    if len(body) > settings.CHAT_BODY_MAX:
-        raise ChatError("too_long", f"a message has at most {settings.CHAT_BODY_MAX} characters")
+        raise ChatError("empty", f"the {noun} is empty")
+    if len(body) > limit:
+        raise ChatError("too_long", f"a {noun} has at most {limit} characters")
     return body
 
 
