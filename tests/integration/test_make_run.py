@@ -141,13 +141,15 @@ async def test_two_newcomers_chat_on_both_workers_of_make_run(make_run: MakeRun)
     again = await a.next_of("message")
     assert (again["id"], again["client_id"]) == (ann_3, "ann-3")
 
-    # Edit and delete reach both workers, next after everything else.
+    # Edit and delete reach both workers, next after everything else. They are
+    # sent one after the other: two workers give no order between two authors.
     await a.send({"type": "message.edit", "id": ann_3, "body": "ann 3, edited"})
-    ben_last = next(number for number, user, _ in reversed(stored) if user == "ben")
-    await b.send({"type": "message.delete", "id": ben_last})
     for socket in (a, b):
         edited = await socket.next_of("message.edited")
         assert (edited["id"], edited["body"]) == (ann_3, "ann 3, edited")
+    ben_last = next(number for number, user, _ in reversed(stored) if user == "ben")
+    await b.send({"type": "message.delete", "id": ben_last})
+    for socket in (a, b):
         assert (await socket.next_of("message.deleted"))["id"] == ben_last
 
     # Read state: ben has read everything; ann has read nothing of ben's.
