@@ -95,18 +95,28 @@ def message_frames(message: Message) -> tuple[str, str]:
     return text, dumps(frame)
 
 
-def history_frame(messages: list[Message], *, user_id: int, has_more: bool) -> str:
-    """The `history` frame for `user_id`."""
-    return dumps(
-        {
-            "type": "history",
-            "messages": [
-                message_payload(message, for_author=message.author_id == user_id)
-                for message in messages
-            ],
-            "has_more": has_more,
-        }
-    )
+def history_frame(
+    messages: list[Message],
+    *,
+    user_id: int,
+    has_more: bool,
+    has_older: bool | None = None,
+    has_newer: bool | None = None,
+) -> str:
+    """The `history` frame for `user_id`; `has_older`/`has_newer` when the page says."""
+    frame: dict[str, Any] = {
+        "type": "history",
+        "messages": [
+            message_payload(message, for_author=message.author_id == user_id)
+            for message in messages
+        ],
+        "has_more": has_more,
+    }
+    if has_older is not None:
+        frame["has_older"] = has_older
+    if has_newer is not None:
+        frame["has_newer"] = has_newer
+    return dumps(frame)
 
 
 def welcome_frame(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -186,6 +187,32 @@ class MessageQuerySet(models.QuerySet["Message"]):
             return forward[:limit], len(forward) > limit
         backward = list(rows.order_by("-number")[: limit + 1])
         return backward[:limit][::-1], len(backward) > limit
+
+    def around(self, *, room_id: int, number: int, limit: int) -> Around:
+        """The page of a permalink: `number` (or where it was) in the middle of `limit`.
+
+        Half the page is older than `number` and half starts at it, so a deleted or
+        unknown `number` still gets the messages that surround it; near either end
+        of the room the other side fills the page.
+        """
+        older, has_older = self.page(room_id=room_id, before=number, limit=limit)
+        newer, has_newer = self.page(room_id=room_id, after=number - 1, limit=limit)
+        newer_count = min(len(newer), max(limit - limit // 2, limit - len(older)))
+        older_count = min(len(older), limit - newer_count)
+        return Around(
+            older[len(older) - older_count :] + newer[:newer_count],
+            has_older=has_older or older_count < len(older),
+            has_newer=has_newer or newer_count < len(newer),
+        )
+
+
+@dataclass(frozen=True)
+class Around:
+    """A page of messages in the middle of a room, ascending, and whether more lie each side."""
+
+    messages: list[Message]
+    has_older: bool
+    has_newer: bool
 
 
 class Message(models.Model):

@@ -74,8 +74,12 @@ class Typing:
 
 @dataclass(frozen=True)
 class History:
+    """A page of history: before an id (or the newest), after one, or around one."""
+
     before: int | None
     limit: int
+    after: int | None = None
+    around: int | None = None
 
 
 @dataclass(frozen=True)
@@ -174,14 +178,23 @@ def _client_id(frame: Frame) -> str | None:
 
 
 def _history(frame: Frame) -> History:
-    before = frame.get("before")
     limit = frame.get("limit")
     limit = 50 if limit is None else whole_number(limit, "limit", minimum=1)
     if limit > 100:
         raise ChatError("bad_request", "limit must be 1 to 100")
+    # Ids beyond the database's range are clamped: they name no message either way.
+    cursors = {
+        name: min(whole_number(frame[name], name), MAX_ID)
+        for name in ("before", "after", "around")
+        if frame.get(name) is not None
+    }
+    if len(cursors) > 1:
+        raise ChatError("bad_request", "give at most one of before, after and around")
     return History(
-        before=None if before is None else min(whole_number(before, "before"), MAX_ID),
+        before=cursors.get("before"),
         limit=limit,
+        after=cursors.get("after"),
+        around=cursors.get("around"),
     )
 
 

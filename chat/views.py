@@ -128,7 +128,25 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         # over the socket): back to the page, whose notice says the chat needs it.
         # The form posts so that a message never ends up in a URL or a log.
         return redirect("chat:room", slug=room.slug)
-    messages, has_more = Message.objects.page(room_id=room.pk, limit=PAGE_SIZE)
+    # A permalink (?around=<id>) opens the room at that message, away from the
+    # newest: the page reads on from there, and live messages wait below.
+    try:
+        around = query_number(request, "around", low=1, high=10**30)
+    except ChatError:
+        raise Http404("A permalink names a message by its number") from None
+    has_newer = False
+    if around is None:
+        messages, has_more = Message.objects.page(room_id=room.pk, limit=PAGE_SIZE)
+    else:
+        page = Message.objects.around(
+            room_id=room.pk, number=min(around, MAX_NUMBER), limit=PAGE_SIZE
+        )
+        messages, has_more, has_newer = page.messages, page.has_older, page.has_newer
+    # The socket resumes after this id: the newest shown or, away from the newest,
+    # the room's newest, so that live messages start from now.
+    last_id = messages[-1].number if messages else 0
+    if has_newer:
+        last_id = room.last_message_number
     user = request.user
     signed_in = isinstance(user, User)
     # The page draws its unread divider after this mark.
@@ -154,10 +172,12 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
                 for m in messages
             ],
             "has_more": has_more,
+            "has_newer": has_newer,
+            "around": around,
             "staff": user.is_staff,
             "may_post": signed_in and may_publish(user=user, room=room),
             "state": events.dumps(room.state),
-            "last_id": messages[-1].number if messages else 0,
+            "last_id": last_id,
             "last_read": last_read or 0,
             "body_max": settings.CHAT_BODY_MAX,
             "comment_max": settings.CHAT_COMMENT_MAX,
@@ -374,13 +394,24 @@ def api_messages(request: HttpRequest, user: User, slug: str) -> JsonResponse:
     # Cursors past the newest id are harmless; past the database's range, clamped.
     before = query_number(request, "before", low=0, high=10**30)
     after = query_number(request, "after", low=0, high=10**30)
+    around = query_number(request, "around", low=1, high=10**30)
     limit = query_number(request, "limit", low=1, high=100) or PAGE_SIZE
-    messages, has_more = Message.objects.page(
-        room_id=room.pk,
-        before=None if before is None else min(before, MAX_NUMBER),
-        after=None if after is None else min(after, MAX_NUMBER),
-        limit=limit,
-    )
+    sides: dict[str, bool] = {}
+    if around is not None:
+        if before is not None or after is not None:
+            raise ChatError("bad_request", "around goes alone, without before or after")
+        page = Message.objects.around(room_id=room.pk, number=min(around, MAX_NUMBER), limit=limit)
+        messages, has_more = page.messages, page.has_older
+        sides = {"has_older": page.has_older, "has_newer": page.has_newer}
+    else:
+        messages, has_more = Message.objects.page(
+            room_id=room.pk,
+            before=None if before is None else min(before, MAX_NUMBER),
+            after=None if after is None else min(after, MAX_NUMBER),
+            limit=limit,
+        )
+        if after is not None:
+            sides = {"has_newer": has_more}
     return JsonResponse(
         {
             "messages": [
@@ -388,6 +419,7 @@ def api_messages(request: HttpRequest, user: User, slug: str) -> JsonResponse:
                 for message in messages
             ],
             "has_more": has_more,
+            **sides,
         },
         json_dumps_params=JSON_STRICT,
     )

@@ -385,6 +385,19 @@ def test_messages_paging_forward_with_after(alice, busy):
     assert response.json()["has_more"] is False
 
 
+def test_messages_around_a_permalink(alice, busy):
+    client = logged_in(alice)
+    response = client.get("/api/rooms/general/messages/?around=60&limit=10")
+    assert ids(response) == list(range(55, 65))
+    body = response.json()
+    assert (body["has_more"], body["has_older"], body["has_newer"]) == (True, True, True)
+    response = client.get("/api/rooms/general/messages/?around=120&limit=10")
+    assert ids(response) == list(range(111, 121))
+    assert (response.json()["has_older"], response.json()["has_newer"]) == (True, False)
+    # Forward pages say so in the same words.
+    assert client.get("/api/rooms/general/messages/?after=100&limit=5").json()["has_newer"] is True
+
+
 def test_messages_limits(alice, busy):
     client = logged_in(alice)
     assert ids(client.get("/api/rooms/general/messages/?limit=1")) == [120]
@@ -409,6 +422,10 @@ def test_messages_limits(alice, busy):
         "after=abc",
         "after=-5",
         "after=%20",
+        "around=0",
+        "around=x",
+        "around=5&before=9",
+        "around=5&after=1",
     ],
 )
 def test_messages_bad_parameters_are_400(alice, general, query):

@@ -334,6 +334,45 @@ async def test_history_pages_back(connect, alice, general):
     assert ids(await history(a, before=10**30, limit=2)) == [119, 120]
 
 
+async def test_history_pages_forward_and_around_a_permalink(connect, alice, general):
+    await bulk_messages(general, alice, 120)
+    a, _ = await connect(alice)
+
+    forward = await history(a, after=100, limit=10)
+    assert ids(forward) == list(range(101, 111))
+    assert (forward["has_more"], forward["has_newer"]) == (True, True)
+    last = await history(a, after=110, limit=50)
+    assert ids(last) == list(range(111, 121))
+    assert (last["has_more"], last["has_newer"]) == (False, False)
+
+    around = await history(a, around=40, limit=10)
+    assert ids(around) == list(range(35, 45))
+    assert (around["has_older"], around["has_newer"], around["has_more"]) == (True, True, True)
+    start = await history(a, around=2, limit=10)
+    assert ids(start) == list(range(1, 11))
+    assert (start["has_older"], start["has_newer"]) == (False, True)
+    assert ids(await history(a, around=10**30, limit=3)) == [118, 119, 120]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"before": 5, "after": 1},
+        {"around": 5, "before": 9},
+        {"around": -1},
+        {"after": "1"},
+        {"around": 1.5},
+    ],
+)
+async def test_history_with_a_bad_cursor_is_bad_request(connect, alice, general, fields):
+    a, _ = await connect(alice)
+    await a.send({"type": "history", **fields})
+    error = await a.receive_type("error")
+    assert error["code"] == "bad_request"
+    # The socket stays open and answers the next frame.
+    assert (await history(a))["messages"] == []
+
+
 async def test_history_of_an_empty_room(connect, alice, general):
     a, _ = await connect(alice)
     assert await history(a) == {"type": "history", "messages": [], "has_more": False}

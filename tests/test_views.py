@@ -332,6 +332,37 @@ def test_room_page_shows_the_newest_messages(alice, bob, general):
     assert 'data-last-id="55"' in content
 
 
+def test_a_permalink_opens_the_room_around_its_message(alice, bob, general):
+    for index in range(1, 121):
+        send(general, bob, body=f"message number {index}")
+    response = logged_in(alice).get("/rooms/general/?around=60")
+    assert response.status_code == 200
+    numbers = [message.number for message in response.context["messages"]]
+    assert numbers == list(range(35, 85))
+    assert (response.context["has_more"], response.context["has_newer"]) == (True, True)
+    # The socket picks up after the room's newest: the page reads forward to it.
+    assert response.context["last_id"] == 120
+    content = response.content.decode()
+    assert 'data-around="60"' in content and 'data-has-newer="true"' in content
+
+    # Near the newest, the page is the newest one, as without a permalink.
+    response = logged_in(alice).get("/rooms/general/?around=119")
+    assert response.context["has_newer"] is False
+    assert response.context["last_id"] == 120
+
+
+@pytest.mark.parametrize("around", ["x", "0", "-1", "1.5", ""])
+def test_a_permalink_naming_no_number_is_404(alice, general, around):
+    send(general, alice)
+    assert logged_in(alice).get(f"/rooms/general/?around={around}").status_code == 404
+
+
+def test_a_permalink_into_a_room_one_may_not_read_is_404(alice, bob, world):
+    carol = world["carol"]
+    send(Room.objects.get(slug="theirs"), carol, body="secret")
+    assert logged_in(alice).get("/rooms/theirs/?around=1").status_code == 404
+
+
 def test_room_page_escapes_message_bodies(alice, general):
     send(general, alice, body="<script>alert(1)</script>")
     send(general, alice, body='"><img src=x onerror=alert(2)>')

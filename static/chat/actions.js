@@ -8,8 +8,8 @@ const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", 
 
 export class MessageActions {
   // me: the reader; staff: may delete anyone's message (the server decides too);
-  // send(frame) -> true if it went out; onReply(item), onRefused(text).
-  constructor({ list, menu, picker, me, staff, send, onReply, onRefused }) {
+  // send(frame) -> true if it went out; onReply(item), onRefused(text), onNotice(text).
+  constructor({ list, menu, picker, me, staff, send, onReply, onRefused, onNotice }) {
     this.list = list;
     this.menu = menu;
     this.picker = picker;
@@ -18,6 +18,7 @@ export class MessageActions {
     this.send = send;
     this.onReply = onReply;
     this.onRefused = onRefused;
+    this.onNotice = onNotice;
     this.target = null; // the message item a menu or the picker was opened for
     this.opener = null; // the button to give focus back to
 
@@ -127,6 +128,9 @@ export class MessageActions {
     } else if (action === "edit") {
       this.close(false);
       this.edit(item);
+    } else if (action === "link") {
+      this.close(false);
+      this.copyLink(item);
     } else if (action === "delete") {
       // Asked twice, in place: no dialog covers the conversation.
       if (!button.dataset.confirm) {
@@ -136,6 +140,19 @@ export class MessageActions {
       }
       this.close(false);
       if (!this.send({ type: "message.delete", id: id })) this.onRefused("Not connected: try again in a moment.");
+    }
+  }
+
+  // The message's permalink, to the clipboard (or to the address bar where it cannot be).
+  copyLink(item) {
+    const link = item.querySelector("a.permalink");
+    if (!link) return;
+    const url = new URL(link.getAttribute("href"), location.href).href;
+    const done = () => this.onNotice("Link to the message copied.");
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(url).then(done, () => location.assign(url));
+    } else {
+      location.assign(url);
     }
   }
 

@@ -10,6 +10,14 @@ import { renderBody } from "./format.js";
 // A message joins the previous one's group within this time (same author, same day).
 const GROUP_WINDOW = 5 * 60 * 1000;
 const PAGE = 50;
+// Live messages kept while the reader is away from the newest (a permalink);
+// past this many the page reads them from history instead.
+const LATER_MAX = 2000;
+
+// The link to one message: the room opened at it (docs/protocol.md, Permalinks).
+export function permalink(slug, id) {
+  return "/rooms/" + encodeURIComponent(slug) + "/?around=" + Number(id);
+}
 
 function sameDay(a, b) {
   return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
@@ -88,9 +96,11 @@ function setDelivery(item, text) {
 }
 
 export class MessageList {
-  // requestHistory(before, limit) and sendRead(id) return true if the frame went out.
-  constructor({ list, historyStatus, jumpButton, me, lastId, lastRead, hasMore, requestHistory, sendRead }) {
+  // requestHistory(cursor, limit) ({before} or {after}) and sendRead(id) return true
+  // if the frame went out. hasNewer: the page opened away from the newest (a permalink).
+  constructor({ list, historyStatus, jumpButton, slug, me, lastId, lastRead, hasMore, hasNewer, requestHistory, sendRead }) {
     this.list = list;
+    this.slug = slug;
     this.historyStatus = historyStatus;
     this.jumpButton = jumpButton;
     this.me = me;
@@ -103,7 +113,13 @@ export class MessageList {
     this.lastReadSent = 0;
     this.loadingHistory = false;
     this.hole = null; // {after, before}: ids not replayed after a long absence (gap), until paged in
-    this.pinned = true; // the reader is at the newest message: keep them there
+    // Away from the newest (a permalink): newer messages are paged in forward as the
+    // reader scrolls down, and live ones wait in `later` (by id) until the pages meet them.
+    this.detached = Boolean(hasNewer);
+    this.later = new Map();
+    this.laterComplete = true; // false once `later` overflowed or a gap skipped some
+    this.loadingNewer = false;
+    this.pinned = !this.detached; // the reader is at the newest message: keep them there
     this.pendingItems = new Map(); // client_id -> element
     this.wanted = null; // a message to show once history brings it (a reply's original)
     this.parsedTimes = new WeakMap(); // message element -> {iso, date}
@@ -112,9 +128,10 @@ export class MessageList {
     this.jumpWanted = false;
 
     list.addEventListener("scroll", () => {
-      this.pinned = this.nearBottom();
+      this.pinned = this.nearBottom() && !this.detached;
       if (this.pinned) jumpButton.hidden = true;
       if (list.scrollTop < 150) this.loadOlder();
+      if (this.detached && this.nearBottom(300)) this.loadNewer();
     }, { passive: true });
     // The list shrinks when the box grows or a phone's keyboard opens: stay at the newest.
     if (window.ResizeObserver) {
@@ -126,7 +143,8 @@ export class MessageList {
 
   // The messages the server put in the page (plain, for a browser without
   // JavaScript), rendered from their message objects like every other.
-  start() {
+  // around: the message a permalink names, shown and lit up instead of the newest.
+  start(around) {
     const list = this.list;
     list.setAttribute("aria-busy", "true");
     for (const item of Array.from(list.querySelectorAll("li.message[data-message]"))) {
@@ -134,6 +152,11 @@ export class MessageList {
     }
     this.placeUnreadDivider(true);
     this.regroup();
+    if (around) {
+      this.showAround(around);
+      requestAnimationFrame(() => list.removeAttribute("aria-busy"));
+      return;
+    }
     const divider = list.querySelector("li.unread-divider");
     if (divider && list.scrollHeight - divider.offsetTop > list.clientHeight) {
       // More is new than fits: start at the first new message (with its day), not the last.
@@ -158,7 +181,14 @@ export class MessageList {
     const meta = make("div", "message-meta");
     const time = document.createElement("time");
     setTime(time, message.created);
-    meta.append(make("span", "author", message.user), " ", time);
+    let when = time;
+    if (message.id) {
+      // Every message's time is its link (a permalink).
+      when = make("a", "permalink");
+      when.href = permalink(this.slug, message.id);
+      when.append(time);
+    }
+    meta.append(make("span", "author", message.user), " ", when);
     if (message.edited) meta.append(" ", editedMark());
 
     const main = make("div", "message-main");
@@ -204,8 +234,26 @@ export class MessageList {
     this.loadOlder();
   }
 
+  // A permalink's message, or the first after where it was (deleted, or never was).
+  showAround(id) {
+    if (this.detached) this.setJump("Jump to latest");
+    let item = this.item(id);
+    if (!item) {
+      item = Array.from(this.list.querySelectorAll("li.message[data-id]"))
+        .find((candidate) => Number(candidate.dataset.id) > id) || null;
+      this.historyStatus.textContent = "That message was deleted, or never was: here is where it would be.";
+    }
+    if (item) this.show(Number(item.dataset.id));
+  }
+
   item(id) {
     return this.list.querySelector('li.message[data-id="' + Number(id) + '"]');
+  }
+
+  // The newest acknowledged message on screen.
+  newestShown() {
+    const items = this.list.querySelectorAll("li.message[data-id]");
+    return items.length ? Number(items[items.length - 1].dataset.id) : 0;
   }
 
   createdOf(item) {
@@ -243,6 +291,10 @@ export class MessageList {
 
   // A `message` frame: new, the acknowledgement of a pending one, or one already shown.
   message(message) {
+    if (this.detached) {
+      this.keepForLater(message);
+      return;
+    }
     const waiting = message.client_id ? this.pendingItems.get(message.client_id) : null;
     const shown = this.item(message.id);
     let element = null;
@@ -316,6 +368,11 @@ export class MessageList {
   }
 
   history(frame) {
+    // A forward page (the answer to {after}) says has_newer and nothing of older ones.
+    if ("has_newer" in frame && !("has_older" in frame)) {
+      this.newer(frame);
+      return;
+    }
     const list = this.list;
     this.loadingHistory = false;
     this.historyStatus.textContent = "";
@@ -346,6 +403,12 @@ export class MessageList {
   // on screen is older than the hole, so it goes, and paging back from the
   // replay walks through the hole and on into it again, with nothing missing.
   gap(frame) {
+    if (this.detached) {
+      // What was skipped is read forward from history anyway.
+      this.later.clear();
+      this.laterComplete = false;
+      return;
+    }
     this.hole = { after: Number(frame.after) || 0, before: Number(frame.before) || 0 };
     for (const item of Array.from(this.list.querySelectorAll("li.message[data-id]"))) {
       if (Number(item.dataset.id) <= this.hole.after) item.remove();
@@ -358,6 +421,7 @@ export class MessageList {
 
   // The socket closed: a history page asked for will not come; ask again once back.
   lost() {
+    this.loadingNewer = false;
     if (!this.loadingHistory) return;
     this.loadingHistory = false;
     this.historyStatus.textContent = "";
@@ -377,7 +441,7 @@ export class MessageList {
   loadOlder() {
     if (this.loadingHistory || !this.hasMore) return;
     const before = this.oldestId();
-    if (before === null || !this.requestHistory(before, PAGE)) return;
+    if (before === null || !this.requestHistory({ before: before }, PAGE)) return;
     this.loadingHistory = true;
     this.list.setAttribute("aria-busy", "true");
     this.historyStatus.textContent = "Loading older messages…";
@@ -385,12 +449,90 @@ export class MessageList {
 
   // With few messages nothing scrolls, so scrolling up could never ask for more.
   fillScreen() {
+    if (this.detached && this.nearBottom(300)) this.loadNewer();
     if (this.hasMore && this.list.scrollHeight <= this.list.clientHeight + 40) this.loadOlder();
   }
 
+  // --- away from the newest (a permalink) ------------------------------------------------
+
+  keepForLater(message) {
+    this.lastId = Math.max(this.lastId, message.id);
+    if (this.later.size >= LATER_MAX) {
+      this.later.clear();
+      this.laterComplete = false;
+    }
+    this.later.set(message.id, message);
+    this.setJump("New messages: jump to latest");
+  }
+
+  setJump(text) {
+    this.jumpButton.textContent = text;
+    this.jumpButton.hidden = false;
+  }
+
+  loadNewer() {
+    if (this.loadingNewer || !this.detached) return;
+    // Asked after every message kept so far was stored: the answer covers them.
+    this.laterComplete = true;
+    if (this.requestHistory({ after: this.newestShown() }, PAGE)) this.loadingNewer = true;
+  }
+
+  newer(frame) {
+    this.loadingNewer = false;
+    if (!this.detached) return;
+    for (const message of frame.messages) {
+      if (!this.item(message.id)) this.placeConfirmed(this.render(message, false), message.id);
+    }
+    this.regroup();
+    if (frame.has_newer || !this.laterComplete) {
+      if (this.nearBottom(300)) this.loadNewer();
+      return;
+    }
+    // The pages met the live messages: what came meanwhile follows, then live as usual.
+    this.attach();
+  }
+
+  attach() {
+    const kept = Array.from(this.later.values()).sort((a, b) => a.id - b.id);
+    this.detached = false;
+    this.later.clear();
+    this.jumpButton.textContent = "New messages below";
+    for (const message of kept) this.message(message);
+    this.pinned = this.nearBottom();
+    this.jumpButton.hidden = this.pinned || !kept.length;
+    this.markRead();
+  }
+
+  // Leave the permalink for the newest messages (the jump button, or sending).
+  jumpToLatest() {
+    if (this.detached) {
+      const kept = Array.from(this.later.values()).sort((a, b) => a.id - b.id);
+      for (const item of Array.from(this.list.children)) {
+        if (!item.classList.contains("pending")) item.remove();
+      }
+      this.detached = false;
+      this.jumpButton.textContent = "New messages below";
+      this.later.clear();
+      this.hole = null;
+      this.hasMore = true;
+      this.historyStatus.textContent = "";
+      for (const message of kept) this.message(message);
+      if (!kept.length) {
+        // Nothing came since the page opened: page back from the newest.
+        this.hole = { after: 0, before: this.lastId + 1 };
+      }
+      this.loadingHistory = false;
+      this.loadOlder();
+      if (history.replaceState) history.replaceState(null, "", location.pathname);
+    }
+    this.scrollToBottom();
+  }
+
   markRead() {
-    if (document.visibilityState !== "visible" || !this.lastId || this.lastId <= this.lastReadSent) return;
-    if (this.sendRead(this.lastId)) this.lastReadSent = this.lastId;
+    // Away from the newest, what is read is what was shown.
+    const id = this.detached ? this.newestShown() : this.lastId;
+    if (document.visibilityState !== "visible" || !id || id <= this.lastReadSent) return;
+    if (this.sendRead(id)) this.lastReadSent = id;
   }
 
   // The tab was hidden: what was on screen has been seen; what comes next gets the divider.
@@ -538,8 +680,8 @@ export class MessageList {
 
   // --- scrolling -------------------------------------------------------------------------
 
-  nearBottom() {
-    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 80;
+  nearBottom(margin = 80) {
+    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < margin;
   }
 
   scrollToBottom() {

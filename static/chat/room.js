@@ -67,11 +67,13 @@ const messages = new MessageList({
   list: byId("messages"),
   historyStatus: byId("history-status"),
   jumpButton: byId("jump-latest"),
+  slug: slug,
   me: me,
   lastId: Number(root.dataset.lastId) || 0,
   lastRead: Number(root.dataset.lastRead) || 0,
   hasMore: root.dataset.hasMore === "true",
-  requestHistory: (before, limit) => connection.send({ type: "history", before: before, limit: limit }),
+  hasNewer: root.dataset.hasNewer === "true",
+  requestHistory: (cursor, limit) => connection.send(Object.assign({ type: "history", limit: limit }, cursor)),
   sendRead: (id) => signedIn && connection.send({ type: "read", id: id }),
 });
 
@@ -83,6 +85,8 @@ const composer = new Composer({
   errorLine: byId("send-error"),
   maxLength: Number(root.dataset.bodyMax),
   onSubmit: function (body) {
+    // Sent from a permalink: the conversation goes on at the newest.
+    if (messages.detached) messages.jumpToLatest();
     const message = { body: body };
     if (replyTo) message.reply_to = replyTo.id;
     messages.addPending(connection.queue(message), body, replyTo);
@@ -122,6 +126,7 @@ const actions = new MessageActions({
     setReply({ id: Number(item.dataset.id), user: item.dataset.author, body: source.split("\n", 1)[0], deleted: false });
   },
   onRefused: (text) => composer.showError("unavailable", text),
+  onNotice: (text) => { byId("history-status").textContent = text; },
 });
 
 const presence = new Presence({
@@ -256,7 +261,7 @@ function onError(frame) {
 // --- the tab and the header ------------------------------------------------------------------
 
 byId("jump-latest").addEventListener("click", function () {
-  messages.scrollToBottom();
+  messages.jumpToLatest();
   input.focus();
 });
 
@@ -302,6 +307,6 @@ document.addEventListener("visibilitychange", function () {
   }
 });
 
-messages.start();
+messages.start(Number(root.dataset.around) || 0);
 applyReadOnly();
 connection.connect();

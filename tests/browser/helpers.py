@@ -130,3 +130,24 @@ def open_menu(person: Person, number: int) -> None:
 
 def choose(person: Person, action: str) -> None:
     person.page.locator(f'#message-menu [data-action="{action}"]').click()
+
+
+def messages_insert(database_url: str, slug: str, username: str, count: int) -> None:
+    """`count` messages by `username` straight into the room ("old message <id>"), numbered
+    after its newest as the site numbers them: a long past, without sending it."""
+    with psycopg.connect(database_url) as connection, connection.transaction():
+        (room_id, newest) = connection.execute(
+            "SELECT id, last_message_number FROM chat_room WHERE slug = %s FOR UPDATE", (slug,)
+        ).fetchone() or (None, None)
+        assert room_id is not None, slug
+        connection.execute(
+            "INSERT INTO chat_message (room_id, number, author_id, body, created, edited,"
+            " reactions_version)"
+            " SELECT %s, n, u.id, 'old message ' || n, now() - interval '1 hour', false, 0"
+            " FROM generate_series(%s::bigint, %s::bigint) AS n, auth_user u WHERE u.username = %s",
+            (room_id, newest + 1, newest + count, username),
+        )
+        connection.execute(
+            "UPDATE chat_room SET last_message_number = %s WHERE id = %s",
+            (newest + count, room_id),
+        )
