@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_a_permalink_opens_the_message_and_reads_on_to_live_ones(
-    two_workers, room, database_url, open_person
+    two_workers, room, database_url, open_person, artifacts
 ):
     ann = open_person(two_workers.workers[0].url)
     ben = open_person(two_workers.workers[1].url)
@@ -42,6 +42,7 @@ def test_a_permalink_opens_the_message_and_reads_on_to_live_ones(
     ann.send("live while ben reads")
     expect(ben.page.locator("#jump-latest")).to_have_text("New messages: jump to latest")
     assert ben.message(301).count() == 0
+    ben.page.screenshot(path=artifacts / "permalink.png")
 
     # Scrolling down reads forward, page by page, until the live one.
     for _ in range(20):
