@@ -11,7 +11,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from chat import events
 from chat.attachments import size_words
@@ -107,52 +107,14 @@ class MessageForm(forms.ModelForm[Message]):
 
 
 def file_link(attachment: Attachment) -> str:
-    """A link that opens the file (the admin reads every room)."""
+    """A link that opens the file (moderators may open any: chat.attachments)."""
     url = reverse("chat:file", args=[attachment.pk, attachment.name])
     return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, attachment.name)
-
-
-class AttachmentInline(admin.TabularInline[Attachment, Message]):
-    """A message's files, on its page: read-only, as they were uploaded."""
-
-    model = Attachment
-    extra = 0
-    can_delete = False
-    fields = [
-        "opened",
-        "size_shown",
-        "content_type",
-        "image",
-        "width",
-        "height",
-        "created",
-    ]
-    readonly_fields = [
-        "opened",
-        "size_shown",
-        "content_type",
-        "image",
-        "width",
-        "height",
-        "created",
-    ]
-
-    @admin.display(description="file")
-    def opened(self, attachment: Attachment) -> str:
-        return file_link(attachment)
-
-    @admin.display(description="size")
-    def size_shown(self, attachment: Attachment) -> str:
-        return size_words(attachment.size)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin[Message]):
     form = MessageForm
-    inlines = [AttachmentInline]
     list_display = ["room", "number", "author", "short_body", "created", "edited", "deleted_at"]
     list_filter = [DeletedFilter, "room"]
     list_select_related = ["room", "author"]
@@ -166,6 +128,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         "edited",
         "deleted_at",
         "client_id",
+        "files",
     ]
     fields = [
         "room",
@@ -173,12 +136,22 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         "author",
         "reply_to",
         "body",
+        "files",
         "created",
         "edited",
         "deleted_at",
         "client_id",
     ]
     date_hierarchy = "created"
+
+    @admin.display(description="files")
+    def files(self, message: Message) -> str:
+        """The message's attachments: each opens, with its size and type."""
+        rows = [
+            (file_link(attachment), size_words(attachment.size), attachment.content_type)
+            for attachment in message.attachments.all()
+        ]
+        return format_html_join(format_html("<br>"), "{} ({}, {})", rows) or "—"
 
     @admin.display(description="body")
     def short_body(self, message: Message) -> str:

@@ -368,11 +368,11 @@ def message_edit(*, room_id: int, number: object, user: User, body: object) -> E
     with transaction.atomic():
         _room_for_write(room_id)
         message = _message_for_write(room_id=room_id, number=number)
+        if not body and not message.attachments.exists():
+            raise ChatError("empty", "the message is empty")
         if message.author_id != user.pk:
             raise ChatError("forbidden", "only the author may edit a message")
         author_may_write(author_id=user.pk, room_id=room_id)
-        if not body and not message.attachments.exists():
-            raise ChatError("empty", "the message is empty")
         message.body = body
         message.edited = True
         message.save(update_fields=["body", "edited"])
