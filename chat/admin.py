@@ -151,7 +151,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
             (file_link(attachment), size_words(attachment.size), attachment.content_type)
             for attachment in message.attachments.all()
         ]
-        return format_html_join(format_html("<br>"), "{} ({}, {})", rows) or "—"
+        return format_html_join("\n", "<div>{} ({}, {})</div>", rows) or "—"
 
     @admin.display(description="body")
     def short_body(self, message: Message) -> str:
