@@ -164,6 +164,8 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
             "last_read": last_read or 0,
             "body_max": settings.CHAT_BODY_MAX,
             "comment_max": settings.CHAT_COMMENT_MAX,
+            "upload_max": settings.CHAT_UPLOAD_MAX_BYTES,
+            "attachments_max": settings.CHAT_ATTACHMENTS_MAX,
         },
     )
 
