@@ -307,6 +307,7 @@ if CHAT_S3_BUCKET:
         "default_acl": None,
         "querystring_auth": True,
         "querystring_expire": CHAT_S3_URL_SECONDS,
+        "signature_version": "s3v4",
         "file_overwrite": False,
     }
     for _variable, _option in [
