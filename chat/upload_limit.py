@@ -1,13 +1,17 @@
 """The upload limit at the ASGI edge: an oversized upload is refused before Django reads it.
 
-Django's ASGI handler reads a request's whole body (into a temporary file)
-before any view runs, so a view can only refuse an upload it has received. In
-front of it, this refuses `POST /api/uploads/` with 413 `too_large` when its
-Content-Length says it is over the limit, without reading a byte of it; and,
-for a body sent without one (chunked), as soon as the bytes read pass the
-limit. The limit is CHAT_UPLOAD_MAX_BYTES plus CHAT_UPLOAD_OVERHEAD_BYTES for
-the multipart framing; the view checks the file's own size exactly. Behind
-nginx, its client_max_body_size refuses larger bodies before they reach a worker.
+Django's ASGI handler copies a request's whole body (into a temporary file)
+before any view runs, so a view can only refuse an upload it has been given.
+In front of it, this refuses `POST /api/uploads/` with 413 `too_large` when
+its Content-Length says it is over the limit, before Django reads any of it;
+and, for a body sent without one (chunked), as soon as the bytes read pass
+the limit. The limit is CHAT_UPLOAD_MAX_BYTES plus CHAT_UPLOAD_OVERHEAD_BYTES
+for the multipart framing; the view checks the file's own size exactly.
+
+daphne itself hands an application only whole requests (it has received the
+body, to a temporary file past 100 KB, by then): what keeps a large body from
+reaching a worker at all is nginx's client_max_body_size, in front of it in
+deployment (deploy/nginx/chat.conf), which answers from the Content-Length.
 """
 
 from __future__ import annotations

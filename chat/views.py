@@ -423,8 +423,8 @@ def api_uploads(request: HttpRequest, user: User) -> JsonResponse:
     """POST /api/uploads/: one file (multipart field `file`) -> 201 with its attachment object.
 
     Over CHAT_UPLOAD_MAX_BYTES: 413 `too_large` with the `limit`, told by the
-    Content-Length before the body is read, or by the file's size once it is
-    (chat.upload_limit refuses it earlier still, under ASGI). At most
+    Content-Length before the body is parsed, or by the file's size once it is
+    (chat.upload_limit refuses it before Django copies it, under ASGI). At most
     CHAT_UPLOAD_RATE_LIMIT uploads per user.
     """
     if upload_too_large(request):

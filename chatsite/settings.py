@@ -291,7 +291,9 @@ CHAT_UPLOAD_OVERHEAD_BYTES = 64 * 1024
 # Uploads spill from memory to a temporary file beyond this size (Django's default
 # 2.5 MB), never more than one file may have.
 FILE_UPLOAD_MAX_MEMORY_SIZE = min(2_621_440, CHAT_UPLOAD_MAX_BYTES)
-FILE_UPLOAD_PERMISSIONS = 0o644  # nginx, another user, reads them (X-Accel-Redirect)
+# nginx, another user, reads them (X-Accel-Redirect), whatever the workers' umask.
+FILE_UPLOAD_PERMISSIONS = 0o644
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o755
 CHAT_FILES_ACCEL_REDIRECT = os.environ.get("CHAT_FILES_ACCEL_REDIRECT", "").strip()
 if CHAT_FILES_ACCEL_REDIRECT and not re.fullmatch(r"/([\w.-]+/)+", CHAT_FILES_ACCEL_REDIRECT):
     raise ImproperlyConfigured(
