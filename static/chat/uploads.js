@@ -165,11 +165,14 @@ export class Uploads {
     item.attachment = attachment;
     item.element.classList.add("done");
     item.bar.remove();
-    item.status.textContent = sizeWords(attachment.size);
-    // What the message will show: the server's thumbnail, or the file's card.
+    // What the message will show: the server's thumbnail, or the file's card
+    // (which says its name and size itself).
     const preview = attachmentNode(attachment);
     preview.classList.add("upload-preview");
     preview.removeAttribute("href"); // in the tray it is a preview, not a link
+    const image = preview.querySelector("img");
+    if (image) image.loading = "eager";
+    item.status.textContent = image ? sizeWords(attachment.size) : "";
     item.element.prepend(preview);
     this.onChange();
   }
