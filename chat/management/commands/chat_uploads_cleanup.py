@@ -51,3 +51,4 @@ class Command(BaseCommand):
         keep = timedelta(seconds=settings.CHAT_UPLOAD_KEEP_SECONDS)
         deleted = attachments_unattached_delete(older_than=keep)
         self.stdout.write(f"deleted {deleted} upload(s) not attached within {keep}")
+        self.stdout.flush()  # a log line now, not when the buffer fills hours later
