@@ -986,13 +986,19 @@ def test_the_admin_lists_attachments_with_their_messages(admin_user, alice, gene
     assert loose.name not in message_page
 
 
-def test_deleting_an_attachment_in_the_admin_deletes_its_bytes(admin_user, alice, media):
-    loose = create(alice, b"loose", "loose.txt")
-    response = logged_in(admin_user).post(
-        f"/admin/chat/attachment/{loose.pk}/delete/", {"post": "yes"}
-    )
+def test_deleting_an_attachment_in_the_admin_deletes_its_bytes(
+    admin_user, alice, media, django_capture_on_commit_callbacks
+):
+    loose = create(alice, image_bytes(), "loose.png")
+    kept = create(alice, b"kept", "kept.txt")
+    assert len(stored_files(media)) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in(admin_user).post(
+            f"/admin/chat/attachment/{loose.pk}/delete/", {"post": "yes"}
+        )
     assert response.status_code == 302
-    assert not Attachment.objects.exists()
+    assert list(Attachment.objects.all()) == [kept]
+    assert stored_files(media) == [kept.file.name]
 
 
 # --- the socket frame's field ------------------------------------------------------------
