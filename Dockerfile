@@ -9,8 +9,10 @@ RUN pip install -r requirements.txt
 
 COPY . .
 # Static files are collected at build time and served by whitenoise.
+# The media volume (docker-compose.yml) takes this directory's owner when first mounted.
 RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v 0 \
-    && useradd --system --uid 10001 --home-dir /app chat
+    && useradd --system --uid 10001 --home-dir /app chat \
+    && mkdir -p /app/var/media && chown chat /app/var/media
 
 USER chat
 EXPOSE 8000

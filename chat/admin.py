@@ -10,12 +10,15 @@ from django.contrib.auth.models import User
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from chat import events
+from chat.attachments import size_words
 from chat.bots import bot_key_new, bot_key_revoke
 from chat.broadcast import group_send_on_commit
 from chat.errors import ChatError
-from chat.models import BotKey, Message, Mute, Reaction, Room
+from chat.models import Attachment, BotKey, Message, Mute, Reaction, Room
 from chat.reactions import reaction_moderate
 from chat.services import body_clean, mentions_refresh, message_delete
 
@@ -95,11 +98,18 @@ class MessageForm(forms.ModelForm[Message]):
         fields = ["body"]
 
     def clean_body(self) -> str:
-        """A moderator's body obeys the rules of every other body."""
+        """A moderator's body obeys the rules of every other body (empty only beside files)."""
         try:
-            return body_clean(self.cleaned_data["body"])
+            files = self.instance.pk is not None and self.instance.attachments.exists()
+            return body_clean(self.cleaned_data["body"], may_be_empty=files)
         except ChatError as error:
             raise forms.ValidationError(error.detail, code=error.code) from None
+
+
+def file_link(attachment: Attachment) -> str:
+    """A link that opens the file (moderators may open any: chat.attachments)."""
+    url = reverse("chat:file", args=[attachment.pk, attachment.name])
+    return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, attachment.name)
 
 
 @admin.register(Message)
@@ -118,6 +128,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         "edited",
         "deleted_at",
         "client_id",
+        "files",
     ]
     fields = [
         "room",
@@ -125,12 +136,22 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         "author",
         "reply_to",
         "body",
+        "files",
         "created",
         "edited",
         "deleted_at",
         "client_id",
     ]
     date_hierarchy = "created"
+
+    @admin.display(description="files")
+    def files(self, message: Message) -> str:
+        """The message's attachments: each opens, with its size and type."""
+        rows = [
+            (file_link(attachment), size_words(attachment.size), attachment.content_type)
+            for attachment in message.attachments.all()
+        ]
+        return format_html_join("\n", "<div>{} ({}, {})</div>", rows) or "—"
 
     @admin.display(description="body")
     def short_body(self, message: Message) -> str:
@@ -167,6 +188,88 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         for message in queryset.select_related("room"):
             self.delete_model(request, message)
+
+
+class AttachedFilter(admin.SimpleListFilter):
+    title = "attached"
+    parameter_name = "attached"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "To a message"), ("no", "Not yet (deleted after a day)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(message__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin[Attachment]):
+    """Uploaded files with the messages they belong to. Deleting one deletes its bytes;
+    people add them in rooms."""
+
+    list_display = [
+        "name",
+        "message_link",
+        "uploader",
+        "size_shown",
+        "content_type",
+        "image",
+        "created",
+    ]
+    list_filter = [AttachedFilter, "image", "content_type"]
+    list_select_related = ["uploader", "message__room"]
+    search_fields = ["name", "uploader__username", "content_type"]
+    date_hierarchy = "created"
+    fields = [
+        "opened",
+        "message_link",
+        "uploader",
+        "size_shown",
+        "content_type",
+        "image",
+        "width",
+        "height",
+        "file",
+        "thumbnail",
+        "created",
+    ]
+    readonly_fields = [
+        "opened",
+        "message_link",
+        "uploader",
+        "size_shown",
+        "content_type",
+        "image",
+        "width",
+        "height",
+        "file",
+        "thumbnail",
+        "created",
+    ]
+
+    @admin.display(description="message", ordering="message")
+    def message_link(self, attachment: Attachment) -> str:
+        message = attachment.message
+        if message is None:
+            return "—"
+        url = reverse("admin:chat_message_change", args=[message.pk])
+        return format_html('<a href="{}">{}</a>', url, str(message))
+
+    @admin.display(description="size", ordering="size")
+    def size_shown(self, attachment: Attachment) -> str:
+        return size_words(attachment.size)
+
+    @admin.display(description="file")
+    def opened(self, attachment: Attachment) -> str:
+        return file_link(attachment)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The change page shows it read-only (the view permission is enough).
+        return False
 
 
 @admin.register(Mute)

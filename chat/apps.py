@@ -8,9 +8,10 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import moderation
+        from chat import attachments, moderation
 
         moderation.connect()
+        attachments.connect()
         # After Django's own handler (which keeps a connection under CONN_MAX_AGE):
         # a request's thread ends with the request, so must its connection.
         request_finished.connect(_close_request_connections, dispatch_uid="chat-close-db")

@@ -233,6 +233,7 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
                     body=command.body,
                     client_id=command.client_id,
                     reply_to=command.reply_to,
+                    attachments=list(command.attachments),
                 )
         except ChatError as error:
             if error.code == "rate_limited":

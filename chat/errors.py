@@ -19,6 +19,11 @@ ERROR_CODES = frozenset(
         "forbidden",
         "not_found",
         "unavailable",
+        # Extensions (docs/protocol.md, Files and images): a file over
+        # CHAT_UPLOAD_MAX_BYTES (HTTP 413), and `attachments` naming an upload that
+        # is not the sender's own, unattached one.
+        "too_large",
+        "bad_attachment",
     }
 )
 
@@ -33,6 +38,7 @@ class ChatError(Exception):
         *,
         retry_after: float | None = None,
         close_code: CloseCode | None = None,
+        limit: int | None = None,
     ) -> None:
         assert code in ERROR_CODES, code
         super().__init__(detail)
@@ -41,3 +47,5 @@ class ChatError(Exception):
         self.retry_after = retry_after
         # Set when the refusal ends the socket (a deactivated account: 4403).
         self.close_code = close_code
+        # The limit a `too_large` refusal went over, in bytes.
+        self.limit = limit

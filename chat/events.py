@@ -12,7 +12,9 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from chat.models import Message, Reaction, Room
+from django.urls import reverse
+
+from chat.models import Attachment, Message, Reaction, Room
 
 if TYPE_CHECKING:
     from chat.attention import RoomEntry
@@ -59,11 +61,35 @@ def reactions_payload(reactions: Iterable[Reaction]) -> list[dict[str, Any]]:
     ]
 
 
+def attachment_payload(attachment: Attachment) -> dict[str, Any]:
+    """An attachment object (docs/protocol.md, Files and images): what it is, and the
+    URLs that serve it to those who may read it."""
+    return {
+        "id": attachment.pk,
+        "name": attachment.name,
+        "size": attachment.size,
+        "content_type": attachment.content_type,
+        "image": attachment.image,
+        "width": attachment.width,
+        "height": attachment.height,
+        "url": reverse("chat:file", args=[attachment.pk, attachment.name]),
+        "thumbnail_url": reverse("chat:file-thumbnail", args=[attachment.pk])
+        if attachment.thumbnail
+        else None,
+    }
+
+
+def attachments_snippet(attachments: Iterable[Attachment]) -> str:
+    """What a message without a body says in a notification: its files' names."""
+    return snippet("📎 " + ", ".join(attachment.name for attachment in attachments))
+
+
 def message_payload(message: Message, *, for_author: bool) -> dict[str, Any]:
     """A message object of the protocol; the client_id only for its author.
 
-    Its reply, reactions and mentions are read from what Message.objects.for_wire()
-    fetches (or models.wire_relations_set gives a message just written).
+    Its reply, reactions, mentions and attachments are read from what
+    Message.objects.for_wire() fetches (or models.wire_relations_set gives a
+    message just written).
     """
     return {
         "id": message.number,
@@ -76,6 +102,7 @@ def message_payload(message: Message, *, for_author: bool) -> dict[str, Any]:
         "reply_to": reply_payload(message.reply_to),
         "reactions": reactions_payload(message.reactions.all()),
         "mentions": [mention.user.get_username() for mention in message.mentions.all()],
+        "attachments": [attachment_payload(item) for item in message.attachments.all()],
     }
 
 
@@ -174,7 +201,7 @@ def chat_message(message: Message) -> dict[str, Any]:
         "author_id": message.author_id,
         "mention_ids": [mention.user_id for mention in message.mentions.all()],
         "username": message.author.get_username(),
-        "snippet": snippet(message.body),
+        "snippet": snippet(message.body) or attachments_snippet(message.attachments.all()),
         "text": text,
         "author_text": author_text,
     }

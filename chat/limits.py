@@ -55,6 +55,7 @@ def rate_limit(what: str) -> tuple[int, int]:
         "messages": settings.CHAT_RATE_LIMIT,
         "reactions": settings.CHAT_REACTION_RATE_LIMIT,
         "comments": settings.CHAT_COMMENT_RATE_LIMIT,
+        "uploads": settings.CHAT_UPLOAD_RATE_LIMIT,
     }
     return limits[what]
 

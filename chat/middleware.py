@@ -24,6 +24,14 @@ logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 
+
+def content_security_policy() -> str:
+    """The pages' policy; images may also come from the file store (CHAT_FILES_ORIGINS:
+    an S3-compatible store, which /files/ redirects to)."""
+    image_sources = " ".join(["'self'", "data:", *settings.CHAT_FILES_ORIGINS])
+    return CONTENT_SECURITY_POLICY.replace("img-src 'self' data:", f"img-src {image_sources}")
+
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -44,12 +52,14 @@ class ContentSecurityPolicyMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self.policy = content_security_policy()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         # The admin ships inline scripts of its own; everything else is strict.
+        # (A file served from /files/ has a stricter policy of its own.)
         if not request.path.startswith("/admin/"):
-            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            response.headers.setdefault("Content-Security-Policy", self.policy)
         return response
 
 

@@ -169,6 +169,7 @@ class MessageQuerySet(models.QuerySet["Message"]):
         return self.select_related("room", "author", "reply_to__author").prefetch_related(
             models.Prefetch("reactions", Reaction.objects.select_related("user")),
             models.Prefetch("mentions", Mention.objects.select_related("user")),
+            models.Prefetch("attachments", Attachment.objects.order_by("pk")),
         )
 
     def page(
@@ -256,14 +257,22 @@ class Message(models.Model):
 
 
 def wire_relations_set(
-    message: Message, *, reactions: list[Reaction], mentions: list[Mention]
+    message: Message,
+    *,
+    reactions: list[Reaction],
+    mentions: list[Mention],
+    attachments: list[Attachment] | None = None,
 ) -> None:
     """Give a message just written what for_wire() would have prefetched.
 
-    A new message has no reactions and the mentions its author just stored:
-    reading them back would cost two queries on every send.
+    A new message has no reactions, and the mentions and attachments its author
+    just stored: reading them back would cost queries on every send.
     """
-    message._prefetched_objects_cache = {"reactions": reactions, "mentions": mentions}  # type: ignore[attr-defined]
+    message._prefetched_objects_cache = {  # type: ignore[attr-defined]
+        "reactions": reactions,
+        "mentions": mentions,
+        "attachments": attachments or [],
+    }
 
 
 class Reaction(models.Model):
@@ -304,6 +313,52 @@ class Mention(models.Model):
 
     def __str__(self) -> str:
         return f"@{self.user_id} in {self.message_id}"
+
+
+class Attachment(models.Model):
+    """A file uploaded over HTTP, then named by one message of its uploader (chat/attachments.py).
+
+    Until a message names it, only its uploader may fetch it, and it is deleted a
+    day later (manage.py chat_uploads_cleanup). Its bytes are in the default
+    storage under a random name; `name` is the cleaned name it is shown and
+    downloaded as, and `content_type` what its bytes were sniffed to be.
+    """
+
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_attachments"
+    )
+    message = models.ForeignKey(
+        Message,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attachments",
+    )
+    file = models.FileField(max_length=255)
+    # Images only, and only when one could be made; empty otherwise.
+    thumbnail = models.FileField(max_length=255, blank=True)
+    name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    content_type = models.CharField(max_length=100)
+    # A PNG, JPEG, GIF or WebP that Pillow read whole: shown inline.
+    image = models.BooleanField(default=False)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            # The cleanup's read: uploads no message named, oldest first.
+            models.Index(
+                fields=["created"],
+                condition=Q(message__isnull=True),
+                name="attachment_unattached",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class BotKey(models.Model):

@@ -65,6 +65,8 @@ class SendMessage:
     body: str
     client_id: str | None
     reply_to: int | None = None
+    # Upload ids (docs/protocol.md, Files and images); their number is the service's to check.
+    attachments: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,12 +200,25 @@ def _history(frame: Frame) -> History:
     )
 
 
+def _attachments(frame: Frame) -> tuple[int, ...]:
+    value = frame.get("attachments")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ChatError("bad_request", "attachments must be a list of upload ids")
+    return tuple(whole_number(item, "an upload id", minimum=1) for item in value)
+
+
 def _send(frame: Frame) -> SendMessage:
     reply_to = frame.get("reply_to")
+    attachments = _attachments(frame)
+    # A message of files alone may leave its body out.
+    body = "" if attachments and "body" not in frame else _string(frame, "body")
     return SendMessage(
-        body=_string(frame, "body"),
+        body=body,
         client_id=_client_id(frame),
         reply_to=None if reply_to is None else whole_number(reply_to, "reply_to"),
+        attachments=attachments,
     )
 
 

@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from chat.attachments import attachment_ids_clean, attachments_attach
 from chat.errors import ChatError
 from chat.mentions import mentioned_members, mentioned_names
 from chat.models import Mention, Message, Mute, ReadState, Room, wire_relations_set
@@ -40,15 +41,17 @@ def text_check(value: str, *, field: str) -> None:
         raise ChatError("bad_request", f"{field} contains NUL or an unpaired surrogate")
 
 
-def body_clean(body: object, *, limit: int | None = None, noun: str = "message") -> str:
+def body_clean(
+    body: object, *, limit: int | None = None, noun: str = "message", may_be_empty: bool = False
+) -> str:
     """Validate the body of a `noun`: a string, 1..`limit` (CHAT_BODY_MAX) code points
-    once stripped."""
+    once stripped (0 too when `may_be_empty`: a message with attachments)."""
     if not isinstance(body, str):
         raise ChatError("bad_request", "body must be a string")
     text_check(body, field="body")
     body = body.strip(WHITE_SPACE)
     limit = settings.CHAT_BODY_MAX if limit is None else limit
-    if not body:
+    if not body and not may_be_empty:
         raise ChatError("empty", f"the {noun} is empty")
     if len(body) > limit:
         raise ChatError("too_long", f"a {noun} has at most {limit} characters")
@@ -246,23 +249,27 @@ def message_create(
     client_id: object,
     reply_to: object = None,
     publisher: bool = False,
+    attachments: object = None,
 ) -> tuple[Message, bool]:
     """Store a message under the next number of its room; (message, created).
 
     A client_id the author already used in this room returns the stored message
     and False: a resend is stored once. The room row stays locked until commit,
     so numbers are gapless and committed in order. A plain message (no reply,
-    no @name) is one statement on PostgreSQL (_plain_message_insert); otherwise,
-    or when that stored nothing, three in a transaction: the number, the
-    author's state, the insert; a reply reads its original, and @names are
-    looked up and stored as mentions.
+    no @name, no attachment) is one statement on PostgreSQL
+    (_plain_message_insert); otherwise, or when that stored nothing, three in a
+    transaction: the number, the author's state, the insert; a reply reads its
+    original, @names are looked up and stored as mentions, and `attachments`
+    (the author's upload ids) are attached, or the whole message refused
+    (chat.attachments.attachments_attach). With attachments the body may be empty.
 
     In a broadcast room only publishers post: `publisher` (a bot's key for the
     room, or Django code: chat.publish) or a staff user.
     """
-    body = body_clean(body)
+    attachment_ids = attachment_ids_clean(attachments)
+    body = body_clean(body, may_be_empty=bool(attachment_ids))
     client_id = client_id_clean(client_id)
-    if reply_to is None and not mentioned_names(body):
+    if reply_to is None and not attachment_ids and not mentioned_names(body):
         stored = _plain_message_insert(
             room_id=room_id,
             author=author,
@@ -298,7 +305,12 @@ def message_create(
             mentions = _mentions_store(
                 message, mentioned_members(room=room, author_id=author.pk, body=body)
             )
-            wire_relations_set(message, reactions=[], mentions=mentions)
+            attached = (
+                attachments_attach(message=message, uploader_id=author.pk, ids=attachment_ids)
+                if attachment_ids
+                else []
+            )
+            wire_relations_set(message, reactions=[], mentions=mentions, attachments=attached)
             return message, True
     return Message.objects.for_wire().get(pk=resent), False
 
@@ -348,11 +360,16 @@ class Edited:
 
 
 def message_edit(*, room_id: int, number: object, user: User, body: object) -> Edited:
-    """Replace a message's body, and the mentions it makes; the author only."""
-    body = body_clean(body)
+    """Replace a message's body, and the mentions it makes; the author only.
+
+    A message with attachments may be left with an empty body, as it was sent.
+    """
+    body = body_clean(body, may_be_empty=True)
     with transaction.atomic():
         _room_for_write(room_id)
         message = _message_for_write(room_id=room_id, number=number)
+        if not body and not message.attachments.exists():
+            raise ChatError("empty", "the message is empty")
         if message.author_id != user.pk:
             raise ChatError("forbidden", "only the author may edit a message")
         author_may_write(author_id=user.pk, room_id=room_id)

@@ -15,5 +15,8 @@ urlpatterns = [
     path("api/rooms/<str:slug>/members/", views.api_members, name="api-members"),
     path("api/rooms/<str:slug>/notify/", views.api_notify, name="api-notify"),
     path("api/rooms/<str:slug>/state/", views.api_state, name="api-state"),
+    path("api/uploads/", views.api_uploads, name="api-uploads"),
+    path("files/<int:pk>/thumbnail/", views.file_thumbnail, name="file-thumbnail"),
+    path("files/<int:pk>/<str:name>", views.file_download, name="file"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -19,12 +19,14 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import events, presence
 from chat.access import may_publish, room_for_user
+from chat.attachments import attachment_create, attachment_for_reader, upload_limit_error
 from chat.attention import notify_of, notify_set, room_entries, room_members, room_titles
 from chat.bots import bot_key_check, bot_key_room, looks_like_key
 from chat.broadcast import group_send_on_commit
@@ -41,6 +43,7 @@ from chat.limits import (
 from chat.models import BotKey, Message, Notify, ReadState, Room, me_group_name
 from chat.publish import broadcast_on_commit, room_state_set
 from chat.services import MAX_NUMBER, direct_room_open, message_create
+from chat.serving import file_response
 from chat.tokens import token_check, token_issue
 
 PAGE_SIZE = 50
@@ -181,6 +184,8 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
             "last_read": last_read or 0,
             "body_max": settings.CHAT_BODY_MAX,
             "comment_max": settings.CHAT_COMMENT_MAX,
+            "upload_max": settings.CHAT_UPLOAD_MAX_BYTES,
+            "attachments_max": settings.CHAT_ATTACHMENTS_MAX,
         },
     )
 
@@ -228,6 +233,7 @@ ERROR_STATUS = {
     "room_archived": 403,
     "rate_limited": 429,
     "unavailable": 503,
+    "too_large": 413,
 }
 
 
@@ -275,6 +281,11 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return view(request, user, *args, **kwargs)
         except ChatError as error:
             response = api_error(ERROR_STATUS.get(error.code, 400), error.code, error.detail)
+            if error.limit is not None:
+                response = JsonResponse(
+                    {"error": error.code, "detail": error.detail, "limit": error.limit},
+                    status=ERROR_STATUS.get(error.code, 400),
+                )
             if error.retry_after is not None:
                 response = JsonResponse(
                     {"error": error.code, "detail": error.detail, "retry_after": error.retry_after},
@@ -356,6 +367,7 @@ def api_publish(request: HttpRequest, user: User, slug: str) -> JsonResponse:
             client_id=fields.get("client_id"),
             reply_to=fields.get("reply_to"),
             publisher=key is not None,
+            attachments=fields.get("attachments"),
         )
     if place.kept:
         broadcast_on_commit(message)
@@ -423,6 +435,80 @@ def api_messages(request: HttpRequest, user: User, slug: str) -> JsonResponse:
         },
         json_dumps_params=JSON_STRICT,
     )
+
+
+# --- files (docs/files.md) ------------------------------------------------------
+
+
+def upload_too_large(request: HttpRequest) -> bool:
+    """Whether the request says it is larger than any upload may be (checked unread)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    return length > settings.CHAT_UPLOAD_MAX_BYTES + settings.CHAT_UPLOAD_OVERHEAD_BYTES
+
+
+@require_POST
+@api_view
+def api_uploads(request: HttpRequest, user: User) -> JsonResponse:
+    """POST /api/uploads/: one file (multipart field `file`) -> 201 with its attachment object.
+
+    Over CHAT_UPLOAD_MAX_BYTES: 413 `too_large` with the `limit`, told by the
+    Content-Length before the body is parsed, or by the file's size once it is
+    (chat.upload_limit refuses it before Django copies it, under ASGI). At most
+    CHAT_UPLOAD_RATE_LIMIT uploads per user.
+    """
+    if upload_too_large(request):
+        raise upload_limit_error()
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise ChatError("bad_request", "send one file in the multipart field `file`")
+    if upload.size is None or upload.size > settings.CHAT_UPLOAD_MAX_BYTES:
+        raise upload_limit_error()
+    key, limit = rate_key(user.pk, "uploads"), settings.CHAT_UPLOAD_RATE_LIMIT
+    with rate_place_blocking(key=key, limit=limit, what="uploads") as place:
+        attachment = attachment_create(uploader=user, file=upload, name=upload.name)
+        place.kept = True
+    return JsonResponse(
+        events.attachment_payload(attachment), status=201, json_dumps_params=JSON_STRICT
+    )
+
+
+def file_reader(request: HttpRequest) -> Any:
+    """Who fetches a file: a Bearer token's user (or bot), else the session's user."""
+    token = bearer(request)
+    if token is None:
+        return request.user
+    if looks_like_key(token):
+        key = bot_key_check(token)
+        return key.user if key is not None else AnonymousUser()
+    return token_check(token).user or AnonymousUser()
+
+
+@require_http_methods(["GET", "HEAD"])
+def file_download(request: HttpRequest, pk: int, name: str) -> HttpResponseBase:
+    """GET /files/<id>/<name>: the file, to whoever may read its message's room; else 404.
+
+    The name is the file's own, for the reader's sake: the id alone says which.
+    """
+    return _file(request, pk, thumbnail=False)
+
+
+@require_http_methods(["GET", "HEAD"])
+def file_thumbnail(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """GET /files/<id>/thumbnail/: an image's thumbnail (WebP), as the file itself is served."""
+    return _file(request, pk, thumbnail=True)
+
+
+def _file(request: HttpRequest, pk: int, *, thumbnail: bool) -> HttpResponseBase:
+    try:
+        attachment = attachment_for_reader(user=file_reader(request), pk=pk)
+    except ChatError:
+        raise Http404("No such file") from None
+    if thumbnail and not attachment.thumbnail:
+        raise Http404("No such file")
+    return file_response(attachment, thumbnail=thumbnail)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

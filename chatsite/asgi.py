@@ -1,6 +1,7 @@
 """ASGI entry point.
 
-HTTP goes to Django; sockets pass the Origin gate, then auth, then chat.routing.
+HTTP goes to Django, uploads past the size limit stopped in front of it
+(chat.upload_limit); sockets pass the Origin gate, then auth, then chat.routing.
 """
 
 import os
@@ -20,10 +21,11 @@ from chat.middleware import (  # noqa: E402
     SocketSessionMiddleware,
 )
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.upload_limit import UploadLimit  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": UploadLimit(django_asgi_app),
         "websocket": OriginGate(
             CookieMiddleware(
                 SocketSessionMiddleware(SocketAuthMiddleware(URLRouter(websocket_urlpatterns)))

@@ -31,6 +31,27 @@ Every variable the site reads (mirrored in .env.example):
                                username and, tenfold, per client address; default 10/900s
     CHAT_SIGNUP_LIMIT          "<count>/<seconds>s" sign-up attempts per client address;
                                default 10/3600s
+
+  Files (docs/files.md):
+    DJANGO_MEDIA_ROOT          the directory uploaded files are kept in (the default storage,
+                               FileSystemStorage); default <repo>/var/media
+    CHAT_UPLOAD_MAX_BYTES      the largest file, in bytes; default 10485760 (10 MiB).
+                               deploy/nginx/chat.conf's client_max_body_size must allow it
+    CHAT_UPLOAD_RATE_LIMIT     "<count>/<seconds>s" uploads per user; default 30/60s
+    CHAT_UPLOAD_KEEP_SECONDS   an upload no message names is deleted this many seconds
+                               after it came (manage.py chat_uploads_cleanup); default 86400
+    CHAT_FILES_ACCEL_REDIRECT  behind nginx: the prefix of its `internal` location that
+                               serves DJANGO_MEDIA_ROOT, e.g. "/protected-media/": a file
+                               is then handed to nginx with X-Accel-Redirect once access is
+                               checked; default empty (the worker streams it)
+    CHAT_S3_BUCKET             set: files are kept in this bucket of an S3-compatible store
+                               (django-storages' S3 backend) instead of DJANGO_MEDIA_ROOT
+    CHAT_S3_ENDPOINT_URL       the store's URL (MinIO, Ceph, R2, ...); default AWS S3
+    CHAT_S3_REGION             the bucket's region; default boto3's
+    CHAT_S3_ACCESS_KEY_ID      the store's credentials; both unset: boto3's own chain
+    CHAT_S3_SECRET_ACCESS_KEY  (AWS_* variables, an instance role, ...)
+    CHAT_S3_ADDRESSING_STYLE   "path" or "virtual"; default boto3's choice
+    CHAT_S3_URL_SECONDS        lifetime of the signed URLs a file is redirected to; default 60
 """
 
 from __future__ import annotations
@@ -38,6 +59,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
@@ -255,8 +277,68 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Uploaded files (chat/attachments.py, docs/files.md). They are never served
+# from a public URL: /files/<id>/<name> checks who asks first (MEDIA_URL is unused).
+MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT") or BASE_DIR / "var" / "media")
+CHAT_UPLOAD_MAX_BYTES = env_int("CHAT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+CHAT_UPLOAD_RATE_LIMIT = env_rate("CHAT_UPLOAD_RATE_LIMIT", "30/60s")
+CHAT_UPLOAD_KEEP_SECONDS = env_int("CHAT_UPLOAD_KEEP_SECONDS", 86400, minimum=60)
+# Files a message may name; bytes of an upload's request beyond its file (the
+# multipart framing, the name): a request over both together is refused unread.
+CHAT_ATTACHMENTS_MAX = 10
+CHAT_UPLOAD_OVERHEAD_BYTES = 64 * 1024
+# Uploads spill from memory to a temporary file beyond this size (Django's default
+# 2.5 MB), never more than one file may have.
+FILE_UPLOAD_MAX_MEMORY_SIZE = min(2_621_440, CHAT_UPLOAD_MAX_BYTES)
+# nginx, another user, reads them (X-Accel-Redirect), whatever the workers' umask.
+FILE_UPLOAD_PERMISSIONS = 0o644
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o755
+CHAT_FILES_ACCEL_REDIRECT = os.environ.get("CHAT_FILES_ACCEL_REDIRECT", "").strip()
+if CHAT_FILES_ACCEL_REDIRECT and not re.fullmatch(r"/([\w.-]+/)+", CHAT_FILES_ACCEL_REDIRECT):
+    raise ImproperlyConfigured(
+        f"CHAT_FILES_ACCEL_REDIRECT={CHAT_FILES_ACCEL_REDIRECT!r} must be a path such as"
+        " /protected-media/ (starting and ending with a slash)"
+    )
+CHAT_S3_BUCKET = os.environ.get("CHAT_S3_BUCKET", "").strip()
+CHAT_S3_URL_SECONDS = env_int("CHAT_S3_URL_SECONDS", 60, minimum=1)
+if CHAT_S3_BUCKET:
+    _s3_options: dict[str, object] = {
+        "bucket_name": CHAT_S3_BUCKET,
+        # Private objects, reached only through signed URLs that expire soon.
+        "default_acl": None,
+        "querystring_auth": True,
+        "querystring_expire": CHAT_S3_URL_SECONDS,
+        "signature_version": "s3v4",
+        "file_overwrite": False,
+    }
+    for _variable, _option in [
+        ("CHAT_S3_ENDPOINT_URL", "endpoint_url"),
+        ("CHAT_S3_REGION", "region_name"),
+        ("CHAT_S3_ACCESS_KEY_ID", "access_key"),
+        ("CHAT_S3_SECRET_ACCESS_KEY", "secret_key"),
+        ("CHAT_S3_ADDRESSING_STYLE", "addressing_style"),
+    ]:
+        if os.environ.get(_variable, "").strip():
+            _s3_options[_option] = os.environ[_variable].strip()
+    if _s3_options.get("addressing_style") not in (None, "path", "virtual"):
+        raise ImproperlyConfigured("CHAT_S3_ADDRESSING_STYLE must be path or virtual")
+    _default_storage: dict[str, object] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": _s3_options,
+    }
+    # Images are redirected to the store: the pages' CSP lets them load from it.
+    _endpoint = urlsplit(str(_s3_options.get("endpoint_url") or "https://amazonaws.com"))
+    CHAT_FILES_ORIGINS = [
+        f"{_endpoint.scheme}://{_endpoint.netloc}",
+        f"{_endpoint.scheme}://*.{_endpoint.netloc}",
+    ]
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    CHAT_FILES_ORIGINS = []
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": "chatsite.storage.StaticStorage"
         if not DEBUG

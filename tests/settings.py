@@ -5,7 +5,9 @@ database per run) and Redis (a key prefix of its own per run).
 """
 
 import os
+import tempfile
 import uuid
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
 os.environ.setdefault("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/chatsite")
@@ -29,3 +31,7 @@ WHITENOISE_AUTOREFRESH = True
 # pytest-django drops the test database at the end of the run, which
 # PostgreSQL refuses while the sockets' thread still holds a connection.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+# Uploaded files go to a directory of this run's own (tests that look at them
+# set a fresh one each, with the `media` fixture).
+MEDIA_ROOT = Path(tempfile.gettempdir()) / f"chatsite-test-media-{os.getpid()}"

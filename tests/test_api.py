@@ -25,6 +25,7 @@ MESSAGE_KEYS = {"id", "room", "user", "body", "created", "client_id", "edited"} 
     "reply_to",
     "reactions",
     "mentions",
+    "attachments",
 }
 ROOM_KEYS = {"slug", "name", "description", "kind", "archived", "online", "unread"} | {
     "mentions",

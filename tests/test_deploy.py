@@ -78,7 +78,10 @@ def test_compose_names_only_things_that_exist():
     assert (ROOT / "manage.py").exists()
     for volume in services["nginx"]["volumes"]:
         source = volume.split(":")[0]
-        assert (ROOT / source).is_file(), source
+        if source.startswith("."):
+            assert (ROOT / source).is_file(), source
+        else:  # a named volume, declared
+            assert source in compose()["volumes"], source
     assert "USER chat" in (ROOT / "Dockerfile").read_text()
 
 
@@ -139,3 +142,82 @@ def test_the_entry_runs_the_sites_server_with_deploy_daphne_args():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     assert callable(getattr(importlib.import_module(module), attribute))
     assert importlib.import_module("chatsite.server").main
+
+
+# --- files: the upload limit, the handed-over bytes, the cleanup ------------------------------
+
+
+def nginx_site() -> str:
+    return (ROOT / "deploy" / "nginx" / "chat.conf").read_text()
+
+
+def nginx_location(name: str) -> str:
+    """The body of one `location <name> { ... }` of the site (closed at its own indent)."""
+    pattern = r"location\s+" + re.escape(name) + r"\s*\{(.*?)\n    \}"
+    match = re.search(pattern, nginx_site(), re.DOTALL)
+    assert match, f"no location {name} in deploy/nginx/chat.conf"
+    return match[1]
+
+
+def nginx_size(value: str) -> int:
+    units = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    match = re.fullmatch(r"(\d+)([kmg]?)", value.lower())
+    assert match, value
+    return int(match[1]) * units[match[2]]
+
+
+def test_nginx_takes_every_upload_the_site_takes_and_refuses_larger_ones_in_its_words():
+    from chat.upload_limit import body_limit
+
+    uploads = nginx_location("= /api/uploads/")
+    [size] = re.findall(r"client_max_body_size\s+(\S+);", uploads)
+    # Every body the site would read gets through; above it, nginx answers first.
+    assert nginx_size(size) >= body_limit()
+    # ...in the API's format, with the limit of the default setting.
+    assert "error_page 413 = @upload_too_large;" in uploads
+    refusal = re.search(r"return 413 '([^']*)';", nginx_location("@upload_too_large"))
+    assert refusal
+    answer = json.loads(refusal[1])
+    assert answer["error"] == "too_large"
+    assert answer["limit"] == settings.CHAT_UPLOAD_MAX_BYTES == 10 * 1024 * 1024
+    # Every other request keeps the small limit.
+    assert "client_max_body_size 1m;" in nginx_site()
+
+
+def test_nginx_serves_the_workers_media_only_when_a_worker_hands_it_over():
+    app = compose()["services"]["web"]["environment"]
+    prefix = app["CHAT_FILES_ACCEL_REDIRECT"]
+    protected = nginx_location(prefix)
+    assert re.search(r"^\s*internal;", protected, re.MULTILINE)
+    [alias] = re.findall(r"alias\s+(\S+);", protected)
+    assert "X-Content-Type-Options nosniff always" in protected
+    # nginx reads, read-only, the volume the workers write to, at the alias.
+    services = compose()["services"]
+    mounts = {service: services[service].get("volumes", []) for service in services}
+    assert f"media:{alias.rstrip('/')}:ro" in mounts["nginx"]
+    assert f"media:{app['DJANGO_MEDIA_ROOT']}" in mounts["web"]
+    assert "media" in compose()["volumes"]
+    # The image makes that directory its user's, whose owner the volume takes.
+    assert f"mkdir -p {app['DJANGO_MEDIA_ROOT']} && chown chat" in (ROOT / "Dockerfile").read_text()
+
+
+def supervised_cleanup() -> tuple[str, str]:
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "deploy" / "supervisord.conf")
+    program = config["program:uploads-cleanup"]
+    return program["command"], program["directory"]
+
+
+def test_uploads_never_attached_are_cleaned_up_on_every_path():
+    """`make run` (supervisord) and compose both run the cleanup, the same way."""
+    command, directory = supervised_cleanup()
+    assert directory == "%(here)s/.."
+    cleanup = compose()["services"]["cleanup"]
+    assert cleanup["command"] == command.split()
+    assert cleanup["command"][:4] == ["python", "manage.py", "chat_uploads_cleanup", "--every"]
+    assert int(cleanup["command"][4]) <= 3600  # uploads go within an hour of their day
+    assert (ROOT / "chat" / "management" / "commands" / "chat_uploads_cleanup.py").exists()
+    # It deletes from the volume the workers write to.
+    web = compose()["services"]["web"]
+    assert cleanup["volumes"] == web["volumes"]
+    assert cleanup["environment"] == web["environment"]

@@ -196,7 +196,8 @@ export class MessageActions {
     body.after(form);
     const done = () => {
       form.remove();
-      body.hidden = false;
+      // A message of files alone has no text to show again.
+      body.hidden = !(body.dataset.source || body.textContent);
       item.classList.remove("editing");
       const actions = item.querySelector(".message-actions");
       if (actions) actions.focus();

@@ -9,8 +9,11 @@ const TYPING_EVERY = 2000;
 export class Composer {
   // maxLength: the server's limit, in code points of the body without surrounding
   // space; onSubmit(body): a message to send; onTyping(): true if it was told;
-  // onKey(event): true if another part of the page took the key (completion, ↑).
-  constructor({ form, input, sendButton, charCount, errorLine, maxLength, onSubmit, onTyping, onKey }) {
+  // onKey(event): true if another part of the page took the key (completion, ↑);
+  // files(): {count, busy}: files uploaded for the message, and whether any is
+  // still on its way (a message of files alone may have no text).
+  constructor({ form, input, sendButton, charCount, errorLine, maxLength, onSubmit, onTyping, onKey, files }) {
+    this.files = files || (() => ({ count: 0, busy: false }));
     this.input = input;
     this.sendButton = sendButton;
     this.charCount = charCount;
@@ -29,6 +32,8 @@ export class Composer {
       not_found: "That message no longer exists.",
       bad_request: "The server could not read that. Reload the page and try again.",
       unavailable: "The server cannot take messages right now. Try again in a moment.",
+      bad_attachment: "A file could not be attached: it is gone (uploads are kept a day). Attach it again.",
+      uploading: "Wait a moment: the files are still uploading.",
     };
 
     form.addEventListener("submit", (event) => {
@@ -71,7 +76,9 @@ export class Composer {
     this.charCount.classList.toggle("over", left < 0);
     if (left < 0) this.input.setAttribute("aria-invalid", "true");
     else this.input.removeAttribute("aria-invalid");
-    this.sendButton.disabled = this.locked || left < 0;
+    const files = this.files();
+    this.sendButton.disabled = this.locked || left < 0 || files.busy;
+    this.sendButton.title = files.busy ? this.words.uploading : "";
   }
 
   // The box grows with its text up to a limit set in the style sheet, then scrolls.
@@ -83,7 +90,12 @@ export class Composer {
   submit() {
     if (this.locked) return;
     const body = this.input.value.trim();
-    if (!body) {
+    const files = this.files();
+    if (files.busy) {
+      this.showError("uploading", this.words.uploading);
+      return;
+    }
+    if (!body && !files.count) {
       this.input.focus();
       return;
     }

@@ -4,6 +4,7 @@
 // messages and those the server put in the page alike; its body is built as
 // nodes by format.js, never parsed as HTML.
 
+import { renderAttachments } from "./attachments.js";
 import { avatar, make, setTime } from "./dom.js";
 import { renderBody } from "./format.js";
 
@@ -197,9 +198,13 @@ export class MessageList {
     const body = make("div", "body");
     body.dataset.source = message.body;
     renderBody(body, message.body, message.mentions);
+    // A message of files alone has no text to show.
+    body.hidden = !message.body;
+    const files = make("div", "attachments");
+    renderAttachments(files, message.attachments);
     const reactions = make("div", "reactions");
     renderReactions(reactions, message.reactions, this.me);
-    main.append(body, reactions);
+    main.append(body, files, reactions);
     const actions = make("button", "message-actions", "⋯");
     actions.type = "button";
     actions.setAttribute("aria-haspopup", "menu");
@@ -269,8 +274,8 @@ export class MessageList {
   // --- what arrives ----------------------------------------------------------------------
 
   // A message of mine, shown at once and marked as sending until acknowledged.
-  addPending(clientId, body, reply) {
-    const message = { user: this.me, body: body, created: new Date().toISOString(), reply_to: reply };
+  addPending(clientId, body, reply, attachments) {
+    const message = { user: this.me, body: body, created: new Date().toISOString(), reply_to: reply, attachments: attachments };
     const element = this.render(message, true);
     this.list.append(element);
     this.pendingItems.set(clientId, element);
@@ -337,6 +342,7 @@ export class MessageList {
     const body = item.querySelector(".body");
     body.dataset.source = frame.body;
     renderBody(body, frame.body, frame.mentions);
+    body.hidden = !frame.body;
     if (!item.querySelector(".edited")) item.querySelector(".message-meta").append(" ", editedMark());
     for (const quote of this.list.querySelectorAll('.reply-quote[data-reply-to="' + Number(frame.id) + '"]')) {
       renderBody(quote.querySelector(".reply-body"), frame.body.split("\n", 1)[0], []);
@@ -354,8 +360,9 @@ export class MessageList {
     item.classList.add("deleted");
     const body = item.querySelector(".body");
     body.replaceChildren("This message was deleted.");
+    body.hidden = false;
     delete body.dataset.source;
-    for (const gone of item.querySelectorAll(".reactions, .reply-quote, .message-actions, .edited")) gone.remove();
+    for (const gone of item.querySelectorAll(".reactions, .attachments, .reply-quote, .message-actions, .edited")) gone.remove();
   }
 
   reactions(frame) {

@@ -12,6 +12,7 @@ import { MentionCompleter } from "./mentions.js";
 import { MessageList } from "./messages.js";
 import { Presence } from "./presence.js";
 import { StateView } from "./state.js";
+import { Uploads } from "./uploads.js";
 
 const root = document.getElementById("room");
 const byId = (id) => document.getElementById(id);
@@ -77,6 +78,20 @@ const messages = new MessageList({
   sendRead: (id) => signedIn && connection.send({ type: "read", id: id }),
 });
 
+// Files: the 📎 button, dropped on the room, pasted into the box (docs/files.md).
+// (Made before the composer, which asks it at once.)
+const uploads = new Uploads({
+  dropTarget: root,
+  tray: byId("upload-tray"),
+  button: byId("attach"),
+  input: byId("attach-input"),
+  box: input,
+  maxBytes: Number(root.dataset.uploadMax),
+  maxFiles: Number(root.dataset.attachmentsMax),
+  onChange: () => composer.update(),
+  onError: (text) => composer.showError("upload", text),
+});
+
 const composer = new Composer({
   form: byId("composer"),
   input: input,
@@ -84,12 +99,16 @@ const composer = new Composer({
   charCount: byId("char-count"),
   errorLine: byId("send-error"),
   maxLength: Number(root.dataset.bodyMax),
+  files: () => ({ count: uploads.count(), busy: uploads.busy() }),
   onSubmit: function (body) {
     // Sent from a permalink: the conversation goes on at the newest.
     if (messages.detached) messages.jumpToLatest();
     const message = { body: body };
     if (replyTo) message.reply_to = replyTo.id;
-    messages.addPending(connection.queue(message), body, replyTo);
+    const attachments = uploads.attachments();
+    if (attachments.length) message.attachments = attachments.map((attachment) => attachment.id);
+    messages.addPending(connection.queue(message), body, replyTo, attachments);
+    uploads.clear();
     setReply(null);
   },
   onTyping: () => connection.send('{"type":"typing"}'),
@@ -155,7 +174,10 @@ function setReply(message) {
 function applyReadOnly() {
   root.dataset.archived = archived ? "true" : "false";
   notice.textContent = archived ? "This room is archived" : closedReason;
-  composer.setLocked(archived || Boolean(closedReason) || !mayPost);
+  const locked = archived || Boolean(closedReason) || !mayPost;
+  composer.setLocked(locked);
+  uploads.setEnabled(!locked);
+  byId("attach").disabled = locked;
 }
 
 function applyRoom(room) {

@@ -333,6 +333,7 @@ class Pair:
             "reply_to": None,
             "reactions": [],
             "mentions": [],
+            "attachments": [],
         }
         assert isinstance(ack["created"], str) and ack["created"].endswith("Z")
         seen = await self.observer.receive()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,3 +211,12 @@ async def test_the_admin_of_make_run_archives_a_room_live_on_both_workers(make_r
     await c.connection.close()
     await d.connection.close()
     assert_clean(run)
+
+
+def test_make_run_cleans_up_uploads_never_attached(make_run: MakeRun):
+    """supervisord runs the hourly cleanup beside the workers (deploy/supervisord.conf)."""
+    deadline = time.monotonic() + 30
+    while "upload(s) not attached within 1 day" not in make_run.log():
+        assert time.monotonic() < deadline, make_run.log()[-3000:]
+        time.sleep(0.2)
+    assert_clean(make_run)

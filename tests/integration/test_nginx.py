@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -17,23 +18,30 @@ from tests.integration.conftest import ROOT, Client, free_port
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def nginx(cluster, tmp_path: Path):
-    """nginx on a free port with deploy/nginx/chat.conf, upstream = the two workers."""
+def nginx_start(cluster, tmp_path: Path, *, media: Path | None = None):
+    """nginx on a free port with deploy/nginx/chat.conf, upstream = the cluster's workers.
+
+    Yields (its URL, its access log). The site's server block is used as
+    shipped; only where it listens and logs (and reads the media volume, when
+    `media` is given) is local.
+    """
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     assert Path(binary).exists(), "nginx is installed by deploy/ensure-services.sh nginx"
     port = free_port()
     upstream = "\n".join(f"    server 127.0.0.1:{worker.port};" for worker in cluster.workers)
     (tmp_path / "upstream.conf").write_text(f"upstream chat_workers {{\n{upstream}\n}}\n")
-    # The site's server block as shipped; only where it listens and logs is local.
     site = (ROOT / "deploy" / "nginx" / "chat.conf").read_text()
-    assert "listen 80;" in site
+    assert "listen 80;" in site and "alias /srv/media/;" in site
     site = site.replace("listen 80;", f"listen 127.0.0.1:{port};").replace(
         "/var/log/nginx/access.log", str(tmp_path / "access.log")
     )
+    if media is not None:
+        site = site.replace("alias /srv/media/;", f"alias {media}/;")
     (tmp_path / "chat.conf").write_text(site)
-    temp = tmp_path / "temp"
-    temp.mkdir()
+    # nginx's workers run as another user: its temporary files (request bodies
+    # beyond its buffer) go where that user may reach, not in pytest's own directory.
+    temp = Path(tempfile.mkdtemp(prefix="chatsite-nginx-"))
+    temp.chmod(0o755)
     (tmp_path / "nginx.conf").write_text(
         f"""
 pid {tmp_path}/nginx.pid;
@@ -66,9 +74,18 @@ http {{
             assert process.poll() is None, (tmp_path / "error.log").read_text()
             assert time.monotonic() < deadline, f"nginx did not answer: {error!r}"
             time.sleep(0.1)
-    yield url, tmp_path / "access.log"
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield url, tmp_path / "access.log"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture
+def nginx(cluster, tmp_path: Path):
+    """nginx in front of the two workers of `cluster`."""
+    yield from nginx_start(cluster, tmp_path)
 
 
 async def test_a_chat_through_nginx(cluster, nginx, room):
