@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
 import signal
 import uuid
@@ -9,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from PIL import Image
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.integration.conftest import Worker
@@ -151,3 +154,54 @@ def messages_insert(database_url: str, slug: str, username: str, count: int) -> 
             "UPDATE chat_room SET last_message_number = %s WHERE id = %s",
             (newest + count, room_id),
         )
+
+
+# --- files -----------------------------------------------------------------------------
+
+
+def png(size: tuple[int, int], color: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# Builds a File in the page from base64 and hands it over as a person would:
+# in a paste on the box, or dropped on the room.
+GIVE_FILE = """
+([how, name, type, data]) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, { type: type }));
+  const options = { bubbles: true, cancelable: true };
+  if (how === "paste") {
+    const box = document.getElementById("body");
+    box.focus();
+    box.dispatchEvent(new ClipboardEvent("paste", { clipboardData: transfer, ...options }));
+  } else {
+    const room = document.getElementById("room");
+    for (const kind of ["dragenter", "dragover", "drop"]) {
+      room.dispatchEvent(new DragEvent(kind, { dataTransfer: transfer, ...options }));
+    }
+  }
+}
+"""
+
+
+def give_file(person: Person, how: str, name: str, content_type: str, data: bytes) -> None:
+    encoded = base64.b64encode(data).decode()
+    person.page.evaluate(GIVE_FILE, [how, name, content_type, encoded])
+
+
+def uploaded(person: Person, count: int) -> None:
+    """Wait until the tray shows `count` files uploaded and the message may go."""
+    expect(person.page.locator("#upload-tray li.upload.done")).to_have_count(count)
+    expect(person.page.locator("button#send")).to_be_enabled()
+
+
+def inline_image(person: Person, number: int):
+    image = person.message(number).locator(".attachments a.attachment-image img")
+    expect(image).to_have_count(1)
+    # Shown, not merely in the page: the browser decoded the thumbnail.
+    expect(image).to_have_js_property("complete", True)
+    assert image.evaluate("img => img.naturalWidth") > 0
+    return image
