@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0005_broadcast_rooms_and_bots'),
+        ('chat', '0006_message_search'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
