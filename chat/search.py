@@ -31,7 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 
 from chat.access import room_for_user
@@ -40,7 +40,7 @@ from chat.models import Message, Room
 from chat.services import WHITE_SPACE, text_check
 
 SEARCH_PAGE_SIZE = 20
-SEARCH_CANDIDATES = 1000
+SEARCH_CANDIDATES = 500
 SEARCH_PAGES = SEARCH_CANDIDATES // SEARCH_PAGE_SIZE
 # Code points of `q`, and the terms (words and phrases) it may hold.
 QUERY_MAX = 200
@@ -334,7 +334,7 @@ def messages_search(*, user: User | AnonymousUser, search: SearchRequest) -> Sea
     if search.room is not None:
         room_ids = [room_for_user(user=user, slug=search.room).pk]
     else:
-        room_ids = list(Room.objects.visible_to(user).values_list("pk", flat=True))
+        room_ids = list(Room.objects.visible_to(user).order_by().values_list("pk", flat=True))
     if not room_ids:
         return SearchPage(hits=[], page=search.page, has_next=False)
     if connection.vendor == "postgresql":
@@ -343,8 +343,10 @@ def messages_search(*, user: User | AnonymousUser, search: SearchRequest) -> Sea
         backend = _SQLite(search)
     else:
         raise ChatError("unavailable", "search needs PostgreSQL or SQLite")
-    backend.check()
     ids = backend.page_ids(room_ids=room_ids)
+    if not ids and search.page == 1:
+        # Nothing found: because there was nothing to look up?
+        backend.check()
     has_next = len(ids) > SEARCH_PAGE_SIZE
     ids = ids[:SEARCH_PAGE_SIZE]
     found = Message.objects.filter(pk__in=ids).for_wire().order_by().in_bulk()
@@ -364,11 +366,20 @@ class _Backend:
         self.search = search
 
     def check(self) -> None:
-        """Refuse what this database cannot search for."""
+        """Refuse what this database cannot search for (when match() found nothing)."""
 
     def match(self) -> tuple[str, str, list[Any]]:
-        """(FROM clause, match condition, its parameters), the message being `m`."""
+        """(FROM clause, match condition, its parameters), the message being `m`.
+
+        A query check() would refuse matches nothing, and reads no row.
+        """
         raise NotImplementedError
+
+    def execute(self, sql: str, params: list[Any]) -> list[Any]:
+        """The page query's rows."""
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
 
     def candidate_columns(self) -> str:
         """What a candidate carries besides its id, for score()."""
@@ -426,9 +437,7 @@ class _Backend:
             SEARCH_PAGE_SIZE + 1,
             (search.page - 1) * SEARCH_PAGE_SIZE,
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [row[0] for row in cursor.fetchall()]
+        return [row[0] for row in self.execute(sql, params)]
 
 
 class _PostgreSQL(_Backend):
@@ -447,19 +456,31 @@ class _PostgreSQL(_Backend):
     def check(self) -> None:
         sql, params = self.tsquery()
         with connection.cursor() as cursor:
-            # What the GIN index can look up: '' or 'T' when nothing (only stop words,
-            # or only words that must not match), which would read every row.
-            cursor.execute(f"SELECT querytree({sql})", params)
-            tree = cursor.fetchone()[0]
-        if tree in ("", "T"):
-            raise ChatError(
-                "bad_request",
-                "q has no words to look up: words as common as “the” are not indexed",
-            )
+            cursor.execute(f"SELECT querytree({sql}) IN ('', 'T')", params)
+            if cursor.fetchone()[0]:
+                raise ChatError(
+                    "bad_request",
+                    "q has no words to look up: words as common as “the” are not indexed",
+                )
 
     def match(self) -> tuple[str, str, list[Any]]:
         sql, params = self.tsquery()
-        return "chat_message m", f"m.search_vector @@ {sql}", params
+        # querytree() is what the GIN index can look up: '' or 'T' when nothing (only
+        # stop words, or only words that must not match), which would read every
+        # row. On constants, the planner folds the test, and then reads nothing.
+        return (
+            "chat_message m",
+            f"querytree({sql}) NOT IN ('', 'T') AND m.search_vector @@ {sql}",
+            [*params, *params],
+        )
+
+    def execute(self, sql: str, params: list[Any]) -> list[Any]:
+        # Parallel workers cost more to start than the query takes, and on a busy
+        # server they made the slowest searches slower (bench/results/2026-12-01-search).
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            cursor.execute(sql, params)
+            return cursor.fetchall()
 
     def candidate_columns(self) -> str:
         return "m.search_vector AS vector"
@@ -472,9 +493,11 @@ class _PostgreSQL(_Backend):
         return f"ts_rank_cd(vector, {sql}, 1)", params
 
     def rooms_condition(self, room_ids: list[int]) -> tuple[str, list[Any]]:
-        # A semi-join with the list, which the planner hashes; `= ANY(list)`
-        # made it AND the room index's half-million rows into every scan.
-        return "m.room_id IN (SELECT unnest(%s::bigint[]))", [room_ids]
+        # A test of each row found, against the list hashed. "+ 0" keeps the
+        # planner from ANDing the room index's bitmap (every message of the
+        # rooms: most of the table) into the GIN index's; as a semi-join with
+        # the list, it sometimes compared each row with every room in turn.
+        return "(m.room_id + 0) = ANY(%s::bigint[])", [room_ids]
 
     def snippets(self, ids: list[int]) -> dict[int, str]:
         sql, params = self.tsquery()

@@ -194,7 +194,7 @@ def test_empty_filters_are_no_filters():
         ({"q": "deploy", "after": "2026-12-01", "before": "2026-12-01"}, "earlier than"),
         ({"q": "deploy", "after": "2026-12-02", "before": "2026-12-01"}, "earlier than"),
         ({"q": "deploy", "page": "0"}, "page must be"),
-        ({"q": "deploy", "page": "51"}, "from 1 to 50"),
+        ({"q": "deploy", "page": "26"}, "from 1 to 25"),
         ({"q": "deploy", "page": "-1"}, "page must be"),
         ({"q": "deploy", "page": "1.5"}, "page must be"),
         ({"q": "deploy", "page": "٣"}, "page must be"),

@@ -106,7 +106,7 @@ def test_only_get(rooms, alice):
         ({"q": "!!!"}, "no words"),
         ({"q": "-deploy"}, "only excludes"),
         ({"q": "deploy", "before": "last week"}, "ISO 8601"),
-        ({"q": "deploy", "page": "0"}, "page must be a whole number from 1 to 50"),
+        ({"q": "deploy", "page": "0"}, "page must be a whole number from 1 to 25"),
         ({"q": "deploy", "page": "x"}, "page must be"),
         ({"q": "a" * 201}, "at most 200"),
     ],
