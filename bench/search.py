@@ -230,8 +230,10 @@ def timed(function: Any, user: Any, params: dict[str, str]) -> tuple[float, int 
 
 
 def explain(user: Any, params: dict[str, str]) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the query that finds a search's page."""
-    from django.db import connection
+    """EXPLAIN (ANALYZE, BUFFERS) of the queries that found a search's page (the one
+    among the newest messages, and the one of all of them when it was needed), run
+    as chat/search.py runs them."""
+    from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as captured:
@@ -239,10 +241,14 @@ def explain(user: Any, params: dict[str, str]) -> str:
     statements = [query["sql"] for query in captured if "AS candidates" in query["sql"]]
     if not statements:
         return "(no page query: refused before it)"
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statements[0])
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    return f"{statements[0]}\n\n{plan}"
+    explained = []
+    for statement in statements:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        explained.append(f"{statement}\n\n{plan}")
+    return "\n\n".join(explained)
 
 
 # --- the run ------------------------------------------------------------------------------

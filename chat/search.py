@@ -42,6 +42,10 @@ from chat.services import WHITE_SPACE, text_check
 SEARCH_PAGE_SIZE = 20
 SEARCH_CANDIDATES = 500
 SEARCH_PAGES = SEARCH_CANDIDATES // SEARCH_PAGE_SIZE
+# PostgreSQL looks in the newest 1/WINDOW_SHARE of the messages first, once there
+# are WINDOW_FROM of them (_PostgreSQL.page_ids).
+WINDOW_SHARE = 4
+WINDOW_FROM = 100_000
 # Code points of `q`, and the terms (words and phrases) it may hold.
 QUERY_MAX = 200
 TERMS_MAX = 20
@@ -398,14 +402,23 @@ class _Backend:
         raise NotImplementedError
 
     def page_ids(self, *, room_ids: list[int]) -> list[int]:
-        """The ids of the page asked for, and one more if another page follows.
+        """The ids of the page asked for, and one more if another page follows."""
+        return [row[0] for row in self.page_rows(room_ids=room_ids)]
 
-        The candidates are the SEARCH_CANDIDATES newest matches; only they are
-        scored, outside the query that finds them (which may then stop early).
+    def page_rows(self, *, room_ids: list[int], newer_than: int | None = None) -> list[Any]:
+        """The page asked for, and one more row if another page follows: (id, the
+        number of candidates) each.
+
+        The candidates are the SEARCH_CANDIDATES newest matches (with ids above
+        `newer_than`, if given); only they are scored, outside the query that
+        finds them (which may then stop early).
         """
         search = self.search
         source, condition, params = self.match()
         conditions = [condition, "m.deleted_at IS NULL"]
+        if newer_than is not None:
+            conditions.append("m.id > %s")
+            params.append(newer_than)
         if len(room_ids) == 1:
             conditions.append("m.room_id = %s")
             params.append(room_ids[0])
@@ -425,7 +438,8 @@ class _Backend:
             params.append(connection.ops.adapt_datetimefield_value(search.after))
         score_sql, score_params = self.score()
         sql = (
-            f"SELECT id FROM (SELECT m.id AS id, {self.candidate_columns()}"  # noqa: S608  (no user text: parameters)
+            "SELECT id, count(*) OVER () FROM"  # noqa: S608  (no user text: parameters)
+            f" (SELECT m.id AS id, {self.candidate_columns()}"
             f" FROM {source} WHERE {' AND '.join(conditions)}"
             " ORDER BY m.id DESC LIMIT %s) AS candidates"
             f" ORDER BY {score_sql} DESC, id DESC LIMIT %s OFFSET %s"
@@ -437,7 +451,7 @@ class _Backend:
             SEARCH_PAGE_SIZE + 1,
             (search.page - 1) * SEARCH_PAGE_SIZE,
         ]
-        return [row[0] for row in self.execute(sql, params)]
+        return self.execute(sql, params)
 
 
 class _PostgreSQL(_Backend):
@@ -473,6 +487,23 @@ class _PostgreSQL(_Backend):
             f"querytree({sql}) NOT IN ('', 'T') AND m.search_vector @@ {sql}",
             [*params, *params],
         )
+
+    def page_ids(self, *, room_ids: list[int]) -> list[int]:
+        """The newest matches are looked for among the newest quarter of the messages
+        first: only when fewer than SEARCH_CANDIDATES match there, in all of them.
+
+        Either way the candidates are the same. But a word of a few thousand
+        matches costs a read of each one's page from the GIN index (or a walk
+        back through hundreds of thousands of messages); in the newest quarter,
+        PostgreSQL intersects the index's matches with the primary key's range
+        and reads only those (bench/results/2026-12-01-search/README.md).
+        """
+        newest = Message.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        if newest >= WINDOW_FROM:
+            rows = self.page_rows(room_ids=room_ids, newer_than=newest - newest // WINDOW_SHARE)
+            if rows and rows[0][1] >= SEARCH_CANDIDATES:
+                return [row[0] for row in rows]
+        return super().page_ids(room_ids=room_ids)
 
     def execute(self, sql: str, params: list[Any]) -> list[Any]:
         # Parallel workers cost more to start than the query takes, and on a busy

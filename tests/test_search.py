@@ -572,3 +572,34 @@ def test_requests_reach_the_database_as_checked(rooms, alice):
     assert [hit.message.body for hit in messages_search(user=alice, search=request).hits] == [
         "alpha beta"
     ]
+
+
+def test_looking_among_the_newest_first_finds_the_same(rooms, alice, monkeypatch):
+    """PostgreSQL looks for the candidates among the newest messages first; whether
+    they are all there or not, the results are those of a search of everything."""
+    general = rooms["general"]
+    for n in range(6):
+        send(general, alice, f"{'beacon ' * (n % 3 + 1)}old {n}")
+    for n in range(6):
+        send(general, alice, f"{'beacon ' * (n % 3 + 1)}new {n}")
+    monkeypatch.setattr(search, "SEARCH_PAGE_SIZE", 3)
+    pages = {}
+    # No window; one holding every match; one holding none (an empty range of ids).
+    for window_from, share in ((10**9, 4), (0, 2), (0, 10**12)):
+        monkeypatch.setattr(search, "WINDOW_FROM", window_from)
+        monkeypatch.setattr(search, "WINDOW_SHARE", share)
+        for candidates in (4, 12):
+            monkeypatch.setattr(search, "SEARCH_CANDIDATES", candidates)
+            pages[(window_from, share, candidates)] = [
+                found(alice, "beacon", page=f"{page}") for page in (1, 2, 3, 4, 5)
+            ]
+    for (window_from, share, candidates), result in pages.items():
+        assert result == pages[(10**9, 4, candidates)], (window_from, share, candidates)
+    # The newest four only, best first (the newer first among equals).
+    assert sum(pages[(10**9, 4, 4)], []) == [
+        "beacon beacon beacon new 5",
+        "beacon beacon beacon new 2",
+        "beacon beacon new 4",
+        "beacon new 3",
+    ]
+    assert len(sum(pages[(10**9, 4, 12)], [])) == 12
