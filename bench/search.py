@@ -244,7 +244,10 @@ def explain(user: Any, params: dict[str, str]) -> str:
     explained = []
     for statement in statements:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            cursor.execute(
+                "SELECT set_config('max_parallel_workers_per_gather', '0', true),"
+                " set_config('random_page_cost', '1.1', true)"
+            )
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement)
             plan = "\n".join(row[0] for row in cursor.fetchall())
         explained.append(f"{statement}\n\n{plan}")

@@ -506,10 +506,19 @@ class _PostgreSQL(_Backend):
         return super().page_ids(room_ids=room_ids)
 
     def execute(self, sql: str, params: list[Any]) -> list[Any]:
-        # Parallel workers cost more to start than the query takes, and on a busy
-        # server they made the slowest searches slower (bench/results/2026-12-01-search).
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            # For this query only (bench/results/2026-12-01-search/README.md):
+            # - parallel workers cost more to start than the query takes, and on a
+            #   busy server they made the slowest searches slower;
+            # - the messages' pages are in memory (shared buffers, or the system's
+            #   cache): a page read at random costs about one read in sequence
+            #   (1.1, the value usually given for SSDs and memory; the default 4 is
+            #   for spinning disks). With 4, PostgreSQL walked 170,000 messages back
+            #   rather than read the 1,200 pages the index pointed to: 95 ms, not 30.
+            cursor.execute(
+                "SELECT set_config('max_parallel_workers_per_gather', '0', true),"
+                " set_config('random_page_cost', '1.1', true)"
+            )
             cursor.execute(sql, params)
             return cursor.fetchall()
 
