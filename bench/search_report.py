@@ -117,31 +117,59 @@ def design(results: Results) -> list[str]:
         f"Of the matches, the {settings['candidates']:,} newest are ranked (`ts_rank_cd`,"
         " normalised by length), best first, newest first among equals: so at most"
         f" {settings['candidates'] // settings['page_size']} pages of"
-        f" {settings['page_size']}. Measured while it was designed, on this corpus and"
-        " machine (EXPLAIN ANALYZE, one user reading 173 of the 600 rooms):",
+        f" {settings['page_size']}. What was measured on the way, on this corpus and machine"
+        " (EXPLAIN ANALYZE by hand, then whole runs of this bench with the same seed and"
+        " queries):",
         "",
-        "- Ranking every match: the most common indexed word (`one`) matches 33,000"
-        " messages; with the GIN index on the expression `to_tsvector(body)` that took"
-        " 490-560 ms (the expression computed again for every match, to rank it), and 270 ms"
-        " with a stored `tsvector` column (reading the 33,000 rows' pages, most from outside"
-        " PostgreSQL's 128 MB of shared buffers). Any design that reads every match of a"
-        " common word cannot answer in 100 ms here.",
-        "- Ranking the newest matches: a query that wants the newest N matches lets"
-        " PostgreSQL choose between the GIN index (read every match, keep the newest) and"
-        " walking the primary key back from the newest message, testing the stored vector"
-        " of each, until it has N. For a common word the walk reads a few tens of thousands"
-        " of recent rows, which stay in shared buffers: 30-40 ms for `one`. With the"
-        " expression index instead of the stored column the walk would compute"
-        " `to_tsvector` for every row it passes: the stored column is what makes it cheap.",
-        "- The rooms a user reads as `room_id = ANY(list)` made PostgreSQL AND the room"
+        "- **Ranking every match cannot be fast here.** The most common indexed word"
+        " (`one`) matches 33,000 messages. With a GIN index on the expression"
+        " `to_tsvector(body)`, ranking them took 490-560 ms (the expression is computed"
+        " again for every match, to rank it); with a stored `tsvector` column, 270 ms, nearly"
+        " all of it reading the 33,000 rows' pages, most from outside PostgreSQL's 128 MB of"
+        " shared buffers.",
+        "- **Ranking the newest matches.** Asked for the N newest matches, PostgreSQL"
+        " either reads every match from the GIN index and keeps the newest, or walks the"
+        " primary key back from the newest message, testing each row's stored vector, until"
+        " it has N. For a common word the walk reads a few tens of thousands of recent rows,"
+        " in shared buffers: 30-40 ms for `one` (N = 1,000). The stored column is what makes"
+        " the walk cheap: with the expression index it would compute `to_tsvector` for"
+        " every row it passes.",
+        "- **The slowest words are the middle ones** (3,000-6,000 matches): too many to read"
+        " every match from the index cheaply, too few for a short walk (the walk reads N"
+        " / the word's share of messages: 150,000-220,000 rows, 100-125 ms). Halving N"
+        " (1,000 to 500) only took those to 50-95 ms.",
+        "- **The newest quarter first.** Looking first among the messages whose ids are in"
+        " the newest quarter, PostgreSQL can intersect the GIN index's matches with that"
+        " range of the primary key (a BitmapAnd) and read only the pages of those: a middle"
+        " word took 17-35 ms instead of 95-180. When fewer than N match there, the search"
+        " runs again over every message; the result is the same either way.",
+        "- **random_page_cost 1.1 for this query.** With PostgreSQL's default (4, for"
+        " spinning disks) the planner still preferred walking 170,000 rows of the newest"
+        " quarter back (95 ms) to reading the 1,200 pages the index pointed to (30 ms). The"
+        " pages are in memory (shared buffers, or the system's cache), where 1.1 is the"
+        " value usually given.",
+        "- **The rooms a user reads** as `room_id = ANY(list)` made PostgreSQL AND the room"
         " index's bitmap (half a million rows) into every GIN scan: 45 ms of 70. As a"
-        " semi-join with the list (`IN (SELECT unnest(list))`) it is hashed and applied to"
-        " the rows found, and the same queries took 45-55 ms.",
-        "- N: the cost of the GIN path grows with a word's matches, the walk's with"
-        " N / the word's share of messages; the slowest words are those where both cost"
-        " the same. With N = 1,000 those (5,000 to 15,000 matches) took 90-120 ms when"
-        " tried by hand; with N = 500, 50-95 ms. The run below measures the N that"
-        " `chat/search.py` ships with.",
+        " semi-join with the list (`IN (SELECT unnest(list))`) it sometimes compared every"
+        " row with every room in turn (a nested loop: 1.2 s for `year` with parameters bound"
+        " by the server). `(room_id + 0) = ANY(list)` is a hashed test of the rows found,"
+        " which the planner cannot turn into an index scan.",
+        "- **No parallel workers for this query.** Measured by hand on 60 words, with the"
+        " machine busy: p90 110 ms with two workers, 56 ms without.",
+        "",
+        "Whole runs on the way (the same 1,000 queries; the machine's load average at the"
+        " start shows how busy the other work on it was):",
+        "",
+        "| design | load at start | p50 ms | p95 | p99 | naive p99 |",
+        "|---|---:|---:|---:|---:|---:|",
+        "| N = 1,000, rooms as a semi-join, parallel workers | 2.6 | 50 | 122 | 188 | 1,821 |",
+        "| N = 500, rooms as `+ 0 = ANY`, no parallel workers | 4.3 | 55 | 178 | 251 | 1,933 |",
+        "| and the newest quarter first, random_page_cost 1.1 | 0.8 | 48 | 93 | 114 | 1,613 |",
+        "",
+        "The run below is of the design as it ships. A search's fixed costs on this"
+        " machine are about 30 ms: the rooms the user reads (5 ms), the 20 message objects"
+        " with their reactions, mentions and replies (15-20 ms, mostly Django building them:"
+        " the same objects the room page and the socket send), the snippets and the JSON.",
         "",
     ]
 
@@ -173,7 +201,8 @@ def method(results: Results) -> list[str]:
         " ones, each kind's traffic skewed over its rooms (the n-th busiest has 1/n^0.8 of"
         f" it); {corpus['deleted_share']:.0%} deleted. Loaded with COPY in"
         f" {results['load_seconds']:.0f} s; then `manage.py chat_search_rebuild` built the"
-        f" column and its GIN index in {results['index_seconds']:.0f} s, and `VACUUM ANALYZE`."
+        f" column and its GIN index in {results['index_seconds']:.0f} s; then `VACUUM ANALYZE`"
+        " of the database (what autovacuum would do in time)."
         f" The table is {database['table_bytes'] / 2**20:,.0f} MiB with the stored vectors,"
         f" the index {database['index_bytes'] / 2**20:,.0f} MiB.",
         f"- Users: {len(corpus['searchers'])} searchers, each a member of some private rooms"

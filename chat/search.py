@@ -13,10 +13,10 @@ or room_for_user(...) for a `room` filter, which answers a room the user
 may not read as one that does not exist. Deleted messages never match.
 
 Ranking: of the SEARCH_CANDIDATES newest matches, the most relevant come
-first (PostgreSQL's ts_rank_cd, SQLite's bm25), newer first among equals.
-Ranking every match of a common word would read every one of them, tens of
-thousands of rows; the newest are found by walking the newest messages back
-(bench/results/2026-12-01-search/README.md). So at most SEARCH_PAGES pages.
+first (PostgreSQL's ts_rank_cd, SQLite's bm25), newer first among equals; so
+at most SEARCH_PAGES pages. Ranking every match of a common word would read
+every one of them, tens of thousands of rows; the newest few hundred are
+found among the newest messages (bench/results/2026-12-01-search/README.md).
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ CHAT_COMMENT_RATE_LIMIT = env_rate("CHAT_COMMENT_RATE_LIMIT", "5/10s")
 CHAT_LOGIN_LIMIT = env_rate("CHAT_LOGIN_LIMIT", "10/900s")
 CHAT_SIGNUP_LIMIT = env_rate("CHAT_SIGNUP_LIMIT", "10/3600s")
 CHAT_TOKEN_TTL = env_int("CHAT_TOKEN_TTL", 300, minimum=1)
-CHAT_SEARCH_LANGUAGE = os.environ.get("CHAT_SEARCH_LANGUAGE") or "english"
+CHAT_SEARCH_LANGUAGE = (os.environ.get("CHAT_SEARCH_LANGUAGE") or "").strip() or "english"
 if not re.fullmatch(r"[a-z_][a-z0-9_]*", CHAT_SEARCH_LANGUAGE):
     raise ImproperlyConfigured(
         f"CHAT_SEARCH_LANGUAGE={CHAT_SEARCH_LANGUAGE!r} is not a text search configuration"

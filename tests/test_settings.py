@@ -228,3 +228,16 @@ def test_check_deploy_complains_without_https():
     assert result.returncode != 0
     assert "security.W004" in result.stderr  # HSTS
     assert "security.W012" in result.stderr  # session cookie not secure
+
+
+@pytest.mark.parametrize("raw", ["English", "pg_catalog.english", "english;drop", "", " "])
+def test_search_language_is_a_plain_name(raw):
+    if raw.strip():
+        assert "CHAT_SEARCH_LANGUAGE" in refused(DJANGO_DEBUG="1", CHAT_SEARCH_LANGUAGE=raw)
+    else:
+        result = run(
+            ["-c", "import chatsite.settings as s; print(s.CHAT_SEARCH_LANGUAGE)"],
+            DJANGO_DEBUG="1",
+            CHAT_SEARCH_LANGUAGE=raw,
+        )
+        assert result.stdout.strip() == "english"
