@@ -1,5 +1,7 @@
-"""The search bench: a million messages in a fresh PostgreSQL database, searched through
-chat/search.py as GET /api/search/ searches, against the naive search in the same run.
+"""The search bench: search on a million messages, against the naive search in the same run.
+
+A fresh PostgreSQL database, searched through chat/search.py as GET /api/search/
+searches.
 
     .venv/bin/python bench/search.py [--out bench/results/<date>-search] [--messages N]
 
