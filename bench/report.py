@@ -126,6 +126,7 @@ def write(results: Results, out: Path) -> None:
     lines += title(results)
     lines += small_rooms(results)
     lines += audience(results)
+    lines += search_section(results)
     if results["scenarios"]:
         lines += summary(results)
     lines += method(results)
@@ -422,6 +423,34 @@ def summary(results: Results) -> list[str]:
         ]
     lines += ["", *client_notes(results), "", *log_notes(results), ""]
     return lines
+
+
+def search_section(results: Results) -> list[str]:
+    """Search on a million messages, from bench/search.py's results (its own README beside)."""
+    found = results.get("search")
+    if not found:
+        return []
+    kinds = found["kinds"]
+    target = found["settings"]["p99_target_ms"]
+    overall = kinds["all"]["search"]
+    lines = [
+        f"## Search on {found['messages']:,} messages",
+        "",
+        f"Every query through `chat/search.py` as `GET /api/search/` runs it, and through the"
+        f" naive search (`icontains`, newest first) behind the same gate: p99"
+        f" {overall['p99_ms']:,.1f} ms over {overall['count']:,} queries (target ≤"
+        f" {target:.0f} ms: {verdict(overall['p99_ms'] <= target)}). Method, plans and"
+        f" every query: [its own report]({found['folder']}/README.md).",
+        "",
+        "| kind | search p50 ms | p99 | naive p50 ms | p99 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for kind, item in kinds.items():
+        lines.append(
+            f"| {kind} | {ms(item['search']['p50_ms'])} | {ms(item['search']['p99_ms'])} |"
+            f" {ms(item['naive']['p50_ms'])} | {ms(item['naive']['p99_ms'])} |"
+        )
+    return [*lines, ""]
 
 
 def log_notes(results: Results) -> list[str]:

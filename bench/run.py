@@ -10,7 +10,9 @@ capacity. In the room of 1,000 with the most workers, before its search:
 resident memory per idle socket at 1,000 and 5,000 sockets and a reconnect
 storm of 1,000. Then an audience: 5,000 sockets in one room on 2 workers (the
 site's a broadcast room, watched without signing in), at 1, 10 and 50
-messages a second. Last, the site's history API on a room of 1,000,000 messages.
+messages a second. Then the site's history API on a room of 1,000,000 messages,
+and last search on 1,000,000 messages against the naive search (bench/search.py,
+in a process and a database of its own; its own README in <out>/search/).
 `report.py` writes the results' README and plots.
 """
 
@@ -20,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +41,7 @@ WORKERS = (1, 2)
 SENDERS = 10  # sockets that send, each a different user on the site
 STEP_SECONDS = 2.0
 P99_LIMIT_MS = 250.0
-SCENARIOS = frozenset({"rooms", "small-rooms", "broadcast", "history"})
+SCENARIOS = frozenset({"rooms", "small-rooms", "broadcast", "history", "search"})
 MAX_STEPS = 11  # per search, bisection included
 BISECTIONS = 3
 MIN_RATE = 0.25
@@ -109,6 +112,7 @@ class Bench:
             "broadcast": [],
             "memory": [],
             "history": None,
+            "search": None,
             "log_warnings": {},
             "hurried": [],
             "settings": {
@@ -467,6 +471,24 @@ class Bench:
         finally:
             self.site.stop()
 
+    # --- search
+
+    def message_search(self) -> None:
+        """bench/search.py, writing into <out>/search/; a summary into the results."""
+        self.say("search on 1,000,000 messages (bench/search.py)")
+        folder = self.out / "search"
+        subprocess.run(  # noqa: S603  (our own command line)
+            [sys.executable, str(Path(__file__).with_name("search.py")), "--out", str(folder)],
+            check=True,
+        )
+        found = json.loads((folder / "results.json").read_text())
+        self.results["search"] = {
+            "folder": "search",
+            "messages": found["messages"],
+            "settings": found["settings"],
+            "kinds": found["kinds"],
+        }
+
     # --- the whole run
 
     def run(self) -> None:
@@ -490,6 +512,8 @@ class Bench:
             history = "history" in self.only and self.site in self.targets
             if not self.quick and history and not self.site.sqlite:
                 self.history()
+            if not self.quick and "search" in self.only and not self.site.sqlite:
+                self.message_search()
         except BaseException as error:
             # What was measured up to here is still written, marked unfinished.
             self.results["error"] = repr(error)
@@ -520,7 +544,11 @@ def main() -> None:
         default=targets.BENCH / "results" / date.today().isoformat(),
         help="the results folder (default: bench/results/<today>)",
     )
-    parser.add_argument("--quick", action="store_true", help="skip the history API")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip the history API and search (1,000,000 messages each)",
+    )
     parser.add_argument(
         "--only",
         nargs="+",

@@ -1,6 +1,8 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.core.signals import request_finished
 from django.db import connections
+from django.db.models.signals import post_migrate
 
 
 class ChatConfig(AppConfig):
@@ -8,10 +10,12 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import attachments, moderation
+        from chat import attachments, moderation, search_schema
 
         moderation.connect()
         attachments.connect()
+        post_migrate.connect(search_schema.after_migrate, sender=self, dispatch_uid="chat-search")
+        checks.register(search_schema.index_check, checks.Tags.database)
         # After Django's own handler (which keeps a connection under CONN_MAX_AGE):
         # a request's thread ends with the request, so must its connection.
         request_finished.connect(_close_request_connections, dispatch_uid="chat-close-db")

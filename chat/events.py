@@ -106,6 +106,14 @@ def message_payload(message: Message, *, for_author: bool) -> dict[str, Any]:
     }
 
 
+def search_result_payload(
+    message: Message, *, snippet: list[dict[str, Any]], url: str, for_author: bool
+) -> dict[str, Any]:
+    """A result of /api/search/: the message object, the snippet that matched (text
+    segments, `match` marking the matches) and the message's permalink."""
+    return {**message_payload(message, for_author=for_author), "snippet": snippet, "url": url}
+
+
 def message_frame(message: Message, *, for_author: bool) -> str:
     """The `message` frame, as JSON text."""
     return dumps({"type": "message", **message_payload(message, for_author=for_author)})

@@ -42,6 +42,16 @@ from chat.limits import (
 )
 from chat.models import BotKey, Message, Notify, ReadState, Room, me_group_name
 from chat.publish import broadcast_on_commit, room_state_set
+from chat.search import (
+    SEARCH_CANDIDATES,
+    SEARCH_PAGE_SIZE,
+    Hit,
+    SearchPage,
+    messages_search,
+    next_page_query,
+    permalink,
+    search_parse,
+)
 from chat.services import MAX_NUMBER, direct_room_open, message_create
 from chat.serving import file_response
 from chat.tokens import token_check, token_issue
@@ -509,6 +519,92 @@ def _file(request: HttpRequest, pk: int, *, thumbnail: bool) -> HttpResponseBase
     if thumbnail and not attachment.thumbnail:
         raise Http404("No such file")
     return file_response(attachment, thumbnail=thumbnail)
+
+
+def search_result(hit: Hit, *, user_id: int) -> dict[str, Any]:
+    """A result as /api/search/ answers it."""
+    message = hit.message
+    return events.search_result_payload(
+        message,
+        snippet=[{"text": segment.text, "match": segment.match} for segment in hit.snippet],
+        url=permalink(message),
+        for_author=message.author_id == user_id,
+    )
+
+
+@require_GET
+@api_view
+def api_search(request: HttpRequest, user: User) -> JsonResponse:
+    """GET /api/search/?q=...[&room=][&user=][&before=][&after=][&page=]: the messages
+    the user may read that match, best first, a page at a time (chat/search.py)."""
+    page = messages_search(user=user, search=search_parse(request.GET))
+    following = next_page_query(request.GET, page)
+    return JsonResponse(
+        {
+            "results": [search_result(hit, user_id=user.pk) for hit in page.hits],
+            "next": None if following is None else f"{request.path}?{following}",
+        },
+        json_dumps_params=JSON_STRICT,
+    )
+
+
+@login_required
+def search_page(request: HttpRequest) -> HttpResponse:
+    """The search page: the same search as /api/search/, its form, and its results."""
+    assert isinstance(request.user, User)
+    user = request.user
+    params = request.GET
+    rooms = list(Room.objects.visible_to(user).order_by())
+    titles = room_titles(rooms, user)
+    context: dict[str, Any] = {
+        "q": params.get("q", ""),
+        "room_filter": params.get("room", ""),
+        "user_filter": params.get("user", ""),
+        "before": params.get("before", ""),
+        "after": params.get("after", ""),
+        "rooms": sorted(
+            ((titles[room.pk], room.slug) for room in rooms), key=lambda room: room[0].casefold()
+        ),
+        "page": None,
+    }
+    status = 200
+    if any(params.get(name) for name in ("q", "room", "user", "before", "after", "page")):
+        try:
+            page: SearchPage = messages_search(user=user, search=search_parse(params))
+        except ChatError as error:
+            status = ERROR_STATUS.get(error.code, 400)
+            context["error"] = error.detail
+        else:
+            context.update(search_page_context(request, page, titles))
+    return render(request, "chat/search.html", context, status=status)
+
+
+def search_page_context(
+    request: HttpRequest, page: SearchPage, titles: dict[int, str]
+) -> dict[str, Any]:
+    """The results of a search as the page shows them, and its links to other pages."""
+    following = next_page_query(request.GET, page)
+    previous = None
+    if page.page > 1:
+        earlier = request.GET.copy()
+        earlier["page"] = str(page.page - 1)
+        previous = earlier.urlencode()
+    return {
+        "page": page,
+        "results": [
+            {
+                "message": hit.message,
+                "room_title": titles.get(hit.message.room_id, hit.message.room.name),
+                "snippet": hit.snippet,
+                "url": permalink(hit.message),
+            }
+            for hit in page.hits
+        ],
+        "next_query": following,
+        "previous_query": previous,
+        "first_number": (page.page - 1) * SEARCH_PAGE_SIZE + 1,
+        "candidates": SEARCH_CANDIDATES,
+    }
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -31,6 +31,11 @@ Every variable the site reads (mirrored in .env.example):
                                username and, tenfold, per client address; default 10/900s
     CHAT_SIGNUP_LIMIT          "<count>/<seconds>s" sign-up attempts per client address;
                                default 10/3600s
+    CHAT_SEARCH_LANGUAGE       the language messages are searched in: a PostgreSQL text
+                               search configuration (english, simple, german, ...);
+                               default "english". The index is built in it: after a
+                               change, run `manage.py chat_search_rebuild`. On SQLite,
+                               "english" stems words, any other matches them as written
 
   Files (docs/files.md):
     DJANGO_MEDIA_ROOT          the directory uploaded files are kept in (the default storage,
@@ -249,6 +254,12 @@ CHAT_COMMENT_RATE_LIMIT = env_rate("CHAT_COMMENT_RATE_LIMIT", "5/10s")
 CHAT_LOGIN_LIMIT = env_rate("CHAT_LOGIN_LIMIT", "10/900s")
 CHAT_SIGNUP_LIMIT = env_rate("CHAT_SIGNUP_LIMIT", "10/3600s")
 CHAT_TOKEN_TTL = env_int("CHAT_TOKEN_TTL", 300, minimum=1)
+CHAT_SEARCH_LANGUAGE = (os.environ.get("CHAT_SEARCH_LANGUAGE") or "").strip() or "english"
+if not re.fullmatch(r"[a-z_][a-z0-9_]*", CHAT_SEARCH_LANGUAGE):
+    raise ImproperlyConfigured(
+        f"CHAT_SEARCH_LANGUAGE={CHAT_SEARCH_LANGUAGE!r} is not a text search configuration"
+        " name (lowercase letters, digits and underscores, such as english or simple)"
+    )
 # Protocol limits (docs/protocol-v1.md): code points of a body, characters of a client_id,
 # bytes of one WebSocket message, messages replayed on resume.
 CHAT_BODY_MAX = 4000

@@ -338,3 +338,16 @@ def test_a_bad_s3_addressing_style_fails_loudly():
         DJANGO_SECRET_KEY=SECRET, CHAT_S3_BUCKET="b", CHAT_S3_ADDRESSING_STYLE="sideways"
     )
     assert "CHAT_S3_ADDRESSING_STYLE" in stderr
+
+
+@pytest.mark.parametrize("raw", ["English", "pg_catalog.english", "english;drop", "", " "])
+def test_search_language_is_a_plain_name(raw):
+    if raw.strip():
+        assert "CHAT_SEARCH_LANGUAGE" in refused(DJANGO_DEBUG="1", CHAT_SEARCH_LANGUAGE=raw)
+    else:
+        result = run(
+            ["-c", "import chatsite.settings as s; print(s.CHAT_SEARCH_LANGUAGE)"],
+            DJANGO_DEBUG="1",
+            CHAT_SEARCH_LANGUAGE=raw,
+        )
+        assert result.stdout.strip() == "english"
