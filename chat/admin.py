@@ -203,6 +203,21 @@ class AttachedFilter(admin.SimpleListFilter):
         return queryset
 
 
+ATTACHMENT_FIELDS = (
+    "opened",
+    "message_link",
+    "uploader",
+    "size_shown",
+    "content_type",
+    "image",
+    "width",
+    "height",
+    "file",
+    "thumbnail",
+    "created",
+)
+
+
 @admin.register(Attachment)
 class AttachmentAdmin(admin.ModelAdmin[Attachment]):
     """Uploaded files with the messages they belong to. Deleting one deletes its bytes;
@@ -221,32 +236,9 @@ class AttachmentAdmin(admin.ModelAdmin[Attachment]):
     list_select_related = ["uploader", "message__room"]
     search_fields = ["name", "uploader__username", "content_type"]
     date_hierarchy = "created"
-    fields = [
-        "opened",
-        "message_link",
-        "uploader",
-        "size_shown",
-        "content_type",
-        "image",
-        "width",
-        "height",
-        "file",
-        "thumbnail",
-        "created",
-    ]
-    readonly_fields = [
-        "opened",
-        "message_link",
-        "uploader",
-        "size_shown",
-        "content_type",
-        "image",
-        "width",
-        "height",
-        "file",
-        "thumbnail",
-        "created",
-    ]
+    # An attachment is what was uploaded: the admin shows it and deletes it, never edits it.
+    fields = ATTACHMENT_FIELDS
+    readonly_fields = ATTACHMENT_FIELDS
 
     @admin.display(description="message", ordering="message")
     def message_link(self, attachment: Attachment) -> str:

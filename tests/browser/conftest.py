@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
 
-from tests.browser.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, WORKER_ENV, Person
+from tests.browser.helpers import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    WORKER_ENV,
+    Person,
+    fresh_username,
+)
 from tests.integration.conftest import (  # noqa: F401 (fixtures, found by name)
     Cluster,
     cluster_factory,
@@ -82,6 +90,20 @@ def open_person(browser: Browser) -> Iterator[Callable[..., Person]]:
     yield open_context
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def ann_and_ben(open_person: Callable[..., Person]) -> Callable[[Cluster], tuple[Person, Person]]:
+    """ann on a cluster's first worker and ben on its second, each signed up."""
+
+    def sign_up(cluster: Cluster) -> tuple[Person, Person]:
+        ann = open_person(cluster.workers[0].url)
+        ben = open_person(cluster.workers[1].url)
+        ann.signup(fresh_username("ann"))
+        ben.signup(fresh_username("ben"))
+        return ann, ben
+
+    return sign_up
 
 
 @pytest.fixture

@@ -44,11 +44,8 @@ def assert_nothing_ran(*people: Person) -> None:
         assert person.page_errors == [], f"{person.username}'s page failed: {person.page_errors}"
 
 
-def test_two_people_chat_across_two_workers(two_workers, room, database_url, open_person):
-    ann = open_person(two_workers.workers[0].url)
-    ben = open_person(two_workers.workers[1].url)
-    ann.signup(fresh_username("ann"))
-    ben.signup(fresh_username("ben"))
+def test_two_people_chat_across_two_workers(two_workers, room, database_url, ann_and_ben):
+    ann, ben = ann_and_ben(two_workers)
     ann.open_room(room)
     ben.open_room(room)
 

@@ -32,13 +32,10 @@ def media(tmp_path: Path) -> Path:
 
 
 def test_files_reach_the_other_person_inline_or_as_cards(
-    cluster_factory, room, open_person, media, artifacts
+    cluster_factory, room, ann_and_ben, media, artifacts
 ):
     cluster = cluster_factory(2, **WORKER_ENV, **{MEDIA_ENV: str(media)})
-    ann = open_person(cluster.workers[0].url)
-    ben = open_person(cluster.workers[1].url)
-    ann.signup(fresh_username("ann"))
-    ben.signup(fresh_username("ben"))
+    ann, ben = ann_and_ben(cluster)
     ann.open_room(room)
     ben.open_room(room)
 

@@ -12,7 +12,6 @@ from playwright.sync_api import expect
 
 from tests.browser.helpers import (
     WORKER_ENV,
-    fresh_username,
     give_file,
     inline_image,
     messages_insert,
@@ -24,13 +23,10 @@ pytestmark = pytest.mark.browser
 
 
 def test_paste_an_image_find_it_and_open_its_permalink(
-    cluster_factory, room, database_url, open_person, tmp_path: Path, artifacts
+    cluster_factory, room, database_url, ann_and_ben, tmp_path: Path, artifacts
 ):
     cluster = cluster_factory(2, **WORKER_ENV, DJANGO_MEDIA_ROOT=str(tmp_path / "media"))
-    ann = open_person(cluster.workers[0].url)
-    ben = open_person(cluster.workers[1].url)
-    ann.signup(fresh_username("ann"))
-    ben.signup(fresh_username("ben"))
+    ann, ben = ann_and_ben(cluster)
     messages_insert(database_url, room, ben.username, 20)
     ann.open_room(room)
     ben.open_room(room)

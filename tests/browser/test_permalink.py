@@ -11,18 +11,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import fresh_username, messages_insert
+from tests.browser.helpers import messages_insert
 
 pytestmark = pytest.mark.browser
 
 
 def test_a_permalink_opens_the_message_and_reads_on_to_live_ones(
-    two_workers, room, database_url, open_person, artifacts
+    two_workers, room, database_url, ann_and_ben, artifacts
 ):
-    ann = open_person(two_workers.workers[0].url)
-    ben = open_person(two_workers.workers[1].url)
-    ann.signup(fresh_username("ann"))
-    ben.signup(fresh_username("ben"))
+    ann, ben = ann_and_ben(two_workers)
     messages_insert(database_url, room, ann.username, 300)
     ann.open_room(room)
 
