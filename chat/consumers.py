@@ -269,30 +269,14 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
 
     async def history(self, command: protocol.History) -> None:
         assert self.room is not None
-        user_id = self.scope["user"].pk
-        if command.around is not None:
-            around = await database_sync_to_async(Message.objects.around)(
-                room_id=self.room.pk, number=command.around, limit=command.limit
-            )
-            frame = events.history_frame(
-                around.messages,
-                user_id=user_id,
-                has_more=around.has_older,
-                has_older=around.has_older,
-                has_newer=around.has_newer,
-            )
-        else:
-            messages, has_more = await database_sync_to_async(Message.objects.page)(
-                room_id=self.room.pk,
-                before=command.before,
-                after=command.after,
-                limit=command.limit,
-            )
-            newer = has_more if command.after is not None else None
-            frame = events.history_frame(
-                messages, user_id=user_id, has_more=has_more, has_newer=newer
-            )
-        await self.delivery.answer(frame)
+        page = await database_sync_to_async(Message.objects.history)(
+            room_id=self.room.pk,
+            limit=command.limit,
+            before=command.before,
+            after=command.after,
+            around=command.around,
+        )
+        await self.delivery.answer(events.history_frame(page, user_id=self.scope["user"].pk))
 
     async def edit_message(self, command: protocol.EditMessage) -> None:
         assert self.room is not None

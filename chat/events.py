@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.urls import reverse
 
-from chat.models import Attachment, Message, Reaction, Room
+from chat.models import Attachment, HistoryPage, Message, Reaction, Room
 
 if TYPE_CHECKING:
     from chat.attention import RoomEntry
@@ -130,28 +130,21 @@ def message_frames(message: Message) -> tuple[str, str]:
     return text, dumps(frame)
 
 
-def history_frame(
-    messages: list[Message],
-    *,
-    user_id: int,
-    has_more: bool,
-    has_older: bool | None = None,
-    has_newer: bool | None = None,
-) -> str:
-    """The `history` frame for `user_id`; `has_older`/`has_newer` when the page says."""
-    frame: dict[str, Any] = {
-        "type": "history",
+def history_payload(page: HistoryPage, *, user_id: int) -> dict[str, Any]:
+    """A page of history for `user_id`, as the `history` frame and the API tell it."""
+    return {
         "messages": [
             message_payload(message, for_author=message.author_id == user_id)
-            for message in messages
+            for message in page.messages
         ],
-        "has_more": has_more,
+        "has_more": page.has_more,
+        **page.sides(),
     }
-    if has_older is not None:
-        frame["has_older"] = has_older
-    if has_newer is not None:
-        frame["has_newer"] = has_newer
-    return dumps(frame)
+
+
+def history_frame(page: HistoryPage, *, user_id: int) -> str:
+    """The `history` frame for `user_id`."""
+    return dumps({"type": "history", **history_payload(page, user_id=user_id)})
 
 
 def welcome_frame(

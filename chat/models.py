@@ -189,31 +189,54 @@ class MessageQuerySet(models.QuerySet["Message"]):
         backward = list(rows.order_by("-number")[: limit + 1])
         return backward[:limit][::-1], len(backward) > limit
 
-    def around(self, *, room_id: int, number: int, limit: int) -> Around:
-        """The page of a permalink: `number` (or where it was) in the middle of `limit`.
+    def history(
+        self,
+        *,
+        room_id: int,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+        around: int | None = None,
+    ) -> HistoryPage:
+        """A page of history as sockets and the API answer it: before an id (or the
+        newest), after one, or around one (a permalink; `before` and `after` unused).
 
-        Half the page is older than `number` and half starts at it, so a deleted or
-        unknown `number` still gets the messages that surround it; near either end
-        of the room the other side fills the page.
+        `has_more` is what v1 says: older ones exist, or with `after` newer ones;
+        `has_older` and `has_newer` are told where the page knows them.
         """
-        older, has_older = self.page(room_id=room_id, before=number, limit=limit)
-        newer, has_newer = self.page(room_id=room_id, after=number - 1, limit=limit)
-        newer_count = min(len(newer), max(limit - limit // 2, limit - len(older)))
+        if around is None:
+            messages, has_more = self.page(room_id=room_id, before=before, after=after, limit=limit)
+            newer = has_more if after is not None else None
+            return HistoryPage(messages, has_more=has_more, has_newer=newer)
+        # Half the page is older than `around` and half starts at it, so a deleted or
+        # unknown id still gets the messages that surround it; near either end of
+        # the room the other side fills the page.
+        older, has_older = self.page(room_id=room_id, before=around, limit=limit)
+        newer_page, has_newer = self.page(room_id=room_id, after=around - 1, limit=limit)
+        newer_count = min(len(newer_page), max(limit - limit // 2, limit - len(older)))
         older_count = min(len(older), limit - newer_count)
-        return Around(
-            older[len(older) - older_count :] + newer[:newer_count],
-            has_older=has_older or older_count < len(older),
-            has_newer=has_newer or newer_count < len(newer),
+        has_older = has_older or older_count < len(older)
+        return HistoryPage(
+            older[len(older) - older_count :] + newer_page[:newer_count],
+            has_more=has_older,
+            has_older=has_older,
+            has_newer=has_newer or newer_count < len(newer_page),
         )
 
 
 @dataclass(frozen=True)
-class Around:
-    """A page of messages in the middle of a room, ascending, and whether more lie each side."""
+class HistoryPage:
+    """Messages of a room, ascending, and whether more lie each side (None: not asked)."""
 
     messages: list[Message]
-    has_older: bool
-    has_newer: bool
+    has_more: bool
+    has_older: bool | None = None
+    has_newer: bool | None = None
+
+    def sides(self) -> dict[str, bool]:
+        """`has_older` and `has_newer`, where known: the extension's fields of an answer."""
+        known = {"has_older": self.has_older, "has_newer": self.has_newer}
+        return {name: value for name, value in known.items() if value is not None}
 
 
 class Message(models.Model):

@@ -147,14 +147,10 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         around = query_number(request, "around", low=1, high=10**30)
     except ChatError:
         raise Http404("A permalink names a message by its number") from None
-    has_newer = False
-    if around is None:
-        messages, has_more = Message.objects.page(room_id=room.pk, limit=PAGE_SIZE)
-    else:
-        page = Message.objects.around(
-            room_id=room.pk, number=min(around, MAX_NUMBER), limit=PAGE_SIZE
-        )
-        messages, has_more, has_newer = page.messages, page.has_older, page.has_newer
+    page = Message.objects.history(
+        room_id=room.pk, limit=PAGE_SIZE, around=None if around is None else min(around, MAX_NUMBER)
+    )
+    messages, has_more, has_newer = page.messages, page.has_more, bool(page.has_newer)
     # The socket resumes after this id: the newest shown or, away from the newest,
     # the room's newest, so that live messages start from now.
     last_id = messages[-1].number if messages else 0
@@ -418,32 +414,21 @@ def api_messages(request: HttpRequest, user: User, slug: str) -> JsonResponse:
     after = query_number(request, "after", low=0, high=10**30)
     around = query_number(request, "around", low=1, high=10**30)
     limit = query_number(request, "limit", low=1, high=100) or PAGE_SIZE
-    sides: dict[str, bool] = {}
-    if around is not None:
-        if before is not None or after is not None:
-            raise ChatError("bad_request", "around goes alone, without before or after")
-        page = Message.objects.around(room_id=room.pk, number=min(around, MAX_NUMBER), limit=limit)
-        messages, has_more = page.messages, page.has_older
-        sides = {"has_older": page.has_older, "has_newer": page.has_newer}
-    else:
-        messages, has_more = Message.objects.page(
-            room_id=room.pk,
-            before=None if before is None else min(before, MAX_NUMBER),
-            after=None if after is None else min(after, MAX_NUMBER),
-            limit=limit,
-        )
-        if after is not None:
-            sides = {"has_newer": has_more}
+    if around is not None and (before is not None or after is not None):
+        raise ChatError("bad_request", "around goes alone, without before or after")
+
+    def clamped(number: int | None) -> int | None:
+        return None if number is None else min(number, MAX_NUMBER)
+
+    page = Message.objects.history(
+        room_id=room.pk,
+        limit=limit,
+        before=clamped(before),
+        after=clamped(after),
+        around=clamped(around),
+    )
     return JsonResponse(
-        {
-            "messages": [
-                events.message_payload(message, for_author=message.author_id == user.pk)
-                for message in messages
-            ],
-            "has_more": has_more,
-            **sides,
-        },
-        json_dumps_params=JSON_STRICT,
+        events.history_payload(page, user_id=user.pk), json_dumps_params=JSON_STRICT
     )
 
 

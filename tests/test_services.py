@@ -342,27 +342,27 @@ def test_around_centres_the_page_on_a_message_even_when_it_is_deleted(alice, gen
         send(general, alice)
     message_delete(room_id=general.pk, number=5, user=alice)
 
-    page = Message.objects.around(room_id=general.pk, number=6, limit=4)
+    page = Message.objects.history(room_id=general.pk, around=6, limit=4)
     assert [m.number for m in page.messages] == [3, 4, 6, 7]
     assert (page.has_older, page.has_newer) == (True, True)
 
     # A deleted message is not shown, but where it was is.
-    page = Message.objects.around(room_id=general.pk, number=5, limit=4)
+    page = Message.objects.history(room_id=general.pk, around=5, limit=4)
     assert [m.number for m in page.messages] == [3, 4, 6, 7]
 
     # At either end the page fills from the other side.
-    page = Message.objects.around(room_id=general.pk, number=1, limit=4)
+    page = Message.objects.history(room_id=general.pk, around=1, limit=4)
     assert [m.number for m in page.messages] == [1, 2, 3, 4]
     assert (page.has_older, page.has_newer) == (False, True)
-    page = Message.objects.around(room_id=general.pk, number=9, limit=4)
+    page = Message.objects.history(room_id=general.pk, around=9, limit=4)
     assert [m.number for m in page.messages] == [6, 7, 8, 9]
     assert (page.has_older, page.has_newer) == (True, False)
 
-    page = Message.objects.around(room_id=general.pk, number=9, limit=5)
+    page = Message.objects.history(room_id=general.pk, around=9, limit=5)
     assert [m.number for m in page.messages] == [4, 6, 7, 8, 9]
 
     # Beyond the newest: the newest page, and nothing newer.
-    page = Message.objects.around(room_id=general.pk, number=1000, limit=4)
+    page = Message.objects.history(room_id=general.pk, around=1000, limit=4)
     assert [m.number for m in page.messages] == [6, 7, 8, 9]
     assert (page.has_older, page.has_newer) == (True, False)
 
