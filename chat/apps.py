@@ -10,12 +10,13 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import attachments, moderation, search_schema
+        from chat import accounts, attachments, moderation, search_schema
 
         moderation.connect()
         attachments.connect()
         post_migrate.connect(search_schema.after_migrate, sender=self, dispatch_uid="chat-search")
         checks.register(search_schema.index_check, checks.Tags.database)
+        checks.register(accounts.publisher_check, checks.Tags.database)
         # After Django's own handler (which keeps a connection under CONN_MAX_AGE):
         # a request's thread ends with the request, so must its connection.
         request_finished.connect(_close_request_connections, dispatch_uid="chat-close-db")

@@ -384,6 +384,25 @@ class Attachment(models.Model):
         return self.name
 
 
+class Bot(models.Model):
+    """The mark of a bot account (chat/bots.py): it publishes with keys, never logs in,
+    and no person's account ever becomes one, nor takes its name."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="chat_bot",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
 class BotKey(models.Model):
     """An API key of a bot account: it publishes into its rooms (chat/bots.py).
 

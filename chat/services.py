@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from chat.access import may_publish
 from chat.attachments import attachment_ids_clean, attachments_attach
 from chat.errors import ChatError
 from chat.mentions import mentioned_members, mentioned_names
@@ -164,6 +165,13 @@ def _room_for_write(room_id: int) -> Room:
     if room.archived:
         raise ChatError("room_archived", "this room is archived and read-only")
     return room
+
+
+def _publisher_check(room: Room, user: User, verb: str) -> None:
+    """In a broadcast room, only publishers change posts: an account that once posted
+    there (or took a publisher's name) and has no publish rights now may not."""
+    if room.kind == Room.Kind.BROADCAST and not may_publish(user=user, room=room):
+        raise ChatError("forbidden", f"only publishers {verb} posts in a broadcast room")
 
 
 def _next_number(room_id: int) -> Room:
@@ -360,18 +368,20 @@ class Edited:
 
 
 def message_edit(*, room_id: int, number: object, user: User, body: object) -> Edited:
-    """Replace a message's body, and the mentions it makes; the author only.
+    """Replace a message's body, and the mentions it makes; the author only (in a
+    broadcast room, an author who may still publish there).
 
     A message with attachments may be left with an empty body, as it was sent.
     """
     body = body_clean(body, may_be_empty=True)
     with transaction.atomic():
-        _room_for_write(room_id)
+        room = _room_for_write(room_id)
         message = _message_for_write(room_id=room_id, number=number)
         if not body and not message.attachments.exists():
             raise ChatError("empty", "the message is empty")
         if message.author_id != user.pk:
             raise ChatError("forbidden", "only the author may edit a message")
+        _publisher_check(room, user, "edit")
         author_may_write(author_id=user.pk, room_id=room_id)
         message.body = body
         message.edited = True
@@ -404,13 +414,14 @@ class Deleted:
 def message_delete(
     *, room_id: int, number: object, user: User, moderating: bool = False
 ) -> Deleted:
-    """Delete a message, keeping its number; the author or staff.
+    """Delete a message, keeping its number; the author or staff (in a broadcast room,
+    publishers only).
 
     `moderating` is the admin's path: it may delete in archived rooms too.
     """
     with transaction.atomic():
         if not moderating:
-            _room_for_write(room_id)
+            _publisher_check(_room_for_write(room_id), user, "delete")
         message = _message_for_write(room_id=room_id, number=number)
         if message.author_id != user.pk and not getattr(user, "is_staff", False):
             raise ChatError("forbidden", "only the author or staff may delete a message")

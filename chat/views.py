@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib.auth import authenticate, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
@@ -26,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat import events, presence
 from chat.access import may_publish, room_for_user
+from chat.accounts import SignupForm
 from chat.attachments import attachment_create, attachment_for_reader, upload_limit_error
 from chat.attention import notify_of, notify_set, room_entries, room_members, room_titles
 from chat.bots import bot_key_check, bot_key_room, looks_like_key
@@ -87,17 +87,17 @@ def signup(request: HttpRequest) -> HttpResponse:
     """Create an account and log it in; at most CHAT_SIGNUP_LIMIT tries per address."""
     if request.user.is_authenticated:
         return redirect("chat:lobby")
-    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
+    form = SignupForm(request.POST or None)
     if request.method == "POST":
         count_keys, seconds = signup_keys(request), settings.CHAT_SIGNUP_LIMIT[1]
         wait = throttle_wait(count_keys, seconds=seconds)
         if wait:
-            form = UserCreationForm()
+            form = SignupForm()
             return too_many(request, "registration/signup.html", {"form": form}, wait)
         throttle_count(count_keys, seconds=seconds)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="chat.accounts.PeopleBackend")
         return redirect("chat:lobby")
     return render(request, "registration/signup.html", {"form": form})
 

@@ -26,6 +26,9 @@ Every variable the site reads (mirrored in .env.example):
     CHAT_PUBLISHER             the bot account Django code publishes as (chat.publish)
                                when it names no author; default "announcements"
     CHAT_PUBLISH_RATE_LIMIT    "<count>/<seconds>s" messages per bot key; default 50/1s
+    CHAT_RESERVED_USERNAMES    comma-separated names nobody may sign up under, besides
+                               CHAT_PUBLISHER and every bot's (any case); default
+                               "admin,administrator,moderator,root,staff,support,system"
     CHAT_COMMENT_RATE_LIMIT    "<count>/<seconds>s" live comments per user; default 5/10s
     CHAT_LOGIN_LIMIT           "<count>/<seconds>s" failed log-ins (form or /api/token/) per
                                username and, tenfold, per client address; default 10/900s
@@ -249,6 +252,9 @@ CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/10s")
 CHAT_REACTION_RATE_LIMIT = env_rate("CHAT_REACTION_RATE_LIMIT", "30/10s")
 CHAT_PUBLISHER = os.environ.get("CHAT_PUBLISHER") or "announcements"
 CHAT_PUBLISH_RATE_LIMIT = env_rate("CHAT_PUBLISH_RATE_LIMIT", "50/1s")
+CHAT_RESERVED_USERNAMES = env_list(
+    "CHAT_RESERVED_USERNAMES", "admin,administrator,moderator,root,staff,support,system"
+)
 CHAT_COMMENT_RATE_LIMIT = env_rate("CHAT_COMMENT_RATE_LIMIT", "5/10s")
 # Against password guessing and mass sign-ups, shared by every worker (chat/limits.py).
 CHAT_LOGIN_LIMIT = env_rate("CHAT_LOGIN_LIMIT", "10/900s")
@@ -274,6 +280,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Bot accounts never log in (chat.accounts). Django's own backend stays listed
+# for the sessions made before: it is never asked to check a password.
+AUTHENTICATION_BACKENDS = [
+    "chat.accounts.PeopleBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 CSRF_FAILURE_VIEW = "chat.views.csrf_failure"
 LOGIN_URL = "/accounts/login/"

@@ -1,7 +1,8 @@
 """python manage.py chat_bot_key <bot-username> --room <slug> [--room ...]
 
-Makes the bot account when it is missing, and a new key that publishes into
-the rooms named; prints the key once: only a digest of it is kept.
+Makes the bot account when no account has that name, and a new key that
+publishes into the rooms named; prints the key once: only a digest of it is
+kept. A person's account never becomes a bot: its name is refused.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat.bots import bot_account, bot_key_issue
+from chat.errors import ChatError
 from chat.models import Room
 
 
@@ -31,11 +33,11 @@ class Command(BaseCommand):
         missing = sorted(set(rooms) - set(found))
         if missing:
             raise CommandError(f"no such room: {', '.join(missing)}")
-        user = bot_account(username)
-        if user.has_usable_password():
-            raise CommandError(f"{username} is a person's account (it has a password), not a bot")
         chosen = [found[slug] for slug in rooms]
-        _, key = bot_key_issue(user=user, rooms=chosen, name=options["name"])
+        try:
+            _, key = bot_key_issue(user=bot_account(username), rooms=chosen, name=options["name"])
+        except ChatError as error:
+            raise CommandError(error.detail) from None
         self.stdout.write(key)
         self.stderr.write(
             f"A key for {username} in {', '.join(rooms)}. It is shown only now: keep it secret.\n"
