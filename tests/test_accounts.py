@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib
-import re
 import io
 import json
+import re
 
 import pytest
 from django.apps import apps
