@@ -14,7 +14,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
+from django.utils.http import is_same_domain
 
 from chat.db import database_sync_to_async
 from chat.protocol import CloseCode
@@ -71,22 +72,50 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def origin_allowed(origin: str) -> bool:
-    """An http(s) origin whose host is one of ALLOWED_HOSTS."""
+def origin_allowed(origin: str, scope: Scope) -> bool:
+    """Django's CSRF rule for the Origin of a socket: the site's own origin as this request
+    reached it (scheme, host and port), or one of CSRF_TRUSTED_ORIGINS.
+
+    The request's host is its Host header, which must be one of ALLOWED_HOSTS; its
+    scheme is https for wss, or behind a proxy that says so in SECURE_PROXY_SSL_HEADER
+    (as request.is_secure() decides for a page). Host names compare without case.
+    """
+    origin = origin.lower()
+    host = (header(scope, b"host") or "").lower()
+    domain, _ = split_domain_port(host)
+    if domain and validate_host(domain, settings.ALLOWED_HOSTS):
+        scheme = "https" if _secure(scope) else "http"
+        if origin == f"{scheme}://{host}":
+            return True
+    trusted = [entry.lower() for entry in settings.CSRF_TRUSTED_ORIGINS]
+    if origin in trusted:
+        return True
     try:
         parts = urlsplit(origin)
-        hostname = parts.hostname
     except ValueError:
         return False
-    if parts.scheme not in {"http", "https"} or not hostname:
+    return any(
+        is_same_domain(parts.netloc, entry.split("://", 1)[1].lstrip("*"))
+        for entry in trusted
+        if "://*." in entry and entry.split("://", 1)[0] == parts.scheme
+    )
+
+
+def _secure(scope: Scope) -> bool:
+    if scope.get("scheme") == "wss":
+        return True
+    proxy_header = settings.SECURE_PROXY_SSL_HEADER
+    if proxy_header is None:
         return False
-    if ":" in hostname:  # an IPv6 literal, as ALLOWED_HOSTS spells it
-        hostname = f"[{hostname}]"
-    return validate_host(hostname, settings.ALLOWED_HOSTS)
+    name, value = proxy_header
+    # HTTP_X_FORWARDED_PROTO -> x-forwarded-proto
+    wanted = name.removeprefix("HTTP_").lower().replace("_", "-").encode()
+    return (header(scope, wanted) or "").split(",")[0].strip() == value
 
 
 class OriginGate:
-    """Refuse sockets from foreign pages at the handshake (HTTP 403).
+    """Refuse sockets from foreign pages at the handshake (HTTP 403): an Origin that is
+    not the site's own (origin_allowed, Django's CSRF rule for forms).
 
     A socket with no Origin header is not from a browser: it may authenticate
     with a token only, never with a cookie (scope["cookie_auth"] is False).
@@ -98,7 +127,7 @@ class OriginGate:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
         origin = header(scope, b"origin")
-        if origin is not None and not origin_allowed(origin):
+        if origin is not None and not origin_allowed(origin, scope):
             return await self.denier(scope, receive, send)
         return await self.app({**scope, "cookie_auth": origin is not None}, receive, send)
 

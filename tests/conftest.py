@@ -178,6 +178,15 @@ class Socket:
         await self.communicator.disconnect()
 
 
+def with_host(headers: list[tuple[bytes, bytes]] | None) -> list[tuple[bytes, bytes]]:
+    """The headers of a socket's request, with the Host a browser sends to the test
+    site (http://localhost) unless they name one."""
+    headers = list(headers or [])
+    if not any(name == b"host" for name, _ in headers):
+        headers.append((b"host", b"localhost"))
+    return headers
+
+
 def socket_path(slug: str, *, token: str | None = None, after: int | str | None = None) -> str:
     query = []
     if token is not None:
@@ -206,7 +215,7 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
         if user is not None and token is None:
             token = await sync_to_async(token_issue)(user=user)
         communicator = WebsocketCommunicator(
-            application, socket_path(slug, token=token, after=after), headers=headers or []
+            application, socket_path(slug, token=token, after=after), headers=with_host(headers)
         )
         connected, _ = await communicator.connect(timeout=5)
         socket = Socket(communicator)

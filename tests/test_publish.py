@@ -226,11 +226,13 @@ async def test_anonymous_viewers_watch_an_open_broadcast_room_and_never_post(sco
     from channels.testing import WebsocketCommunicator
 
     from chatsite.asgi import application
-    from tests.conftest import Socket
+    from tests.conftest import Socket, with_host
 
     async def anonymous(slug: str) -> Socket:
         communicator = WebsocketCommunicator(
-            application, f"/ws/rooms/{slug}/", headers=[(b"origin", b"http://localhost")]
+            application,
+            f"/ws/rooms/{slug}/",
+            headers=with_host([(b"origin", b"http://localhost")]),
         )
         connected, _ = await communicator.connect(timeout=5)
         assert connected

@@ -105,9 +105,11 @@ class Worker:
         log_dir: Path,
         name: str,
         application: str = "chatsite.asgi:application",
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.env = env
         self.application = application
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -118,8 +120,9 @@ class Worker:
         return f"http://127.0.0.1:{self.port}"
 
     def server_args(self) -> list[str]:
-        """The daphne options, as deploy/ runs the workers."""
-        return (ROOT / "deploy" / "daphne.args").read_text().split()
+        """The daphne options, as deploy/ runs the workers (and any of this worker's own,
+        such as --proxy-headers behind nginx, as docker-compose.yml gives them)."""
+        return (ROOT / "deploy" / "daphne.args").read_text().split() + self.extra_args
 
     def start(self) -> None:
         command = [*SERVER, *self.server_args(), "-b", "127.0.0.1", "-p", str(self.port)]
@@ -210,7 +213,12 @@ class Client:
 def cluster_factory(database_url: str, users: list[str], tmp_path: Path) -> Iterator[Any]:
     started: list[Worker] = []
 
-    def make(count: int = 2, application: str = "chatsite.asgi:application", **env: str) -> Cluster:
+    def make(
+        count: int = 2,
+        application: str = "chatsite.asgi:application",
+        server_args: tuple[str, ...] = (),
+        **env: str,
+    ) -> Cluster:
         prefix = f"it-{uuid.uuid4().hex[:10]}"
         workers = []
         for index in range(count):
@@ -219,6 +227,7 @@ def cluster_factory(database_url: str, users: list[str], tmp_path: Path) -> Iter
                 tmp_path,
                 f"worker{index}",
                 application,
+                server_args,
             )
             worker.start()
             started.append(worker)

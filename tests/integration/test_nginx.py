@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import websockets
 
 from tests.integration.conftest import ROOT, Client, free_port
+from tests.integration.test_security_live import cookies_of
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +120,57 @@ async def test_a_chat_through_nginx(cluster, nginx, room):
         assert any(f"127.0.0.1:{worker.port}" in line for line in socket_lines), socket_lines
     # Tokens never reach nginx's access log.
     assert not any("token=" in line for line in socket_lines)
+
+
+def signup_through(url: str, username: str, headers: dict[str, str]) -> int:
+    """Sign up through the form, as a browser does (its CSRF cookie and token); the status."""
+    port = int(url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/accounts/signup/", headers=headers)
+        response = connection.getresponse()
+        page = response.read().decode()
+        assert response.status == 200, response.status
+        csrf = cookies_of(response)["csrftoken"]
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert token is not None
+        form = {
+            "username": username,
+            "password1": "a much longer passphrase 42",
+            "password2": "a much longer passphrase 42",
+            "csrfmiddlewaretoken": token[1],
+        }
+        connection.request(
+            "POST",
+            "/accounts/signup/",
+            body=urlencode(form),
+            headers={
+                **headers,
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={csrf}",
+                # A browser's form post: Django's CSRF check compares it with Host.
+                "Origin": url,
+            },
+        )
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_a_spoofed_forwarded_for_changes_nothing_behind_nginx(cluster_factory, tmp_path):
+    """The workers trust X-Forwarded-For (--proxy-headers, as in docker-compose.yml); nginx
+    sets it to the address it saw, so a client cannot pick its own for the limits."""
+    cluster = cluster_factory(2, server_args=("--proxy-headers",), CHAT_SIGNUP_LIMIT="3/3600s")
+    proxy = nginx_start(cluster, tmp_path)
+    url, _ = next(proxy)
+    try:
+        statuses = [
+            signup_through(url, f"spoof{i}", {"X-Forwarded-For": f"203.0.113.{i}"})
+            for i in range(5)
+        ]
+    finally:
+        proxy.close()
+    # Three sign-ups per address: the fourth is refused whatever address it claims.
+    assert statuses == [302, 302, 302, 429, 429]

@@ -123,14 +123,27 @@ async def test_origins_that_only_look_like_the_site_are_refused(cluster_factory)
         f"ws://127.0.0.1:{port}": 403,
         f"file://127.0.0.1:{port}": 403,
         # Host names are case-insensitive (RFC 6454 compares them lowercased).
-        f"http://LOCALHOST:{port}": welcome,
         f"HTTP://127.0.0.1:{port}": welcome,
-        # Both allowed hosts, over either scheme.
-        f"http://localhost:{port}": welcome,
-        f"https://127.0.0.1:{port}": welcome,
+        # The site's origin is the scheme, host and port the socket was opened on
+        # (Django's CSRF rule): another port, scheme or allowed host name is
+        # another site, whose pages may not use the cookie.
+        "http://127.0.0.1:9999": 403,
+        "http://127.0.0.1": 403,
+        f"https://127.0.0.1:{port}": 403,
+        "https://localhost": 403,
+        f"http://localhost:{port}": 403,
+        f"http://LOCALHOST:{port}": 403,
+        f"http://127.0.0.1:{port}": welcome,
     }
     seen = {origin: await outcome(url, {"Cookie": cookie, "Origin": origin}) for origin in expected}
     assert seen == expected
+    # Opened on localhost, the socket's own origin is localhost's.
+    on_localhost = f"ws://localhost:{port}/ws/rooms/general/"
+    local = f"http://localhost:{port}"
+    assert await outcome(on_localhost, {"Cookie": cookie, "Origin": local}) == welcome
+    assert (
+        await outcome(on_localhost, {"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"}) == 403
+    )
     # A token does not let a foreign page in either; without an Origin it is a client's.
     token = await asyncio.to_thread(cluster.token, USER)
     with_token = f"{url}?token={token}"
