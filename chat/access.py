@@ -33,3 +33,19 @@ def may_publish(*, user: User | AnonymousUser, room: Room) -> bool:
     if room.kind != Room.Kind.BROADCAST:
         return True
     return bool(user.is_authenticated and user.is_staff)
+
+
+def still_readable(
+    *,
+    user: User | AnonymousUser,
+    kind: str,
+    public_viewing: bool,
+    member_ids: list[int] | None,
+) -> bool:
+    """Whether `user` may still read a room that changed to this: room_for_user's rule,
+    for an open socket told of the change (chat.moderation)."""
+    if not user.is_authenticated:
+        return kind == Room.Kind.BROADCAST and public_viewing
+    if kind in (Room.Kind.PRIVATE, Room.Kind.DIRECT):
+        return member_ids is not None and user.pk in member_ids
+    return True

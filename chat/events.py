@@ -356,7 +356,8 @@ def room_frame(room: Room) -> dict[str, Any]:
 
 
 def chat_room_changed(room: Room, *, member_ids: list[int] | None) -> dict[str, Any]:
-    """Group event: the room was renamed, archived, unarchived or changed kind.
+    """Group event: the room was renamed, archived, unarchived, or changed who may read it
+    (its kind, its members, whether people not signed in may watch).
 
     `member_ids` lists who may stay, for a private or direct room; None for the others.
     """
@@ -365,6 +366,7 @@ def chat_room_changed(room: Room, *, member_ids: list[int] | None) -> dict[str, 
         "room_id": room.pk,
         "kind": room.kind,
         "live_comments": room.live_comments,
+        "public_viewing": room.public_viewing,
         "archived": room.archived,
         "member_ids": member_ids,
         "text": dumps({"type": "room", "room": room_frame(room)}),

@@ -10,7 +10,9 @@ these receivers tell the sockets it concerns once the change has committed:
 - a member removed from a private or direct room: their sockets to it close
   with 4404, as if it had never existed for them;
 - a room renamed, archived or made private: open sockets get a `room` frame,
-  and those of users who may no longer read it close with 4404.
+  and those of users who may no longer read it close with 4404;
+- a broadcast room closed to viewers (or made another kind): the sockets of
+  viewers who are not signed in close with 4401, as a new one would be.
 
 `ModeratedSocket` is the receiving half: what a room socket does with each.
 """
@@ -25,6 +27,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_sa
 from django.http import HttpRequest
 
 from chat import events
+from chat.access import still_readable
 from chat.broadcast import group_send_on_commit
 from chat.models import (
     ROOMS_GROUP,
@@ -159,9 +162,17 @@ class ModeratedSocket(InboxConsumer):
         self.room.kind = event["kind"]
         self.room.archived = event["archived"]
         self.room.live_comments = event["live_comments"]
-        members = event["member_ids"]
-        if members is not None and self.scope["user"].pk not in members:
-            return await self.close(code=CloseCode.NOT_FOUND)  # no longer there for this user
+        self.room.public_viewing = event["public_viewing"]
+        user = self.scope["user"]
+        if not still_readable(
+            user=user,
+            kind=event["kind"],
+            public_viewing=event["public_viewing"],
+            member_ids=event["member_ids"],
+        ):
+            # A viewer not signed in is asked to log in; for a person it is gone.
+            code = CloseCode.NOT_FOUND if user.is_authenticated else CloseCode.UNAUTHENTICATED
+            return await self.close(code=code)
         await self.send_text(event["text"])
 
     async def chat_access_lost(self, event: dict[str, Any]) -> None:

@@ -132,12 +132,16 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def decode(text: str) -> object:
-    """Strict JSON (no NaN or Infinity), or ChatError(bad_request)."""
+def decode(text: str | bytes, *, noun: str = "frame") -> object:
+    """Strict JSON (no NaN or Infinity), or ChatError(bad_request): what every frame and
+    every HTTP body is read with. Nesting too deep to read (RecursionError) is bad input
+    like any other, never a server error."""
     try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
         return json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
-        raise ChatError("bad_request", "the frame is not JSON") from None
+        raise ChatError("bad_request", f"the {noun} is not JSON") from None
 
 
 def echoed_client_id(value: object) -> str | None:

@@ -72,7 +72,7 @@ def room_state_set(*, room: Room, state: Any) -> int:
         raise ChatError("bad_request", "only a broadcast room has a state")
     try:
         text = events.dumps(state)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise ChatError("bad_request", "the state must be a JSON value") from None
     if len(text.encode()) > STATE_MAX_BYTES:
         raise ChatError("bad_request", f"the state has at most {STATE_MAX_BYTES} bytes of JSON")

@@ -21,23 +21,28 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
-from django.utils.http import content_disposition_header
+from django.utils.cache import get_conditional_response
+from django.utils.http import content_disposition_header, http_date
 
 from chat.attachments import TEXT
 from chat.models import Attachment
 
 THUMBNAIL_TYPE = "image/webp"
-# A file's bytes never change under its id; who may fetch it can, so a browser
-# keeps it for itself and not long.
-CACHE_CONTROL = "private, max-age=3600"
+# A file's bytes never change under its id, but who may fetch it can: a browser
+# keeps it for itself and asks again before each use (a reader removed from the
+# room is refused at once); an unchanged file is answered 304, without its bytes.
+CACHE_CONTROL = "private, no-cache"
 # A file is never a page: nothing in it runs, even if a browser rendered it.
 FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 
-def file_response(attachment: Attachment, *, thumbnail: bool = False) -> HttpResponseBase:
-    """The answer to a fetch of `attachment` (or its thumbnail) by a reader."""
+def file_response(
+    request: HttpRequest, attachment: Attachment, *, thumbnail: bool = False
+) -> HttpResponseBase:
+    """The answer to a fetch of `attachment` (or its thumbnail) by a reader: 304 when
+    the reader's copy is current (If-None-Match, If-Modified-Since)."""
     if thumbnail:
         stored, content_type, inline = str(attachment.thumbnail.name), THUMBNAIL_TYPE, True
         disposition = content_disposition_header(False, "thumbnail.webp")
@@ -63,6 +68,14 @@ def file_response(attachment: Attachment, *, thumbnail: bool = False) -> HttpRes
         # The redirect outlives its signature otherwise.
         response["Cache-Control"] = "private, no-store"
         return response
+    # The bytes under an id never change: the id (and which of the two) is the tag.
+    etag = f'"{attachment.pk}-{"thumbnail" if thumbnail else attachment.size}"'
+    unchanged = get_conditional_response(
+        request, etag=etag, last_modified=int(attachment.created.timestamp())
+    )
+    if unchanged is not None:
+        unchanged["Cache-Control"] = CACHE_CONTROL
+        return unchanged
     if settings.CHAT_FILES_ACCEL_REDIRECT:
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = settings.CHAT_FILES_ACCEL_REDIRECT + quote(stored)
@@ -70,6 +83,8 @@ def file_response(attachment: Attachment, *, thumbnail: bool = False) -> HttpRes
         response = FileResponse(default_storage.open(stored, "rb"), content_type=content_type)
     response["Content-Disposition"] = disposition
     response["Cache-Control"] = CACHE_CONTROL
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(attachment.created.timestamp())
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = FILE_CSP
     return response

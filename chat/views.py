@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from functools import wraps
@@ -23,7 +22,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import events, presence
+from chat import events, presence, protocol
 from chat.access import may_publish, room_for_user
 from chat.accounts import SignupForm
 from chat.attachments import attachment_create, attachment_for_reader, upload_limit_error
@@ -52,7 +51,7 @@ from chat.search import (
     permalink,
     search_parse,
 )
-from chat.services import MAX_NUMBER, direct_room_open, message_create
+from chat.services import MAX_NUMBER, direct_room_find, direct_room_open, message_create
 from chat.serving import file_response
 from chat.tokens import token_check, token_issue
 
@@ -215,12 +214,35 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def direct(request: HttpRequest, username: str) -> HttpResponse:
-    """Open (creating on first use) the direct room with `username`."""
+    """Open (creating on first use) the direct room with `username`.
+
+    Making a conversation tells the other person's pages of it: at most
+    CHAT_DIRECT_RATE_LIMIT new ones per person; opening one that exists is free.
+    """
+    assert isinstance(request.user, User)
     try:
-        assert isinstance(request.user, User)
-        room = direct_room_open(user=request.user, username=username)
-    except ChatError:
-        raise Http404("No such user") from None
+        room = direct_room_find(user=request.user, username=username)
+        if room is None:
+            key, limit = rate_key(request.user.pk, "directs"), settings.CHAT_DIRECT_RATE_LIMIT
+            with rate_place_blocking(key=key, limit=limit, what="new conversations") as place:
+                room = direct_room_open(user=request.user, username=username)
+                place.kept = True
+    except ChatError as error:
+        if error.code == "not_found":
+            raise Http404("No such user") from None
+        status = ERROR_STATUS.get(error.code, 400)
+        reason = error.detail
+        if error.retry_after is not None:
+            reason += f". Try again in {math.ceil(error.retry_after)} seconds."
+        response = render(
+            request,
+            "chat/refused.html",
+            {"heading": "Not now", "reason": reason},
+            status=status,
+        )
+        if error.retry_after is not None:
+            response["Retry-After"] = str(math.ceil(error.retry_after))
+        return response
     return redirect("chat:room", slug=room.slug)
 
 
@@ -250,15 +272,19 @@ def bearer(request: HttpRequest) -> str | None:
     return None
 
 
-def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def api_view(view: Callable[..., HttpResponse] | None = None, *, keys: bool = False) -> Any:
     """The JSON API's door: who calls, and every refusal as JSON.
 
     The caller is a bot key or a user's token (`Authorization: Bearer`), else
     the session, which must carry the CSRF token on a write (a Bearer request
     carries no cookie, so CSRF does not apply to it). `request.bot_key` is
-    the key, or None. 401 instead of a login redirect; a ChatError is answered
+    the key, or None. A key acts only where `keys` is set (publishing into
+    its rooms, reading their history, uploading, a room's state): anywhere
+    else it is 403. 401 instead of a login redirect; a ChatError is answered
     with its code and ERROR_STATUS, a wait as 429 with Retry-After.
     """
+    if view is None:
+        return lambda view: api_view(view, keys=keys)
 
     @csrf_exempt  # checked below, for the session
     @wraps(view)
@@ -270,6 +296,10 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             key = bot_key_check(token)
             if key is None:
                 return api_error(401, "unauthenticated", "wrong or revoked key")
+            if not keys:
+                return api_error(
+                    403, "forbidden", "a bot key publishes into its rooms and reads them, no more"
+                )
             user = key.user
         elif token is not None:
             check = token_check(token)
@@ -304,11 +334,8 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 
 def json_body(request: HttpRequest) -> Any:
-    """The request's JSON body, or ChatError(bad_request)."""
-    try:
-        return json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        raise ChatError("bad_request", "the body is not JSON") from None
+    """The request's JSON body, read as strictly as a socket's frames, or ChatError(bad_request)."""
+    return protocol.decode(request.body, noun="body")
 
 
 def json_object(request: HttpRequest) -> dict[str, Any]:
@@ -343,7 +370,7 @@ def api_notify(request: HttpRequest, user: User, slug: str) -> JsonResponse:
 
 
 def publisher_room(request: HttpRequest, user: User, slug: str) -> Room:
-    """The room a caller publishes into: a key's own room, or one the user may read."""
+    """The room a caller publishes into or reads: a key's own room, or one the user may read."""
     key = request.bot_key  # type: ignore[attr-defined]
     return bot_key_room(key, slug) if key is not None else room_for_user(user=user, slug=slug)
 
@@ -382,7 +409,7 @@ def api_publish(request: HttpRequest, user: User, slug: str) -> JsonResponse:
 
 
 @require_http_methods(["PUT"])
-@api_view
+@api_view(keys=True)
 def api_state(request: HttpRequest, user: User, slug: str) -> JsonResponse:
     """PUT /api/rooms/<slug>/state/: set a broadcast room's state (a key for it, or staff)."""
     room = publisher_room(request, user, slug)
@@ -404,11 +431,11 @@ def query_number(request: HttpRequest, name: str, *, low: int, high: int) -> int
 
 
 @require_http_methods(["GET", "POST"])
-@api_view
+@api_view(keys=True)
 def api_messages(request: HttpRequest, user: User, slug: str) -> JsonResponse:
     if request.method == "POST":
         return api_publish(request, user, slug)
-    room = room_for_user(user=user, slug=slug)
+    room = publisher_room(request, user, slug)
     # Cursors past the newest id are harmless; past the database's range, clamped.
     before = query_number(request, "before", low=0, high=10**30)
     after = query_number(request, "after", low=0, high=10**30)
@@ -445,7 +472,7 @@ def upload_too_large(request: HttpRequest) -> bool:
 
 
 @require_POST
-@api_view
+@api_view(keys=True)
 def api_uploads(request: HttpRequest, user: User) -> JsonResponse:
     """POST /api/uploads/: one file (multipart field `file`) -> 201 with its attachment object.
 
@@ -470,15 +497,16 @@ def api_uploads(request: HttpRequest, user: User) -> JsonResponse:
     )
 
 
-def file_reader(request: HttpRequest) -> Any:
-    """Who fetches a file: a Bearer token's user (or bot), else the session's user."""
+def file_reader(request: HttpRequest) -> tuple[Any, BotKey | None]:
+    """Who fetches a file: a Bearer token's user, a bot key (and its bot), else the
+    session's user."""
     token = bearer(request)
     if token is None:
-        return request.user
+        return request.user, None
     if looks_like_key(token):
         key = bot_key_check(token)
-        return key.user if key is not None else AnonymousUser()
-    return token_check(token).user or AnonymousUser()
+        return (key.user, key) if key is not None else (AnonymousUser(), None)
+    return token_check(token).user or AnonymousUser(), None
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -497,13 +525,24 @@ def file_thumbnail(request: HttpRequest, pk: int) -> HttpResponseBase:
 
 
 def _file(request: HttpRequest, pk: int, *, thumbnail: bool) -> HttpResponseBase:
+    reader, key = file_reader(request)
     try:
-        attachment = attachment_for_reader(user=file_reader(request), pk=pk)
+        attachment = attachment_for_reader(user=reader, pk=pk)
     except ChatError:
         raise Http404("No such file") from None
+    if key is not None and not key_may_fetch(key, attachment):
+        raise Http404("No such file")
     if thumbnail and not attachment.thumbnail:
         raise Http404("No such file")
-    return file_response(attachment, thumbnail=thumbnail)
+    return file_response(request, attachment, thumbnail=thumbnail)
+
+
+def key_may_fetch(key: BotKey, attachment: Any) -> bool:
+    """A bot key fetches its bot's own uploads and the files of its rooms' messages only."""
+    if attachment.uploader_id == key.user_id:
+        return True
+    message = attachment.message
+    return message is not None and key.rooms.filter(pk=message.room_id).exists()
 
 
 def search_result(hit: Hit, *, user_id: int) -> dict[str, Any]:
@@ -522,7 +561,9 @@ def search_result(hit: Hit, *, user_id: int) -> dict[str, Any]:
 def api_search(request: HttpRequest, user: User) -> JsonResponse:
     """GET /api/search/?q=...[&room=][&user=][&before=][&after=][&page=]: the messages
     the user may read that match, best first, a page at a time (chat/search.py)."""
-    page = messages_search(user=user, search=search_parse(request.GET))
+    search = search_parse(request.GET)
+    search_count(user)
+    page = messages_search(user=user, search=search)
     following = next_page_query(request.GET, page)
     return JsonResponse(
         {
@@ -554,14 +595,34 @@ def search_page(request: HttpRequest) -> HttpResponse:
     }
     status = 200
     if any(params.get(name) for name in ("q", "room", "user", "before", "after", "page")):
+        retry_after = None
         try:
-            page: SearchPage = messages_search(user=user, search=search_parse(params))
+            search = search_parse(params)
+            search_count(user)
+            page: SearchPage = messages_search(user=user, search=search)
         except ChatError as error:
             status = ERROR_STATUS.get(error.code, 400)
             context["error"] = error.detail
+            retry_after = error.retry_after
         else:
             context.update(search_page_context(request, page, titles))
+        if retry_after is not None:
+            context["error"] += f". Try again in {math.ceil(retry_after)} seconds."
+            response = render(request, "chat/search.html", context, status=status)
+            response["Retry-After"] = str(math.ceil(retry_after))
+            return response
     return render(request, "chat/search.html", context, status=status)
+
+
+def search_count(user: User) -> None:
+    """Count one search against CHAT_SEARCH_RATE_LIMIT: ChatError(rate_limited) beyond it.
+
+    A search reads an index over every readable room; one person's loop of them
+    would take a worker's database thread from everyone else.
+    """
+    key, limit = rate_key(user.pk, "searches"), settings.CHAT_SEARCH_RATE_LIMIT
+    with rate_place_blocking(key=key, limit=limit, what="searches") as place:
+        place.kept = True
 
 
 def search_page_context(
@@ -605,11 +666,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def api_token(request: HttpRequest) -> JsonResponse:
     """Credentials in the body (no CSRF), or `{}` from a session (with CSRF)."""
     try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return api_error(400, "bad_request", "the body is not JSON")
-    if not isinstance(body, dict):
-        return api_error(400, "bad_request", "the body is not a JSON object")
+        body = json_object(request)
+    except ChatError as error:
+        return api_error(400, error.code, error.detail)
     if not body:
         # No session, nothing for CSRF to protect: say 401 (as the contract does)
         # rather than letting csrf_protect answer an HTML 403.
@@ -645,9 +704,19 @@ def _session_token(request: HttpRequest) -> JsonResponse:
     )
 
 
+def health_details_shown(request: HttpRequest) -> bool:
+    """Whether /healthz may say why a part fails (its error text names hosts and
+    versions): to staff, and to a probe on this machine that came through no proxy."""
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    local = request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
+    return local and "HTTP_X_FORWARDED_FOR" not in request.META
+
+
 @require_http_methods(["GET", "HEAD"])
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Database and channel layer, each checked; 503 naming what fails."""
+    """Database and channel layer, each checked; 503 naming what fails (and why, to
+    health_details_shown)."""
     report: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -663,6 +732,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
         report["redis"] = "error"
         report["redis_error"] = repr(error)[:200]
     ok = report["db"] == "ok" and report["redis"] == "ok"
+    if not health_details_shown(request):
+        report = {name: value for name, value in report.items() if not name.endswith("_error")}
     return JsonResponse(
         {"status": "ok" if ok else "unavailable", **report}, status=200 if ok else 503
     )

@@ -34,6 +34,10 @@ Every variable the site reads (mirrored in .env.example):
                                username and, tenfold, per client address; default 10/900s
     CHAT_SIGNUP_LIMIT          "<count>/<seconds>s" sign-up attempts per client address;
                                default 10/3600s
+    CHAT_DIRECT_RATE_LIMIT     "<count>/<seconds>s" new direct conversations a user starts
+                               (/dm/<username>/); default 30/3600s
+    CHAT_SEARCH_RATE_LIMIT     "<count>/<seconds>s" searches per user (page and API);
+                               default 30/60s
     CHAT_SEARCH_LANGUAGE       the language messages are searched in: a PostgreSQL text
                                search configuration (english, simple, german, ...);
                                default "english". The index is built in it: after a
@@ -260,6 +264,8 @@ CHAT_COMMENT_RATE_LIMIT = env_rate("CHAT_COMMENT_RATE_LIMIT", "5/10s")
 CHAT_LOGIN_LIMIT = env_rate("CHAT_LOGIN_LIMIT", "10/900s")
 CHAT_SIGNUP_LIMIT = env_rate("CHAT_SIGNUP_LIMIT", "10/3600s")
 CHAT_TOKEN_TTL = env_int("CHAT_TOKEN_TTL", 300, minimum=1)
+CHAT_SEARCH_RATE_LIMIT = env_rate("CHAT_SEARCH_RATE_LIMIT", "30/60s")
+CHAT_DIRECT_RATE_LIMIT = env_rate("CHAT_DIRECT_RATE_LIMIT", "30/3600s")
 CHAT_SEARCH_LANGUAGE = (os.environ.get("CHAT_SEARCH_LANGUAGE") or "").strip() or "english"
 if not re.fullmatch(r"[a-z_][a-z0-9_]*", CHAT_SEARCH_LANGUAGE):
     raise ImproperlyConfigured(

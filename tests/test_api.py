@@ -529,9 +529,66 @@ def test_healthz_reports_a_dead_channel_layer(client, closed_layer):
     assert "redis_error" in body
 
 
+def test_healthz_says_why_only_to_staff_and_to_local_probes(closed_layer, make_user):
+    """The error text names hosts and versions: not for anyone on the internet."""
+    outsider = Client(REMOTE_ADDR="203.0.113.9")
+    proxied = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    for client in (outsider, proxied, logged_in(make_user("dora"))):
+        client.defaults["REMOTE_ADDR"] = client.defaults.get("REMOTE_ADDR", "203.0.113.9")
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        assert response.json() == {"status": "unavailable", "db": "ok", "redis": "error"}
+    staff = logged_in(make_user("root", is_staff=True))
+    staff.defaults["REMOTE_ADDR"] = "203.0.113.9"
+    assert "redis_error" in staff.get("/healthz").json()
+    assert "redis_error" in Client(REMOTE_ADDR="::1").get("/healthz").json()
+
+
 def test_healthz_needs_no_login_and_no_https_redirect(client, settings):
     settings.SECURE_SSL_REDIRECT = True
     settings.SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     assert client.get("/healthz").status_code == 200
     assert client.head("/healthz").status_code == 200
     assert client.post("/healthz").status_code == 405
+
+
+# --- bad JSON --------------------------------------------------------------------------
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("body", [DEEP, '{"a": ' * 50_000 + "1" + "}" * 50_000, "NaN", b"\xff"])
+def test_json_too_deep_or_not_strict_is_400_not_500(alice, general, body):
+    """Nesting too deep to read raised RecursionError, past the readers' ValueError."""
+    client = Client(raise_request_exception=False)
+    token = post_json(client, "/api/token/", body)
+    assert token.status_code == 400 and token.json()["error"] == "bad_request"
+    publish = post_json(
+        client, "/api/rooms/general/messages/", body, **bearer(token_for(client, "alice"))
+    )
+    assert publish.status_code == 400 and publish.json()["error"] == "bad_request"
+
+
+# --- what a bot key may do ---------------------------------------------------------------
+
+
+@pytest.fixture
+def bot_key(general, make_user):
+    from chat.bots import bot_account, bot_key_issue
+
+    elsewhere = Room.objects.create(name="Elsewhere", slug="elsewhere")
+    send(elsewhere, make_user("dora"), body="not the bot's business")
+    _, shown = bot_key_issue(user=bot_account("scorebot"), rooms=[general])
+    return shown
+
+
+def test_a_bot_key_reads_only_its_rooms(bot_key, general):
+    """A key acts as its bot only to publish into its rooms and read their history."""
+    client = Client()
+    assert client.get("/api/rooms/general/messages/", **bearer(bot_key)).status_code == 200
+    assert client.get("/api/rooms/elsewhere/messages/", **bearer(bot_key)).status_code == 403
+    for path in ("/api/rooms/", "/api/search/?q=business", "/api/rooms/elsewhere/members/"):
+        response = client.get(path, **bearer(bot_key))
+        assert response.status_code == 403, path
+        assert response.json()["error"] == "forbidden"

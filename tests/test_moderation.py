@@ -254,6 +254,35 @@ async def test_a_room_made_private_closes_the_sockets_of_non_members(connect, al
     assert await b.closed_with() == 4404
 
 
+@pytest.fixture
+def stage(db) -> Room:
+    return Room.objects.create(
+        name="Stage", slug="stage", kind=Room.Kind.BROADCAST, public_viewing=True
+    )
+
+
+@pytest.mark.parametrize(
+    "change, alice_stays",
+    [({"public_viewing": False}, True), ({"kind": Room.Kind.PRIVATE}, False)],
+)
+async def test_viewers_who_may_no_longer_watch_are_closed_live(
+    connect, alice, stage, change, alice_stays
+):
+    """Closing a broadcast room to viewers, or making it private, ends the sockets of
+    those it now refuses, at once, as a new socket of theirs would be refused."""
+    viewer, welcome = await connect(None, "stage", headers=[ORIGIN])
+    assert welcome is not None and welcome["user"] is None
+    a, _ = await connect(alice, "stage")
+    await save(stage, **change)
+    assert await viewer.closed_with() == 4401
+    if alice_stays:
+        assert (await a.receive_type("room"))["room"]["kind"] == "broadcast"
+    else:
+        assert await a.closed_with() == 4404
+    again, welcome = await connect(None, "stage", headers=[ORIGIN], expect_welcome=False)
+    assert await again.closed_with() == 4401
+
+
 # --- mutes -------------------------------------------------------------------
 
 

@@ -256,3 +256,25 @@ def test_the_page_says_what_is_wrong(rooms, params, status, text):
 def test_the_page_says_when_nothing_was_found(rooms, alice):
     content = logged_in(alice).get("/search/", {"q": "absent"}).content.decode()
     assert "Nothing found." in content
+
+
+# --- the rate limit --------------------------------------------------------------------------
+
+
+def test_searches_are_limited_per_person_on_the_api_and_the_page(rooms, alice, bob, settings):
+    settings.CHAT_SEARCH_RATE_LIMIT = (3, 60)
+    send(rooms["general"], alice, "release notes")
+    client = logged_in(alice)
+    assert [api(client, q="release").status_code for _ in range(2)] == [200, 200]
+    assert client.get("/search/", {"q": "release"}).status_code == 200
+    refused = api(client, q="release")
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "rate_limited" and refused.json()["retry_after"] > 0
+    assert int(refused["Retry-After"]) >= 1
+    page = client.get("/search/", {"q": "release"})
+    assert page.status_code == 429 and int(page["Retry-After"]) >= 1
+    assert "Try again in" in html.unescape(page.content.decode())
+    # Per person: bob searches on.
+    assert api(logged_in(bob), q="release").status_code == 200
+    # The form alone, with nothing asked, is not a search.
+    assert client.get("/search/").status_code == 200

@@ -588,3 +588,21 @@ def test_data_migration_created_general_and_random():
         assert not Message.objects.filter(room=room).exists()
     assert rooms["general"].name == "General"
     assert rooms["random"].name == "Random"
+
+
+# --- direct conversations: a limit on new ones ----------------------------------------
+
+
+def test_new_direct_conversations_are_limited_and_opening_one_is_free(alice, make_user, settings):
+    """Each new conversation tells the other person's pages; opening one is not limited."""
+    settings.CHAT_DIRECT_RATE_LIMIT = (2, 3600)
+    people = [make_user(f"p{i}") for i in range(3)]
+    client = logged_in(alice)
+    assert [client.get(f"/dm/{p.username}/").status_code for p in people[:2]] == [302, 302]
+    refused = client.get(f"/dm/{people[2].username}/")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert "new conversations" in refused.content.decode()
+    assert not Room.objects.filter(kind=Room.Kind.DIRECT, members=people[2]).exists()
+    # The ones that exist open as often as asked.
+    assert [client.get(f"/dm/{people[0].username}/").status_code for _ in range(5)] == [302] * 5
+    assert client.get("/dm/nobody/").status_code == 404
