@@ -114,7 +114,7 @@ def test_the_migration_marks_old_bots_and_never_people(make_user, general):
     BotKey.objects.create(user=squatter, prefix="def", digest="0" * 64)
     passwordless_person = get_user_model().objects.create_user("sso-user")
     Bot.objects.all().delete()
-    migration = importlib.import_module("chat.migrations.0008_bot_accounts")
+    migration = importlib.import_module("chat.migrations.0009_bot_accounts")
     migration.mark_existing_bots(apps, None)
     assert set(Bot.objects.values_list("user__username", flat=True)) == {
         old_bot.username,

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('chat', '0007_attachments'),
+        ('chat', '0008_attachment_thumbnail_size'),
     ]
 
     operations = [
