@@ -286,21 +286,23 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         try:
             return view(request, user, *args, **kwargs)
         except ChatError as error:
-            response = api_error(ERROR_STATUS.get(error.code, 400), error.code, error.detail)
-            if error.limit is not None:
-                response = JsonResponse(
-                    {"error": error.code, "detail": error.detail, "limit": error.limit},
-                    status=ERROR_STATUS.get(error.code, 400),
-                )
-            if error.retry_after is not None:
-                response = JsonResponse(
-                    {"error": error.code, "detail": error.detail, "retry_after": error.retry_after},
-                    status=429,
-                )
-                response["Retry-After"] = str(math.ceil(error.retry_after))
-            return response
+            return api_refusal(error)
 
     return wrapper
+
+
+def api_refusal(error: ChatError) -> JsonResponse:
+    """A ChatError as the API answers it: {error, detail} and the numbers it carries
+    (a limit, a wait), with the code's status (ERROR_STATUS) and Retry-After."""
+    body: dict[str, Any] = {"error": error.code, "detail": error.detail}
+    if error.limit is not None:
+        body["limit"] = error.limit
+    if error.retry_after is not None:
+        body["retry_after"] = error.retry_after
+    response = JsonResponse(body, status=ERROR_STATUS.get(error.code, 400))
+    if error.retry_after is not None:
+        response["Retry-After"] = str(math.ceil(error.retry_after))
+    return response
 
 
 def json_body(request: HttpRequest) -> Any:
