@@ -156,6 +156,21 @@ def size_words(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+def quota_check(*, uploader_id: int, adding: int) -> None:
+    """ChatError(over_quota) when `adding` bytes would take the uploader's stored files
+    (Attachment.objects.stored_bytes) over CHAT_UPLOAD_QUOTA_BYTES (HTTP 413)."""
+    quota = settings.CHAT_UPLOAD_QUOTA_BYTES
+    used = Attachment.objects.filter(uploader_id=uploader_id).stored_bytes()
+    if used + adding > quota:
+        raise ChatError(
+            "over_quota",
+            f"your files take {size_words(used)} of the {size_words(quota)} each person may"
+            f" keep: this one ({size_words(adding)}) does not fit",
+            quota=quota,
+            used=used,
+        )
+
+
 def attachment_create(*, uploader: User, file: File[Any], name: object) -> Attachment:
     """Store an uploaded file for `uploader`, attached to no message yet; the attachment.
 
@@ -164,10 +179,17 @@ def attachment_create(*, uploader: User, file: File[Any], name: object) -> Attac
     worker's memory, on its decode pool, or ChatError(unavailable) when the pool
     stays full), the name is cleaned. The bytes are stored before the row, and
     removed again if the row fails.
+
+    What would take the uploader's files (with their thumbnails) over
+    CHAT_UPLOAD_QUOTA_BYTES: ChatError(over_quota), checked before the decode
+    and again, with the file's and its thumbnail's bytes, while the uploader's
+    row is locked, in the transaction that stores the row: two uploads at once
+    never both fit into the room that one leaves.
     """
     size = file.size
     if size is None or size > settings.CHAT_UPLOAD_MAX_BYTES:
         raise upload_limit_error()
+    quota_check(uploader_id=uploader.pk, adding=size)  # before the costly part
     file.seek(0)
     content_type = type_sniff(file.read(SNIFF_BYTES))
     inspected = None
@@ -175,25 +197,31 @@ def attachment_create(*, uploader: User, file: File[Any], name: object) -> Attac
         inspected = image_inspect(file, claimed=content_type)
         if inspected is None:
             content_type = OCTET_STREAM  # claims to be an image, is not one
+    thumbnail_size = 0 if inspected is None else len(inspected.thumbnail)
     file.seek(0)
     key = f"{timezone.now():%Y/%m}/{secrets.token_hex(16)}"
     stored: list[str] = []
     try:
+        # Stored outside the transaction: on SQLite it holds the one write lock.
         stored.append(default_storage.save(f"attachments/{key}", file))
         if inspected is not None:
             thumbnail = ContentFile(inspected.thumbnail)
             stored.append(default_storage.save(f"thumbnails/{key}.webp", thumbnail))
-        return Attachment.objects.create(
-            uploader=uploader,
-            file=stored[0],
-            thumbnail=stored[1] if len(stored) > 1 else "",
-            name=name_clean(name),
-            size=size,
-            content_type=content_type if inspected is None else inspected.content_type,
-            image=inspected is not None,
-            width=None if inspected is None else inspected.width,
-            height=None if inspected is None else inspected.height,
-        )
+        with transaction.atomic():
+            User.objects.select_for_update().filter(pk=uploader.pk).first()
+            quota_check(uploader_id=uploader.pk, adding=size + thumbnail_size)
+            return Attachment.objects.create(
+                uploader=uploader,
+                file=stored[0],
+                thumbnail=stored[1] if len(stored) > 1 else "",
+                thumbnail_size=thumbnail_size,
+                name=name_clean(name),
+                size=size,
+                content_type=content_type if inspected is None else inspected.content_type,
+                image=inspected is not None,
+                width=None if inspected is None else inspected.width,
+                height=None if inspected is None else inspected.height,
+            )
     except BaseException:
         for stored_name in stored:
             default_storage.delete(stored_name)

@@ -637,6 +637,95 @@ def test_upload_is_post_only(alice):
     assert logged_in(alice).get("/api/uploads/").status_code == 405
 
 
+# --- the quota of each person's files (CHAT_UPLOAD_QUOTA_BYTES) ------------------------
+
+
+def test_an_upload_over_the_quota_is_413_with_the_quota_and_what_is_used(alice, media, settings):
+    settings.CHAT_UPLOAD_QUOTA_BYTES = 1000
+    client = logged_in(alice)
+    assert post_file(client, b"a" * 600, "a.txt").status_code == 201
+    refused = post_file(client, b"b" * 401, "b.txt")
+    assert refused.status_code == 413
+    assert refused.json() == {
+        "error": "over_quota",
+        "detail": "your files take 600 bytes of the 1000 bytes each person may keep:"
+        " this one (401 bytes) does not fit",
+        "quota": 1000,
+        "used": 600,
+    }
+    assert Attachment.objects.count() == 1 and len(stored_files(media)) == 1
+    # Exactly the quota fits.
+    assert post_file(client, b"c" * 400, "c.txt").status_code == 201
+    assert Attachment.objects.filter(uploader=alice).stored_bytes() == 1000
+
+
+def test_the_quota_is_each_persons_own_and_counts_every_file_until_it_is_deleted(
+    alice, bob, general, settings
+):
+    settings.CHAT_UPLOAD_QUOTA_BYTES = 1000
+    sent = attached(general, alice, b"a" * 500, "sent.txt")
+    loose = create(alice, b"b" * 500, "loose.txt")
+    message_delete(room_id=general.pk, number=sent.message.number, user=alice)
+    # Files of a deleted message and uploads never sent are still stored: they count.
+    with pytest.raises(ChatError) as refused:
+        create(alice, b"c", "c.txt")
+    assert (refused.value.code, refused.value.quota, refused.value.used) == (
+        "over_quota",
+        1000,
+        1000,
+    )
+    assert create(bob, b"d" * 1000, "d.txt").size == 1000
+    loose.delete()
+    assert create(alice, b"e" * 500, "e.txt").size == 500
+
+
+def test_a_thumbnail_counts_in_its_uploaders_quota(alice, media, settings):
+    photo = create(alice, image_bytes("PNG", (640, 480)), "photo.png")
+    assert photo.thumbnail_size == (media / photo.thumbnail.name).stat().st_size > 0
+    used = photo.size + photo.thumbnail_size
+    assert Attachment.objects.filter(uploader=alice).stored_bytes() == used
+    # A file that fits beside the photo's bytes, but not beside its thumbnail too.
+    settings.CHAT_UPLOAD_QUOTA_BYTES = photo.size + 10
+    with pytest.raises(ChatError) as refused:
+        create(alice, b"x" * 10, "x.txt")
+    assert (refused.value.code, refused.value.used) == ("over_quota", used)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_uploads_at_once_never_both_take_the_room_that_one_leaves(alice, media, settings):
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    settings.CHAT_UPLOAD_QUOTA_BYTES = 1000
+    results: list[object] = []
+
+    def upload_600(name: str) -> None:
+        try:
+            results.append(create(alice, b"x" * 600, name))
+        except ChatError as error:
+            results.append(error.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload_600, args=(f"{n}.txt",)) for n in (1, 2)]
+    # Held here, both uploads find the quota free before either stores its row.
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=alice.pk)
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(stored_files(media)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(stored_files(media)) == 2, "both uploads stored their bytes"
+        time.sleep(0.3)  # and went on to wait for the lock
+    for thread in threads:
+        thread.join()
+    [stored] = [result for result in results if isinstance(result, Attachment)]
+    assert [result for result in results if result == "over_quota"] == ["over_quota"]
+    assert Attachment.objects.filter(uploader=alice).stored_bytes() == 600
+    assert stored_files(media) == [stored.file.name]
+
+
 # --- the limit at the ASGI edge, before Django reads the body ---------------------------
 
 
@@ -1180,6 +1269,7 @@ def test_the_cleanup_setting_is_a_day_by_default(settings):
 
     assert site_settings.CHAT_UPLOAD_KEEP_SECONDS == 86400
     assert site_settings.CHAT_UPLOAD_MAX_BYTES == 10 * 1024 * 1024
+    assert site_settings.CHAT_UPLOAD_QUOTA_BYTES == 1024 * 1024 * 1024
 
 
 # --- the admin ---------------------------------------------------------------------------

@@ -245,6 +245,7 @@ print(json.dumps({
     "FILE_UPLOAD_MAX_MEMORY_SIZE": s.FILE_UPLOAD_MAX_MEMORY_SIZE,
     "CHAT_IMAGE_MAX_PIXELS": s.CHAT_IMAGE_MAX_PIXELS,
     "CHAT_IMAGE_DECODES": s.CHAT_IMAGE_DECODES,
+    "CHAT_UPLOAD_QUOTA_BYTES": s.CHAT_UPLOAD_QUOTA_BYTES,
     "CSP": content_security_policy(),
 }))
 """
@@ -267,9 +268,15 @@ def test_files_are_kept_on_disk_by_default_and_served_by_the_workers():
     assert values["MEDIA_ROOT"] == str(BASE_DIR / "var" / "media")
     assert values["CHAT_UPLOAD_MAX_BYTES"] == 10 * 1024 * 1024
     assert values["CHAT_UPLOAD_KEEP_SECONDS"] == 86400
+    assert values["CHAT_UPLOAD_QUOTA_BYTES"] == 1024**3
     assert values["CHAT_FILES_ACCEL_REDIRECT"] == ""
     assert "img-src 'self' data:;" in values["CSP"]
-    small = load_files(CHAT_UPLOAD_MAX_BYTES="1000", DJANGO_MEDIA_ROOT="/srv/chat-files")
+    small = load_files(
+        CHAT_UPLOAD_MAX_BYTES="1000",
+        DJANGO_MEDIA_ROOT="/srv/chat-files",
+        CHAT_UPLOAD_QUOTA_BYTES="5000",
+    )
+    assert small["CHAT_UPLOAD_QUOTA_BYTES"] == 5000
     assert (small["CHAT_UPLOAD_MAX_BYTES"], small["FILE_UPLOAD_MAX_MEMORY_SIZE"]) == (1000, 1000)
     assert small["MEDIA_ROOT"] == "/srv/chat-files"
     behind_nginx = load_files(CHAT_FILES_ACCEL_REDIRECT="/protected-media/")
@@ -340,6 +347,8 @@ def test_s3_compatible_storage_is_chosen_by_settings_alone():
         ("CHAT_IMAGE_MAX_PIXELS", "24MP"),
         ("CHAT_IMAGE_MAX_PIXELS", "0"),
         ("CHAT_IMAGE_DECODES", "0"),
+        ("CHAT_UPLOAD_QUOTA_BYTES", "1GiB"),
+        ("CHAT_UPLOAD_QUOTA_BYTES", "-1"),
     ],
 )
 def test_bad_file_settings_fail_loudly(name, raw):
