@@ -20,6 +20,9 @@ the header, before any pixel is decoded:
 4. At most CHAT_IMAGE_DECODES decodes run at once in a worker, on threads of
    their own (DecodePool); an upload that cannot start one within
    CHAT_IMAGE_DECODE_WAIT seconds is refused with `unavailable`.
+5. glibc maps each large buffer alone and unmaps it once freed
+   (memory_setup, when the app starts), so that what one decode freed is not
+   kept and added to the next one's peak.
 
 So a worker's images take at most CHAT_IMAGE_DECODES x 4 x CHAT_IMAGE_MAX_PIXELS
 bytes, plus a few MiB a decode for tiles and the reduced image.
