@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
@@ -420,3 +422,25 @@ class BotKeyAdmin(admin.ModelAdmin[BotKey]):
         for key in queryset:
             bot_key_revoke(key)
         self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ChatUserAdmin(UserAdmin):
+    """Django's own, with what each person's files take of CHAT_UPLOAD_QUOTA_BYTES."""
+
+    list_display = ["username", "email", "first_name", "last_name", "is_staff", "files_stored"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        stored = Attachment.objects.stored_bytes_of_each_uploader()
+        return super().get_queryset(request).annotate(files_stored=Coalesce(stored, Value(0)))
+
+    @admin.display(description="files", ordering="files_stored")
+    def files_stored(self, user: User) -> str:
+        """Their files' bytes (with thumbnails) and the quota, linking to the files."""
+        used = int(getattr(user, "files_stored", 0))
+        url = reverse("admin:chat_attachment_changelist") + f"?uploader__id__exact={user.pk}"
+        quota = settings.CHAT_UPLOAD_QUOTA_BYTES
+        return format_html('<a href="{}">{} of {}</a>', url, size_words(used), size_words(quota))

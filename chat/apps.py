@@ -10,10 +10,11 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import accounts, attachments, moderation, search_schema
+        from chat import accounts, attachments, images, moderation, search_schema
 
         moderation.connect()
         attachments.connect()
+        images.memory_setup()
         post_migrate.connect(search_schema.after_migrate, sender=self, dispatch_uid="chat-search")
         checks.register(search_schema.index_check, checks.Tags.database)
         checks.register(accounts.publisher_check, checks.Tags.database)

@@ -8,21 +8,18 @@ message_create attaches them in the message's own transaction
 (attachments_unattached_delete, run by `manage.py chat_uploads_cleanup`).
 
 Nothing the client says about a file is believed: its type is sniffed from its
-bytes (a small signature table, and Pillow reading an image whole), its name is
-cleaned, and only a PNG, JPEG, GIF or WebP that Pillow decoded is ever shown
-inline. Everything else, SVG included, is a download. (docs/files.md)
+bytes (a small signature table, and Pillow reading an image whole: chat.images),
+its name is cleaned, and only a PNG, JPEG, GIF or WebP that Pillow decoded is
+ever shown inline. Everything else, SVG included, is a download. (docs/files.md)
 """
 
 from __future__ import annotations
 
-import io
 import re
 import secrets
 import unicodedata
-import warnings
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -32,9 +29,9 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.utils import timezone
-from PIL import ExifTags, Image, ImageOps
 
 from chat.errors import ChatError
+from chat.images import INLINE_TYPES, image_inspect
 from chat.models import Attachment, Message, Room
 from chat.protocol import MAX_ID
 
@@ -44,14 +41,6 @@ if TYPE_CHECKING:
 # Code points of a cleaned name, and of the extension kept when a long one is cut.
 NAME_MAX = 200
 EXTENSION_MAX = 16
-# Thumbnails fit in this box (pixels), as WebP.
-THUMBNAIL_BOX = (480, 480)
-THUMBNAIL_QUALITY = 80
-# Pixels of the largest image decoded. A larger one (or a decompression bomb:
-# a few KiB that claim gigapixels) is kept as a plain file, never decoded.
-IMAGE_MAX_PIXELS = 50_000_000
-# The only types shown inline, by Pillow's name of the format.
-INLINE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 OCTET_STREAM = "application/octet-stream"
 TEXT = "text/plain"
 # Bytes read to tell a file's type.
@@ -143,63 +132,6 @@ def _looks_like_text(head: bytes) -> bool:
     return not _TEXT_CONTROLS.search(text)
 
 
-@dataclass(frozen=True)
-class Inspected:
-    """An image Pillow decoded: its type, its size as shown (EXIF-rotated), its thumbnail."""
-
-    content_type: str
-    width: int
-    height: int
-    thumbnail: bytes
-
-
-def image_inspect(file: IO[bytes], *, claimed: str) -> Inspected | None:
-    """Decode an image whose bytes claim to be `claimed` (a type of INLINE_TYPES).
-
-    None when it is not one after all: Pillow cannot open it as that format,
-    verify it or decode it, or it has more than IMAGE_MAX_PIXELS pixels. The
-    file is then kept as a plain file and never shown inline.
-    """
-    format_name = _IMAGE_FORMATS.get(claimed)
-    if format_name is None:
-        return None
-    with warnings.catch_warnings():
-        # Pillow only warns below twice its own limit; here a bomb is a plain file.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            return _image_decode(file, format_name)
-        except Exception:  # Pillow's parsers raise many types on bad input
-            return None
-
-
-def _image_decode(file: IO[bytes], format_name: str) -> Inspected | None:
-    file.seek(0)
-    with Image.open(file, formats=[format_name]) as probe:
-        if probe.width * probe.height > IMAGE_MAX_PIXELS:
-            return None
-        probe.verify()
-    file.seek(0)
-    with Image.open(file, formats=[format_name]) as image:
-        width, height = image.size
-        if image.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8):
-            width, height = height, width  # shown turned a quarter
-        # A JPEG decodes straight to a fraction of its size, enough for the box.
-        image.draft("RGB", (THUMBNAIL_BOX[0] * 2, THUMBNAIL_BOX[1] * 2))
-        image.load()
-        upright = ImageOps.exif_transpose(image)
-        has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
-        upright = upright.convert("RGBA" if has_alpha else "RGB")
-        upright.thumbnail(THUMBNAIL_BOX)
-        buffer = io.BytesIO()
-        upright.save(buffer, "WEBP", quality=THUMBNAIL_QUALITY)
-    return Inspected(
-        content_type=INLINE_TYPES[format_name],
-        width=width,
-        height=height,
-        thumbnail=buffer.getvalue(),
-    )
-
-
 # --- uploads ------------------------------------------------------------------------------
 
 
@@ -224,16 +156,40 @@ def size_words(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+def quota_check(*, uploader_id: int, adding: int) -> None:
+    """ChatError(over_quota) when `adding` bytes would take the uploader's stored files
+    (Attachment.objects.stored_bytes) over CHAT_UPLOAD_QUOTA_BYTES (HTTP 413)."""
+    quota = settings.CHAT_UPLOAD_QUOTA_BYTES
+    used = Attachment.objects.filter(uploader_id=uploader_id).stored_bytes()
+    if used + adding > quota:
+        raise ChatError(
+            "over_quota",
+            f"your files take {size_words(used)} of the {size_words(quota)} each person may"
+            f" keep: this one ({size_words(adding)}) does not fit",
+            quota=quota,
+            used=used,
+        )
+
+
 def attachment_create(*, uploader: User, file: File[Any], name: object) -> Attachment:
     """Store an uploaded file for `uploader`, attached to no message yet; the attachment.
 
     Over CHAT_UPLOAD_MAX_BYTES: ChatError(too_large). The type is sniffed from
-    the bytes, an image is decoded and given a thumbnail, the name is cleaned.
-    The bytes are stored before the row, and removed again if the row fails.
+    the bytes, an image is decoded and given a thumbnail (chat.images: within a
+    worker's memory, on its decode pool, or ChatError(unavailable) when the pool
+    stays full), the name is cleaned. The bytes are stored before the row, and
+    removed again if the row fails.
+
+    What would take the uploader's files (with their thumbnails) over
+    CHAT_UPLOAD_QUOTA_BYTES: ChatError(over_quota), checked before the decode
+    and again, with the file's and its thumbnail's bytes, while the uploader's
+    row is locked, in the transaction that stores the row: two uploads at once
+    never both fit into the room that one leaves.
     """
     size = file.size
     if size is None or size > settings.CHAT_UPLOAD_MAX_BYTES:
         raise upload_limit_error()
+    quota_check(uploader_id=uploader.pk, adding=size)  # before the costly part
     file.seek(0)
     content_type = type_sniff(file.read(SNIFF_BYTES))
     inspected = None
@@ -241,25 +197,31 @@ def attachment_create(*, uploader: User, file: File[Any], name: object) -> Attac
         inspected = image_inspect(file, claimed=content_type)
         if inspected is None:
             content_type = OCTET_STREAM  # claims to be an image, is not one
+    thumbnail_size = 0 if inspected is None else len(inspected.thumbnail)
     file.seek(0)
     key = f"{timezone.now():%Y/%m}/{secrets.token_hex(16)}"
     stored: list[str] = []
     try:
+        # Stored outside the transaction: on SQLite it holds the one write lock.
         stored.append(default_storage.save(f"attachments/{key}", file))
         if inspected is not None:
             thumbnail = ContentFile(inspected.thumbnail)
             stored.append(default_storage.save(f"thumbnails/{key}.webp", thumbnail))
-        return Attachment.objects.create(
-            uploader=uploader,
-            file=stored[0],
-            thumbnail=stored[1] if len(stored) > 1 else "",
-            name=name_clean(name),
-            size=size,
-            content_type=content_type if inspected is None else inspected.content_type,
-            image=inspected is not None,
-            width=None if inspected is None else inspected.width,
-            height=None if inspected is None else inspected.height,
-        )
+        with transaction.atomic():
+            User.objects.select_for_update().filter(pk=uploader.pk).first()
+            quota_check(uploader_id=uploader.pk, adding=size + thumbnail_size)
+            return Attachment.objects.create(
+                uploader=uploader,
+                file=stored[0],
+                thumbnail=stored[1] if len(stored) > 1 else "",
+                thumbnail_size=thumbnail_size,
+                name=name_clean(name),
+                size=size,
+                content_type=content_type if inspected is None else inspected.content_type,
+                image=inspected is not None,
+                width=None if inspected is None else inspected.width,
+                height=None if inspected is None else inspected.height,
+            )
     except BaseException:
         for stored_name in stored:
             default_storage.delete(stored_name)

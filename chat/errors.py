@@ -20,9 +20,11 @@ ERROR_CODES = frozenset(
         "not_found",
         "unavailable",
         # Extensions (docs/protocol.md, Files and images): a file over
-        # CHAT_UPLOAD_MAX_BYTES (HTTP 413), and `attachments` naming an upload that
-        # is not the sender's own, unattached one.
+        # CHAT_UPLOAD_MAX_BYTES (HTTP 413), an upload that would take its uploader's
+        # files over CHAT_UPLOAD_QUOTA_BYTES (HTTP 413), and `attachments` naming an
+        # upload that is not the sender's own, unattached one.
         "too_large",
+        "over_quota",
         "bad_attachment",
     }
 )
@@ -39,6 +41,8 @@ class ChatError(Exception):
         retry_after: float | None = None,
         close_code: CloseCode | None = None,
         limit: int | None = None,
+        quota: int | None = None,
+        used: int | None = None,
     ) -> None:
         assert code in ERROR_CODES, code
         super().__init__(detail)
@@ -49,3 +53,6 @@ class ChatError(Exception):
         self.close_code = close_code
         # The limit a `too_large` refusal went over, in bytes.
         self.limit = limit
+        # An `over_quota` refusal's quota, and the bytes the uploader's files take.
+        self.quota = quota
+        self.used = used

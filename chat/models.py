@@ -338,6 +338,24 @@ class Mention(models.Model):
         return f"@{self.user_id} in {self.message_id}"
 
 
+class AttachmentQuerySet(models.QuerySet["Attachment"]):
+    def stored_bytes(self) -> int:
+        """Bytes these attachments take in storage: each file and its thumbnail."""
+        total = self.aggregate(total=models.Sum(models.F("size") + models.F("thumbnail_size")))
+        return int(total["total"] or 0)
+
+    def stored_bytes_of_each_uploader(self) -> Subquery:
+        """For an annotation of users (OuterRef "pk"): the bytes of their stored files."""
+        per_user = (
+            self.filter(uploader=OuterRef("pk"))
+            .order_by()
+            .values("uploader")
+            .annotate(total=models.Sum(models.F("size") + models.F("thumbnail_size")))
+            .values("total")
+        )
+        return Subquery(per_user, output_field=models.PositiveBigIntegerField())
+
+
 class Attachment(models.Model):
     """A file uploaded over HTTP, then named by one message of its uploader (chat/attachments.py).
 
@@ -360,6 +378,9 @@ class Attachment(models.Model):
     file = models.FileField(max_length=255)
     # Images only, and only when one could be made; empty otherwise.
     thumbnail = models.FileField(max_length=255, blank=True)
+    # Its bytes, which count in its uploader's quota with the file's (0 for
+    # thumbnails made before the quota was).
+    thumbnail_size = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
     content_type = models.CharField(max_length=100)
@@ -368,6 +389,8 @@ class Attachment(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
+
+    objects = AttachmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["pk"]

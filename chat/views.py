@@ -262,6 +262,7 @@ ERROR_STATUS = {
     "rate_limited": 429,
     "unavailable": 503,
     "too_large": 413,
+    "over_quota": 413,
 }
 
 
@@ -316,21 +317,26 @@ def api_view(view: Callable[..., HttpResponse] | None = None, *, keys: bool = Fa
         try:
             return view(request, user, *args, **kwargs)
         except ChatError as error:
-            response = api_error(ERROR_STATUS.get(error.code, 400), error.code, error.detail)
-            if error.limit is not None:
-                response = JsonResponse(
-                    {"error": error.code, "detail": error.detail, "limit": error.limit},
-                    status=ERROR_STATUS.get(error.code, 400),
-                )
-            if error.retry_after is not None:
-                response = JsonResponse(
-                    {"error": error.code, "detail": error.detail, "retry_after": error.retry_after},
-                    status=429,
-                )
-                response["Retry-After"] = str(math.ceil(error.retry_after))
-            return response
+            return api_refusal(error)
 
     return wrapper
+
+
+def api_refusal(error: ChatError) -> JsonResponse:
+    """A ChatError as the API answers it: {error, detail} and the numbers it carries
+    (a limit, a quota and what is used of it, a wait), with the code's status
+    (ERROR_STATUS) and Retry-After."""
+    body: dict[str, Any] = {"error": error.code, "detail": error.detail}
+    if error.limit is not None:
+        body["limit"] = error.limit
+    if error.quota is not None:
+        body["quota"], body["used"] = error.quota, error.used
+    if error.retry_after is not None:
+        body["retry_after"] = error.retry_after
+    response = JsonResponse(body, status=ERROR_STATUS.get(error.code, 400))
+    if error.retry_after is not None:
+        response["Retry-After"] = str(math.ceil(error.retry_after))
+    return response
 
 
 def json_body(request: HttpRequest) -> Any:
@@ -478,8 +484,10 @@ def api_uploads(request: HttpRequest, user: User) -> JsonResponse:
 
     Over CHAT_UPLOAD_MAX_BYTES: 413 `too_large` with the `limit`, told by the
     Content-Length before the body is parsed, or by the file's size once it is
-    (chat.upload_limit refuses it before Django copies it, under ASGI). At most
-    CHAT_UPLOAD_RATE_LIMIT uploads per user.
+    (chat.upload_limit refuses it before Django copies it, under ASGI). Over the
+    user's CHAT_UPLOAD_QUOTA_BYTES: 413 `over_quota` with the `quota` and what is
+    `used`. At most CHAT_UPLOAD_RATE_LIMIT uploads per user; a worker busy with
+    other images for CHAT_IMAGE_DECODE_WAIT: 503 `unavailable` with retry_after.
     """
     if upload_too_large(request):
         raise upload_limit_error()

@@ -50,8 +50,19 @@ Every variable the site reads (mirrored in .env.example):
     CHAT_UPLOAD_MAX_BYTES      the largest file, in bytes; default 10485760 (10 MiB).
                                deploy/nginx/chat.conf's client_max_body_size must allow it
     CHAT_UPLOAD_RATE_LIMIT     "<count>/<seconds>s" uploads per user; default 30/60s
+    CHAT_UPLOAD_QUOTA_BYTES    the bytes one person's stored files may take (every upload
+                               of theirs, attached or not, and its thumbnail); an upload
+                               that would go over it is refused (413 over_quota); default
+                               1073741824 (1 GiB)
     CHAT_UPLOAD_KEEP_SECONDS   an upload no message names is deleted this many seconds
                                after it came (manage.py chat_uploads_cleanup); default 86400
+    CHAT_IMAGE_MAX_PIXELS      the largest image decoded (to check it and make its thumbnail),
+                               in pixels of an RGBA PNG: a decode may take 4 bytes this many;
+                               other kinds by what theirs takes (docs/files.md, Memory). A
+                               larger one is kept as a plain file; default 24000000
+    CHAT_IMAGE_DECODES         image decodes a worker runs at once (each in up to 4 bytes
+                               x CHAT_IMAGE_MAX_PIXELS of memory); an upload that waits 10 s
+                               for one is refused with 503 unavailable; default 2
     CHAT_FILES_ACCEL_REDIRECT  behind nginx: the prefix of its `internal` location that
                                serves DJANGO_MEDIA_ROOT, e.g. "/protected-media/": a file
                                is then handed to nginx with X-Accel-Redirect once access is
@@ -312,7 +323,14 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT") or BASE_DIR / "var" / "media")
 CHAT_UPLOAD_MAX_BYTES = env_int("CHAT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 CHAT_UPLOAD_RATE_LIMIT = env_rate("CHAT_UPLOAD_RATE_LIMIT", "30/60s")
+CHAT_UPLOAD_QUOTA_BYTES = env_int("CHAT_UPLOAD_QUOTA_BYTES", 1024**3, minimum=0)
 CHAT_UPLOAD_KEEP_SECONDS = env_int("CHAT_UPLOAD_KEEP_SECONDS", 86400, minimum=60)
+# Images (chat/images.py): the budget of one decode is 4 bytes x CHAT_IMAGE_MAX_PIXELS,
+# measured to keep one upload's worker under 256 MiB; decodes at once per worker, and
+# the seconds an upload waits for one before it is refused (503 unavailable).
+CHAT_IMAGE_MAX_PIXELS = env_int("CHAT_IMAGE_MAX_PIXELS", 24_000_000, minimum=1)
+CHAT_IMAGE_DECODES = env_int("CHAT_IMAGE_DECODES", 2, minimum=1)
+CHAT_IMAGE_DECODE_WAIT = 10.0
 # Files a message may name; bytes of an upload's request beyond its file (the
 # multipart framing, the name): a request over both together is refused unread.
 CHAT_ATTACHMENTS_MAX = 10

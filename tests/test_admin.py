@@ -387,3 +387,39 @@ async def test_admin_takes_a_reaction_away_live(admin, alice, bob, general):
         "version": 3,
     }
     assert await database_sync_to_async(Reaction.objects.count)() == 1
+
+
+# --- people and their files ---------------------------------------------------------
+
+
+def test_the_user_list_shows_what_each_persons_files_take_of_the_quota(
+    admin, alice, bob, settings, tmp_path
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from chat.attachments import attachment_create
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CHAT_UPLOAD_QUOTA_BYTES = 10 * 1024
+    for name, data in [("a.txt", b"a" * 1024), ("b.txt", b"b" * 512)]:
+        attachment_create(uploader=bob, file=SimpleUploadedFile(name, data), name=name)
+    page = admin.get("/admin/auth/user/")
+    content = page.content.decode()
+    # One row each (two files do not make two rows), in the default order of names.
+    assert cells(content, "username") == ["alice", "bob", "root"]
+    assert cells(content, "files_stored") == [
+        "0 bytes of 10 KiB",
+        "1.5 KiB of 10 KiB",
+        "0 bytes of 10 KiB",
+    ]
+    # Sorted by it, most first (the column's index in list_display, from 1).
+    by_files = admin.get("/admin/auth/user/?o=-6.1").content.decode()
+    assert cells(by_files, "username")[0] == "bob"
+    # Each opens the person's files.
+    files = f"/admin/chat/attachment/?uploader__id__exact={bob.pk}"
+    assert f'href="{files}"' in content
+    listed = admin.get(files)
+    assert {attachment.name for attachment in listed.context["cl"].result_list} == {
+        "a.txt",
+        "b.txt",
+    }

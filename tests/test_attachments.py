@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import struct
+import threading
+import time
 import zlib
 from datetime import timedelta
 from pathlib import Path
@@ -24,21 +27,28 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from PIL import Image
+from PIL import Image, ImageOps
 
-from chat import events, protocol
+from chat import events, images, protocol
 from chat.attachments import (
-    IMAGE_MAX_PIXELS,
     NAME_MAX,
-    THUMBNAIL_BOX,
     attachment_create,
     attachments_unattached_delete,
-    image_inspect,
     name_clean,
     size_words,
     type_sniff,
 )
 from chat.errors import ChatError
+from chat.images import (
+    DECODE_RETRY_AFTER,
+    THUMBNAIL_BOX,
+    DecodePool,
+    _thumbnail,
+    decode_bytes,
+    decode_pool,
+    image_inspect,
+    thumbnail_size,
+)
 from chat.models import Attachment, Message, Room
 from chat.services import direct_room_open, message_create, message_delete, message_edit
 from chat.tokens import token_issue
@@ -78,9 +88,10 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    """A small, well-formed PNG whose header claims width x height pixels (a bomb)."""
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+def png_claiming(width: int, height: int, *, depth: int = 1, color: int = 0) -> bytes:
+    """A small, well-formed PNG whose header claims width x height pixels (a bomb):
+    1-bit grey, or of the bit `depth` and `color` type given (8, 2: RGB)."""
+    header = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
     pixels = zlib.compress(b"\x00" * 1024, 9)
     return (
         PNG_SIGNATURE
@@ -231,9 +242,19 @@ def test_an_exif_turned_photo_is_measured_and_thumbnailed_upright():
         b"GIF89a" + b"\x00" * 4,
         b"RIFF\x10\x00\x00\x00WEBPjunkjunk",
         png_claiming(100_000, 100_000),  # Pillow's own bomb limit
-        png_claiming(8_000, 8_000),  # over ours (64 million pixels)
+        png_claiming(9_000, 10_000),  # over Pillow's warning, 1 byte a pixel: under ours
+        png_claiming(6_000, 4_001, depth=8, color=2),  # over ours (RGB, 4 bytes a pixel)
     ],
-    ids=["fake-png", "truncated", "jpeg-head", "gif-head", "webp-head", "bomb", "too-many-pixels"],
+    ids=[
+        "fake-png",
+        "truncated",
+        "jpeg-head",
+        "gif-head",
+        "webp-head",
+        "bomb",
+        "pillow-warns",
+        "too-many-pixels",
+    ],
 )
 def test_what_claims_to_be_an_image_but_is_not_is_no_image(data):
     claimed = type_sniff(data)
@@ -241,14 +262,209 @@ def test_what_claims_to_be_an_image_but_is_not_is_no_image(data):
     assert image_inspect(io.BytesIO(data), claimed=claimed) is None
 
 
-def test_the_pixel_limit_is_the_one_tested():
-    assert 8_000 * 8_000 > IMAGE_MAX_PIXELS > 4_000 * 3_000
+def test_the_pixel_limit_is_the_one_tested(settings):
+    from chatsite import settings as site_settings
+
+    # The RGB bomb above is one row over the default; a camera's 6000 x 4000 is not.
+    assert site_settings.CHAT_IMAGE_MAX_PIXELS == 6_000 * 4_000
+    assert settings.CHAT_IMAGE_MAX_PIXELS == site_settings.CHAT_IMAGE_MAX_PIXELS
 
 
 def test_only_the_four_inline_types_are_ever_decoded():
     data = image_bytes("BMP")
     assert image_inspect(io.BytesIO(data), claimed="image/bmp") is None
     assert image_inspect(io.BytesIO(image_bytes("PNG")), claimed="application/pdf") is None
+
+
+# --- what an image may cost a worker (chat.images, docs/files.md, Memory) ----------------
+
+
+def encoded(image: Image.Image, format_name: str, **save: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format_name, **save)
+    return buffer.getvalue()
+
+
+def decoded(data: bytes) -> bool:
+    return image_inspect(io.BytesIO(data), claimed=type_sniff(data)) is not None
+
+
+def test_the_pixel_limit_is_a_setting_and_counts_what_a_decode_takes(settings):
+    settings.CHAT_IMAGE_MAX_PIXELS = 10_000  # a budget of 40,000 bytes
+    # RGB and RGBA take 4 bytes a pixel: 10,000 pixels at most.
+    assert decoded(image_bytes("PNG", (100, 100), "RGBA"))
+    assert not decoded(image_bytes("PNG", (100, 101), "RGBA"))
+    assert not decoded(image_bytes("PNG", (101, 100), "RGB"))
+    # A palette or grey image, 1 byte a pixel: four times as many.
+    assert decoded(image_bytes("PNG", (200, 200), "P"))
+    assert decoded(image_bytes("GIF", (200, 200), "L"))
+    assert not decoded(image_bytes("PNG", (200, 201), "P"))
+    # A WebP, 16 bytes a pixel: a quarter.
+    assert decoded(image_bytes("WEBP", (50, 50)))
+    assert not decoded(image_bytes("WEBP", (50, 51)))
+
+
+def test_a_jpeg_is_counted_at_its_decoded_size_and_by_its_coefficients():
+    # Drafted to half its size (1000 x 1000 is the smallest at least twice the box)...
+    for subsampling, samples in [(2, 2000 * 2000 + 2 * 1000 * 1000), (0, 3 * 2000 * 2000)]:
+        data = image_bytes("JPEG", (2000, 2000), progressive=True, subsampling=subsampling)
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (960, 960))
+            assert image.size == (1000, 1000)
+            # ... 4 bytes a pixel of that, and 2 bytes a sample of every component
+            # at full size (4:2:0 subsamples both chroma components by 2 x 2).
+            assert decode_bytes(image, size=(2000, 2000)) == 1000 * 1000 * 4 + 2 * samples
+
+
+def test_an_image_over_the_limit_is_stored_as_a_plain_file(alice, media, settings):
+    settings.CHAT_IMAGE_MAX_PIXELS = 1_000
+    data = image_bytes("PNG", (40, 26))
+    attachment = create(alice, data, "big.png")
+    assert (attachment.image, attachment.content_type, attachment.thumbnail.name) == (
+        False,
+        "application/octet-stream",
+        "",
+    )
+    assert (media / attachment.file.name).read_bytes() == data
+    assert create(alice, image_bytes("PNG", (40, 25)), "fits.png").image
+
+
+def test_a_palette_image_is_thumbnailed_smooth_not_by_nearest_pixels():
+    # A 1-pixel checkerboard of black and white, halved: every pixel of the
+    # thumbnail is grey (NEAREST would keep black or white).
+    board = Image.new("P", (960, 960))
+    board.putpalette([0, 0, 0, 255, 255, 255])
+    board.putdata([(x + y) % 2 for y in range(960) for x in range(960)])
+    inspected = image_inspect(io.BytesIO(encoded(board, "PNG")), claimed="image/png")
+    assert inspected is not None
+    with Image.open(io.BytesIO(inspected.thumbnail)) as thumbnail:
+        assert (thumbnail.size, thumbnail.mode) == ((480, 480), "RGB")
+        values = [thumbnail.getpixel((x, y))[0] for x in (10, 240, 470) for y in (10, 240, 470)]
+        assert all(100 < value < 155 for value in values), values
+
+
+def test_a_palette_image_with_a_transparent_colour_keeps_it_in_the_thumbnail():
+    image = Image.new("P", (600, 300), 0)
+    image.putpalette([0, 0, 0, 255, 0, 0])
+    image.paste(1, (0, 0, 300, 300))  # left half red, right half transparent
+    inspected = image_inspect(
+        io.BytesIO(encoded(image, "PNG", transparency=0)), claimed="image/png"
+    )
+    assert inspected is not None
+    with Image.open(io.BytesIO(inspected.thumbnail)) as thumbnail:
+        assert thumbnail.mode == "RGBA" and thumbnail.size == (480, 240)
+        assert thumbnail.getpixel((60, 120))[3] == 255
+        assert thumbnail.getpixel((420, 120))[3] == 0
+
+
+@pytest.mark.parametrize(("orientation", "size"), [(3, (80, 40)), (8, (40, 80)), (5, (40, 80))])
+def test_every_exif_turn_is_applied_to_the_size_and_the_thumbnail(orientation, size):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = image_bytes("JPEG", (80, 40), exif=exif.tobytes())
+    inspected = image_inspect(io.BytesIO(data), claimed="image/jpeg")
+    assert inspected is not None
+    assert (inspected.width, inspected.height) == size
+    with (
+        Image.open(io.BytesIO(data)) as stored,
+        Image.open(io.BytesIO(inspected.thumbnail)) as thumbnail,
+    ):
+        upright = ImageOps.exif_transpose(stored).convert("RGB")
+        assert thumbnail.size == upright.size
+        # Red where Pillow's own exif_transpose puts red (the stored left half).
+        for point in [(5, 5), (upright.width - 5, upright.height - 5)]:
+            want, got = upright.getpixel(point), thumbnail.convert("RGB").getpixel(point)
+            assert abs(want[0] - got[0]) < 60 and abs(want[2] - got[2]) < 60, (point, want, got)
+
+
+@pytest.mark.parametrize("tile_pixels", [images.TILE_PIXELS, 5_000])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P"])
+def test_thumbnails_made_a_tile_at_a_time_equal_those_of_the_whole_image(
+    mode, tile_pixels, monkeypatch
+):
+    # 3001 x 2003 pixels reduced 3 times (for 480 x 320), which divides neither side;
+    # in tiles of whole rows, or (5,000 pixels) of 1,665 x 3 pixels.
+    monkeypatch.setattr(images, "TILE_PIXELS", tile_pixels)
+    rng = random.Random(7)
+    noise = Image.frombytes("RGBA", (3001, 2003), rng.randbytes(3001 * 2003 * 4))
+    image = noise.convert(mode) if mode != "RGBA" else noise
+    has_alpha = mode == "RGBA"
+    whole = image.convert("RGBa" if has_alpha else "RGB")
+    assert thumbnail_size(image.size) == (480, 320)
+    expected = whole.reduce((3, 3)).resize((480, 320), Image.Resampling.BICUBIC)
+    if has_alpha:
+        expected = expected.convert("RGBA")
+    assert _thumbnail(image, has_alpha=has_alpha).tobytes() == expected.tobytes()
+
+
+# --- how many decodes at once (chat.images.DecodePool) ----------------------------------
+
+
+def test_decodes_run_on_the_pools_own_threads_at_most_its_size_at_once():
+    pool = DecodePool(2)
+    running, most, names = [0], [0], set()
+    lock = threading.Lock()
+
+    def decode() -> str:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return threading.current_thread().name
+
+    threads = [
+        threading.Thread(target=lambda: names.add(pool.run(decode, wait=5))) for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 2
+    assert len(names) == 2 and all(name.startswith("image-decode") for name in names)
+    assert threading.current_thread().name not in names
+
+
+def test_a_decode_that_cannot_start_in_time_is_refused_as_unavailable():
+    pool, release = DecodePool(1), threading.Event()
+    holder = threading.Thread(target=pool.run, args=(release.wait, 10))
+    holder.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ChatError) as refused:
+            pool.run(lambda: "never", wait=0.2)
+        assert 0.2 <= time.monotonic() - started < 2
+        assert (refused.value.code, refused.value.retry_after) == ("unavailable", 2.0)
+    finally:
+        release.set()
+        holder.join()
+    assert pool.run(lambda: "now", wait=0.2) == "now"
+
+
+def test_an_upload_that_waits_too_long_for_a_decode_is_503_and_costs_nothing(
+    alice, media, settings
+):
+    settings.CHAT_IMAGE_DECODES, settings.CHAT_IMAGE_DECODE_WAIT = 1, 0.2
+    settings.CHAT_UPLOAD_RATE_LIMIT = (1, 60)
+    release = threading.Event()
+    holder = threading.Thread(target=decode_pool().run, args=(release.wait, 10))
+    holder.start()
+    try:
+        refused = post_file(logged_in(alice), image_bytes())
+    finally:
+        release.set()
+        holder.join()
+    assert refused.status_code == 503
+    assert refused.json() == {
+        "error": "unavailable",
+        "detail": "the server is busy with other images: try again in 2 s",
+        "retry_after": DECODE_RETRY_AFTER,
+    }
+    assert refused["Retry-After"] == "2"
+    assert not Attachment.objects.exists() and stored_files(media) == []
+    # Nothing was stored, so the one upload a minute is still there to take.
+    assert post_file(logged_in(alice), image_bytes()).status_code == 201
 
 
 def test_sizes_in_words():
@@ -419,6 +635,95 @@ def test_uploads_are_rate_limited_per_user(alice, bob, settings):
 
 def test_upload_is_post_only(alice):
     assert logged_in(alice).get("/api/uploads/").status_code == 405
+
+
+# --- the quota of each person's files (CHAT_UPLOAD_QUOTA_BYTES) ------------------------
+
+
+def test_an_upload_over_the_quota_is_413_with_the_quota_and_what_is_used(alice, media, settings):
+    settings.CHAT_UPLOAD_QUOTA_BYTES = 1000
+    client = logged_in(alice)
+    assert post_file(client, b"a" * 600, "a.txt").status_code == 201
+    refused = post_file(client, b"b" * 401, "b.txt")
+    assert refused.status_code == 413
+    assert refused.json() == {
+        "error": "over_quota",
+        "detail": "your files take 600 bytes of the 1000 bytes each person may keep:"
+        " this one (401 bytes) does not fit",
+        "quota": 1000,
+        "used": 600,
+    }
+    assert Attachment.objects.count() == 1 and len(stored_files(media)) == 1
+    # Exactly the quota fits.
+    assert post_file(client, b"c" * 400, "c.txt").status_code == 201
+    assert Attachment.objects.filter(uploader=alice).stored_bytes() == 1000
+
+
+def test_the_quota_is_each_persons_own_and_counts_every_file_until_it_is_deleted(
+    alice, bob, general, settings
+):
+    settings.CHAT_UPLOAD_QUOTA_BYTES = 1000
+    sent = attached(general, alice, b"a" * 500, "sent.txt")
+    loose = create(alice, b"b" * 500, "loose.txt")
+    message_delete(room_id=general.pk, number=sent.message.number, user=alice)
+    # Files of a deleted message and uploads never sent are still stored: they count.
+    with pytest.raises(ChatError) as refused:
+        create(alice, b"c", "c.txt")
+    assert (refused.value.code, refused.value.quota, refused.value.used) == (
+        "over_quota",
+        1000,
+        1000,
+    )
+    assert create(bob, b"d" * 1000, "d.txt").size == 1000
+    loose.delete()
+    assert create(alice, b"e" * 500, "e.txt").size == 500
+
+
+def test_a_thumbnail_counts_in_its_uploaders_quota(alice, media, settings):
+    photo = create(alice, image_bytes("PNG", (640, 480)), "photo.png")
+    assert photo.thumbnail_size == (media / photo.thumbnail.name).stat().st_size > 0
+    used = photo.size + photo.thumbnail_size
+    assert Attachment.objects.filter(uploader=alice).stored_bytes() == used
+    # A file that fits beside the photo's bytes, but not beside its thumbnail too.
+    settings.CHAT_UPLOAD_QUOTA_BYTES = photo.size + 10
+    with pytest.raises(ChatError) as refused:
+        create(alice, b"x" * 10, "x.txt")
+    assert (refused.value.code, refused.value.used) == ("over_quota", used)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_uploads_at_once_never_both_take_the_room_that_one_leaves(alice, media, settings):
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    settings.CHAT_UPLOAD_QUOTA_BYTES = 1000
+    results: list[object] = []
+
+    def upload_600(name: str) -> None:
+        try:
+            results.append(create(alice, b"x" * 600, name))
+        except ChatError as error:
+            results.append(error.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload_600, args=(f"{n}.txt",)) for n in (1, 2)]
+    # Held here, both uploads find the quota free before either stores its row.
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=alice.pk)
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(stored_files(media)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(stored_files(media)) == 2, "both uploads stored their bytes"
+        time.sleep(0.3)  # and went on to wait for the lock
+    for thread in threads:
+        thread.join()
+    [stored] = [result for result in results if isinstance(result, Attachment)]
+    assert [result for result in results if result == "over_quota"] == ["over_quota"]
+    assert Attachment.objects.filter(uploader=alice).stored_bytes() == 600
+    assert stored_files(media) == [stored.file.name]
 
 
 # --- the limit at the ASGI edge, before Django reads the body ---------------------------
@@ -964,6 +1269,7 @@ def test_the_cleanup_setting_is_a_day_by_default(settings):
 
     assert site_settings.CHAT_UPLOAD_KEEP_SECONDS == 86400
     assert site_settings.CHAT_UPLOAD_MAX_BYTES == 10 * 1024 * 1024
+    assert site_settings.CHAT_UPLOAD_QUOTA_BYTES == 1024 * 1024 * 1024
 
 
 # --- the admin ---------------------------------------------------------------------------

@@ -243,6 +243,9 @@ print(json.dumps({
     "CHAT_UPLOAD_KEEP_SECONDS": s.CHAT_UPLOAD_KEEP_SECONDS,
     "CHAT_FILES_ACCEL_REDIRECT": s.CHAT_FILES_ACCEL_REDIRECT,
     "FILE_UPLOAD_MAX_MEMORY_SIZE": s.FILE_UPLOAD_MAX_MEMORY_SIZE,
+    "CHAT_IMAGE_MAX_PIXELS": s.CHAT_IMAGE_MAX_PIXELS,
+    "CHAT_IMAGE_DECODES": s.CHAT_IMAGE_DECODES,
+    "CHAT_UPLOAD_QUOTA_BYTES": s.CHAT_UPLOAD_QUOTA_BYTES,
     "CSP": content_security_policy(),
 }))
 """
@@ -265,13 +268,27 @@ def test_files_are_kept_on_disk_by_default_and_served_by_the_workers():
     assert values["MEDIA_ROOT"] == str(BASE_DIR / "var" / "media")
     assert values["CHAT_UPLOAD_MAX_BYTES"] == 10 * 1024 * 1024
     assert values["CHAT_UPLOAD_KEEP_SECONDS"] == 86400
+    assert values["CHAT_UPLOAD_QUOTA_BYTES"] == 1024**3
     assert values["CHAT_FILES_ACCEL_REDIRECT"] == ""
     assert "img-src 'self' data:;" in values["CSP"]
-    small = load_files(CHAT_UPLOAD_MAX_BYTES="1000", DJANGO_MEDIA_ROOT="/srv/chat-files")
+    small = load_files(
+        CHAT_UPLOAD_MAX_BYTES="1000",
+        DJANGO_MEDIA_ROOT="/srv/chat-files",
+        CHAT_UPLOAD_QUOTA_BYTES="5000",
+    )
+    assert small["CHAT_UPLOAD_QUOTA_BYTES"] == 5000
     assert (small["CHAT_UPLOAD_MAX_BYTES"], small["FILE_UPLOAD_MAX_MEMORY_SIZE"]) == (1000, 1000)
     assert small["MEDIA_ROOT"] == "/srv/chat-files"
     behind_nginx = load_files(CHAT_FILES_ACCEL_REDIRECT="/protected-media/")
     assert behind_nginx["CHAT_FILES_ACCEL_REDIRECT"] == "/protected-media/"
+
+
+def test_image_decodes_are_bounded_by_default_and_by_the_environment():
+    # The defaults are the ones tests/integration/test_image_memory_live.py measures.
+    values = load_files()
+    assert (values["CHAT_IMAGE_MAX_PIXELS"], values["CHAT_IMAGE_DECODES"]) == (24_000_000, 2)
+    values = load_files(CHAT_IMAGE_MAX_PIXELS="12000000", CHAT_IMAGE_DECODES="1")
+    assert (values["CHAT_IMAGE_MAX_PIXELS"], values["CHAT_IMAGE_DECODES"]) == (12_000_000, 1)
 
 
 def test_s3_compatible_storage_is_chosen_by_settings_alone():
@@ -327,6 +344,11 @@ def test_s3_compatible_storage_is_chosen_by_settings_alone():
         ("CHAT_UPLOAD_MAX_BYTES", "0"),
         ("CHAT_UPLOAD_KEEP_SECONDS", "5"),
         ("CHAT_UPLOAD_RATE_LIMIT", "30"),
+        ("CHAT_IMAGE_MAX_PIXELS", "24MP"),
+        ("CHAT_IMAGE_MAX_PIXELS", "0"),
+        ("CHAT_IMAGE_DECODES", "0"),
+        ("CHAT_UPLOAD_QUOTA_BYTES", "1GiB"),
+        ("CHAT_UPLOAD_QUOTA_BYTES", "-1"),
     ],
 )
 def test_bad_file_settings_fail_loudly(name, raw):

@@ -182,7 +182,8 @@ export class Uploads {
     item.element.classList.add("failed");
     item.bar.remove();
     let text;
-    if (status === 413) text = "Too large: files up to " + sizeWords(Number(body.limit) || this.maxBytes) + ".";
+    // over_quota (413 too) says in its detail what is used of the quota.
+    if (status === 413 && body.error !== "over_quota") text = "Too large: files up to " + sizeWords(Number(body.limit) || this.maxBytes) + ".";
     else if (status === 429) text = "Too many uploads: wait " + Math.ceil(Number(body.retry_after) || 1) + " s and attach it again.";
     else if (status === 0) text = "Not uploaded: the connection failed.";
     else text = "Not uploaded" + (body.detail ? ": " + body.detail : ".");
