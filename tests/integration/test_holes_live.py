@@ -3,7 +3,7 @@
 Each of these was proven with a request before its fix: a sign-up under the
 publisher's name, a search loop, nested JSON, a viewer who kept watching a
 room closed to viewers, a foreign page's socket. (Spoofed addresses behind
-nginx: test_nginx.py; image memory: test_image_memory.py.)
+nginx: test_nginx.py; image memory: test_image_memory_live.py.)
 """
 
 from __future__ import annotations
