@@ -11,6 +11,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import accounts, attachments, images, moderation, search_schema
+        from chat.redis import checks as redis_checks
 
         moderation.connect()
         attachments.connect()
@@ -18,6 +19,7 @@ class ChatConfig(AppConfig):
         post_migrate.connect(search_schema.after_migrate, sender=self, dispatch_uid="chat-search")
         checks.register(search_schema.index_check, checks.Tags.database)
         checks.register(accounts.publisher_check, checks.Tags.database)
+        checks.register(redis_checks.configuration_check)
         # After Django's own handler (which keeps a connection under CONN_MAX_AGE):
         # a request's thread ends with the request, so must its connection.
         request_finished.connect(_close_request_connections, dispatch_uid="chat-close-db")

@@ -90,8 +90,7 @@ class AudienceSocket(InboxConsumer):
             raise ChatError("room_archived", "this room is archived and read-only")
         body = comment_clean(command.body)
         user = self.scope["user"]
-        connection = self.channel_layer.connection(0)
-        async with rate_place(connection, user_id=user.pk, what="comments") as place:
+        async with rate_place(self.channel_layer, user_id=user.pk, what="comments") as place:
             await database_sync_to_async(author_may_write)(author_id=user.pk, room_id=self.room.pk)
             place.kept = True
         event = events.chat_comment(

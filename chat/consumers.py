@@ -28,13 +28,14 @@ from chat.delivery import Delivery, Rendered
 from chat.errors import ChatError
 from chat.feeds import feed_hub
 from chat.holes import messages_missing
-from chat.layers import LAYER_ERRORS, first_in
+from chat.layers import LAYER_ERRORS
 from chat.limits import rate_place
 from chat.models import SLUG_PATTERN, Message, Room, me_group_name, user_group_name
 from chat.moderation import ModeratedSocket
 from chat.presence import Joined, PresenceNews, socket_announce, socket_joins, socket_leaves
 from chat.protocol import CloseCode
 from chat.reactions import reaction_set
+from chat.redis import keys, pools
 from chat.services import (
     Snapshot,
     message_create,
@@ -225,7 +226,7 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
         assert self.room is not None
         user = self.scope["user"]
         try:
-            async with rate_place(self.channel_layer.connection(0), user_id=user.pk) as place:
+            async with rate_place(self.channel_layer, user_id=user.pk) as place:
                 self.rate_limited_in_a_row = 0
                 message, place.kept = await database_sync_to_async(message_create)(
                     room_id=self.room.pk,
@@ -261,10 +262,8 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
         user = self.scope["user"]
         # The limit is per user and room, not per socket: the user's other
         # sockets, on any worker, share it (the check above saves a round trip).
-        key = f"typing:{self.room.pk}:{user.pk}"
-        if await asyncio.wait_for(
-            first_in(self.channel_layer, key, TYPING_INTERVAL), settings.CHAT_LAYER_TIMEOUT
-        ):
+        connection = pools.for_room(self.channel_layer, self.room.pk)
+        if await pools.first_in(connection, keys.typing(self.room.pk, user.pk), TYPING_INTERVAL):
             await self.group_send(events.chat_typing(user_id=user.pk, username=user.get_username()))
 
     async def history(self, command: protocol.History) -> None:
@@ -301,8 +300,7 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
     async def react(self, command: protocol.React) -> None:
         assert self.room is not None
         user = self.scope["user"]
-        connection = self.channel_layer.connection(0)
-        async with rate_place(connection, user_id=user.pk, what="reactions") as place:
+        async with rate_place(self.channel_layer, user_id=user.pk, what="reactions") as place:
             result = await database_sync_to_async(reaction_set)(
                 room_id=self.room.pk,
                 number=command.id,

@@ -43,6 +43,8 @@ from django.db import DatabaseError
 from chat import events
 from chat.holes import messages_missing
 from chat.layers import LAYER_LOST, Inbox
+from chat.redis import keys, pools
+from chat.redis.routing import shard_of
 from chat.wire import SharedText
 
 logger = logging.getLogger(__name__)
@@ -289,7 +291,8 @@ class FeedHub:
                 self.layer.group_discard(group, feed.channel), settings.CHAT_LAYER_TIMEOUT
             )
             if feed.batched:
-                await self.layer.connection(0).hdel(self.viewers_key(group), self.worker)
+                connection = pools.for_name(self.layer, group)
+                await pools.bounded(connection.hdel(keys.viewers(group), self.worker))
 
     def members(self, group: str) -> int:
         """How many sockets of this worker are in the group."""
@@ -301,10 +304,6 @@ class FeedHub:
     @property
     def worker(self) -> str:
         return str(self.layer.client_prefix)
-
-    def viewers_key(self, group: str) -> str:
-        # A hash of worker -> "<its sockets in the room>:<until when that holds>".
-        return f"{self.layer.prefix}:viewers:{group}"
 
     async def count_viewers(
         self, groups: list[str] | None = None, *, announce: bool = True
@@ -327,16 +326,31 @@ class FeedHub:
             return
         now = time.time()
         ttl = settings.CHAT_LAYER_CHECK_INTERVAL * 5
-        pipe = self.layer.connection(0).pipeline(transaction=False)
+        by_shard: dict[int, list[Feed]] = {}
         for feed in feeds:
-            key = self.viewers_key(feed.group)
-            pipe.hset(key, self.worker, f"{len(feed.members)}:{now + ttl}")
-            pipe.expire(key, int(ttl * 2))
-            pipe.hgetall(key)
-        replies = await asyncio.wait_for(pipe.execute(), settings.CHAT_LAYER_TIMEOUT)
-        for index, feed in enumerate(feeds):
+            by_shard.setdefault(shard_of(feed.group, self.layer.ring_size), []).append(feed)
+
+        async def exchange(shard: int, feeds: list[Feed]) -> list[Any]:
+            pipe = self.layer.connection(shard).pipeline(transaction=False)
+            for feed in feeds:
+                key = keys.viewers(feed.group)
+                pipe.hset(key, self.worker, f"{len(feed.members)}:{now + ttl}")
+                pipe.expire(key, int(ttl * 2))
+                pipe.hgetall(key)
+            return list(await pipe.execute())
+
+        # A room's count on its own shard; the shards at once.
+        shards = list(by_shard.items())
+        answers = await pools.bounded(
+            asyncio.gather(*(exchange(shard, feeds) for shard, feeds in shards))
+        )
+        counts: dict[str, dict[Any, Any]] = {}
+        for (_, shard_feeds), answer in zip(shards, answers, strict=True):
+            for index, feed in enumerate(shard_feeds):
+                counts[feed.group] = answer[3 * index + 2]
+        for feed in feeds:
             total = 0
-            for value in replies[3 * index + 2].values():
+            for value in counts[feed.group].values():
                 count, until = value.decode().split(":")
                 if float(until) > now:
                     total += int(count)

@@ -30,35 +30,15 @@ import weakref
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer
-from django.conf import settings
-from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import RedisError
-from redis.maint_notifications import MaintNotificationsConfig
+
+from chat.redis import pools, scripts
 
 logger = logging.getLogger(__name__)
 
 # What a failing Redis raises through redis-py and channels-redis.
 LAYER_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
-# channels-redis' group_send script, returning the keys it refused (over
-# capacity) instead of only their number, and dropping expired messages itself
-# (channels-redis sends a pipeline for that first).
-_GROUP_SEND_LUA = """
-local refused = {}
-local now = ARGV[#ARGV - 2]
-local expiry = ARGV[#ARGV - 1]
-local expired = ARGV[#ARGV]
-for i = 1, #KEYS do
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, expired)
-    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
-        redis.call('ZADD', KEYS[i], now, ARGV[i])
-        redis.call('EXPIRE', KEYS[i], expiry)
-    else
-        table.insert(refused, KEYS[i])
-    end
-end
-return refused
-"""
 # A process channel's Redis key -> (serialised message, capacity).
 Deliveries = dict[str, tuple[bytes, int]]
 
@@ -206,26 +186,8 @@ class ChatChannelLayer(RedisChannelLayer):
     """RedisChannelLayer whose receive reports a lost connection as an event."""
 
     def create_pool(self, index: int) -> Any:
-        # redis-py 8 skips its check of pooled connections (one the server has
-        # closed is reconnected before use) whenever "maintenance notifications"
-        # are on, and with RESP3 they are on by default ("auto"). After a Redis
-        # restart every idle pooled connection then fails its next command once
-        # (async connections do not retry): new sockets closed with 4013,
-        # broadcasts lost. The notifications serve managed Redis clusters;
-        # nothing here uses them. A host entry may still set its own.
-        #
-        # And a pool that waits for a free connection (up to CHAT_LAYER_TIMEOUT)
-        # instead of raising at once: a thousand sockets closing together each
-        # make a few calls, and redis-py's default pool refuses the 101st with
-        # MaxConnectionsError, which lost their presence leaves and group
-        # discards and read to the epoch watch as "Redis is gone".
-        host = {
-            "maint_notifications_config": MaintNotificationsConfig(enabled=False),
-            **self.hosts[index],
-        }
-        address = host.pop("address")
-        host.setdefault("timeout", settings.CHAT_LAYER_TIMEOUT)
-        return BlockingConnectionPool.from_url(address, **host)
+        """Shard `index`'s pool: plain or through Sentinel, blocking (chat.redis.pools)."""
+        return pools.layer_pool(self.hosts[index])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -276,10 +238,14 @@ class ChatChannelLayer(RedisChannelLayer):
         by_connection, payloads, capacities = self._map_channel_keys_to_connection(
             channel_names, message
         )
-        refused: Deliveries = {}
-        for index, channel_keys in by_connection.items():
-            deliveries = {key: (payloads[key], capacities[key]) for key in channel_keys}
-            refused.update(await self._deliver(index, deliveries))
+        # The workers' queues may live on several shards: each is written at once.
+        answers = await asyncio.gather(
+            *(
+                self._deliver(index, {key: (payloads[key], capacities[key]) for key in keys})
+                for index, keys in by_connection.items()
+            )
+        )
+        refused: Deliveries = {key: value for answer in answers for key, value in answer.items()}
         if refused:
             self.dropped += len(refused)
             logger.warning(
@@ -297,7 +263,7 @@ class ChatChannelLayer(RedisChannelLayer):
         args = [deliveries[key][0] for key in keys] + [deliveries[key][1] for key in keys]
         now = time.time()
         refused = await connection.eval(
-            _GROUP_SEND_LUA,
+            scripts.GROUP_SEND,
             len(keys),
             *keys,
             *args,
@@ -327,12 +293,3 @@ class ChatChannelLayer(RedisChannelLayer):
         for receiver in list(self.receivers.values()):
             receiver.close()
         await super().close_pools()
-
-
-async def first_in(layer: RedisChannelLayer, key: str, seconds: float) -> bool:
-    """True for the first call with `key` in `seconds`, over all workers (SET NX PX)."""
-    connection = layer.connection(0)
-    first = await connection.set(
-        f"{layer.prefix}:{key}", 1, nx=True, px=max(1, int(seconds * 1000))
-    )
-    return bool(first)

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError
 
@@ -37,8 +36,10 @@ from chat.models import (
     room_group_name,
     user_group_name,
 )
-from chat.presence import PresenceNews, online_from_members, room_key, version_key
+from chat.presence import PresenceNews, online_from_members
 from chat.protocol import CloseCode
+from chat.redis import keys, pools
+from chat.redis.routing import room_shard
 from chat.socket import InboxConsumer
 from chat.watcher import EpochWatch, epoch_watch_join
 
@@ -113,15 +114,30 @@ class MeConsumer(InboxConsumer):
 
     async def count(self, entries: list[RoomEntry]) -> None:
         """Start counting these rooms, with who is online in each (read after the groups)."""
-        connection = self.channel_layer.connection(0)
-        pipe = connection.pipeline(transaction=False)
-        now = time.time()
+        layer = self.channel_layer
+        by_shard: dict[int, list[RoomEntry]] = {}
         for entry in entries:
-            pipe.zrangebyscore(room_key(entry.room.pk), now, "+inf")
-            pipe.get(version_key(entry.room.pk))
-        replies = await asyncio.wait_for(pipe.execute(), settings.CHAT_LAYER_TIMEOUT)
-        for index, entry in enumerate(entries):
-            members, version = replies[2 * index], replies[2 * index + 1]
+            by_shard.setdefault(room_shard(entry.room.pk, layer.ring_size), []).append(entry)
+        now = time.time()
+
+        async def read(shard: int, entries: list[RoomEntry]) -> list[Any]:
+            pipe = layer.connection(shard).pipeline(transaction=False)
+            for entry in entries:
+                pipe.zrangebyscore(keys.presence(entry.room.pk), now, "+inf")
+                pipe.get(keys.presence_version(entry.room.pk))
+            return list(await pipe.execute())
+
+        # Each shard's rooms in one round trip, the shards at once.
+        shards = list(by_shard.items())
+        answers = await pools.bounded(
+            asyncio.gather(*(read(shard, entries) for shard, entries in shards))
+        )
+        replies: dict[int, tuple[Any, Any]] = {}
+        for (_, entries_of_shard), answer in zip(shards, answers, strict=True):
+            for index, entry in enumerate(entries_of_shard):
+                replies[entry.room.pk] = (answer[2 * index], answer[2 * index + 1])
+        for entry in entries:
+            members, version = replies[entry.room.pk]
             self.rooms[entry.room.pk] = Counted(
                 entry=entry,
                 unread=entry.unread,

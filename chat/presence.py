@@ -2,9 +2,10 @@
 
 One Redis sorted set per room holds every open socket as
 `<user pk>:<username>:<channel name>`, scored by the time it expires. The
-worker holding a socket pushes that time forward every HEARTBEAT seconds, so
-a worker killed with SIGKILL leaves entries that expire on their own within
-TTL; the surviving workers sweep them and tell the room who `left`.
+worker holding a socket pushes that time forward every CHAT_HEARTBEAT_SECONDS,
+so a worker killed with SIGKILL leaves entries that expire on their own within
+three heartbeats (`ttl`); the surviving workers sweep them and tell the room
+who `left`.
 
 A user is online while any of their sockets is; the scripts below decide
 `joined` and `left` atomically in Redis, so two workers never disagree. Each
@@ -28,90 +29,15 @@ from django.conf import settings
 from chat import events
 from chat.layers import LAYER_ERRORS
 from chat.models import room_group_name
+from chat.redis import keys, pools, scripts
+from chat.redis.routing import room_shard
 
 logger = logging.getLogger(__name__)
 
-TTL = 30.0
-HEARTBEAT = 10.0
 
-# KEYS[1] room set, KEYS[2] its version; ARGV: member, now, expires at, user
-# prefix ("<pk>:"), key ttl. Returns {1 if the user came online else 0, version,
-# {"<pk>:<username>" online, the user included}, {expired users now gone}}.
-JOIN = """
-local version = redis.call('INCR', KEYS[2])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-local live = redis.call('ZRANGE', KEYS[1], 0, -1)
-local prefix = ARGV[4]
-local was_online = 0
-local live_users = {}
-for _, member in ipairs(live) do
-  local user = string.match(member, '^([^:]*:[^:]*):')
-  live_users[user] = true
-  if string.sub(member, 1, #prefix) == prefix then was_online = 1 end
-end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-live_users[string.match(ARGV[1], '^([^:]*:[^:]*):')] = true
-local online = {}
-for user, _ in pairs(live_users) do table.insert(online, user) end
-local ghosts = {}
-local seen = {}
-for _, member in ipairs(gone) do
-  local user = string.match(member, '^([^:]*:[^:]*):')
-  local mine = string.sub(member, 1, #prefix) == prefix
-  if user and not live_users[user] and not seen[user] and not mine then
-    seen[user] = true
-    table.insert(ghosts, user)
-  end
-end
-return {1 - was_online, version, online, ghosts}
-"""
-
-# KEYS[1] room set, KEYS[2] its version; ARGV: member, now, user prefix.
-# Returns {1 if the user went offline else 0, version}.
-LEAVE = """
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-if removed == 0 then return {0, 0} end
-local version = redis.call('INCR', KEYS[2])
-local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')
-for _, member in ipairs(live) do
-  if string.sub(member, 1, #ARGV[3]) == ARGV[3] then return {0, version} end
-end
-return {1, version}
-"""
-
-# KEYS[1] room set, KEYS[2] its version; ARGV: now. Removes expired sockets;
-# returns {version, the users now gone...}.
-SWEEP = """
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if #gone == 0 then return {0} end
-local version = redis.call('INCR', KEYS[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local live = redis.call('ZRANGE', KEYS[1], 0, -1)
-local live_users = {}
-for _, member in ipairs(live) do
-  live_users[string.match(member, '^([^:]*:[^:]*):')] = true
-end
-local result = {version}
-for _, member in ipairs(gone) do
-  local user = string.match(member, '^([^:]*:[^:]*):')
-  if user and not live_users[user] then
-    live_users[user] = true
-    table.insert(result, user)
-  end
-end
-return result
-"""
-
-
-def room_key(room_id: int) -> str:
-    return f"{settings.CHAT_LAYER_PREFIX}:presence:{room_id}"
-
-
-def version_key(room_id: int) -> str:
-    # No expiry: a room's versions must only ever grow while anyone is connected.
-    return f"{settings.CHAT_LAYER_PREFIX}:presence-version:{room_id}"
+def ttl() -> float:
+    """Seconds a socket's entry lives unless its worker renews it: three heartbeats."""
+    return 3.0 * settings.CHAT_HEARTBEAT_SECONDS
 
 
 def socket_member(*, user_id: int, username: str, channel_name: str) -> str:
@@ -168,15 +94,15 @@ async def presence_join(connection: Any, *, room_id: int, user_id: int, member: 
     """Register a socket's `member` entry."""
     now = time.time()
     came_online, version, online, ghosts = await connection.eval(
-        JOIN,
+        scripts.PRESENCE_JOIN,
         2,
-        room_key(room_id),
-        version_key(room_id),
+        keys.presence(room_id),
+        keys.presence_version(room_id),
         member,
         now,
-        now + TTL,
+        now + ttl(),
         f"{user_id}:",
-        int(TTL * 4),
+        int(ttl() * 4),
     )
     return Joined(
         came_online=bool(came_online),
@@ -191,10 +117,10 @@ async def presence_leave(
 ) -> tuple[bool, int]:
     """Unregister a socket's `member` entry; (it was the user's last in the room, version)."""
     went_offline, version = await connection.eval(
-        LEAVE,
+        scripts.PRESENCE_LEAVE,
         2,
-        room_key(room_id),
-        version_key(room_id),
+        keys.presence(room_id),
+        keys.presence_version(room_id),
         member,
         time.time(),
         f"{user_id}:",
@@ -202,22 +128,28 @@ async def presence_leave(
     return bool(went_offline), int(version)
 
 
-async def presence_refresh(connection: Any, sockets: list[tuple[int, str]]) -> None:
-    """Push the expiry of these (room id, member) entries forward."""
-    if not sockets:
-        return
-    expires = time.time() + TTL
-    pipe = connection.pipeline(transaction=False)
+async def presence_refresh(layer: Any, sockets: list[tuple[int, str]]) -> None:
+    """Push the expiry of these (room id, member) entries forward, on each room's shard."""
+    expires = time.time() + ttl()
+    by_shard: dict[int, list[tuple[int, str]]] = {}
     for room_id, member in sockets:
-        pipe.zadd(room_key(room_id), {member: expires}, xx=True)
-        pipe.expire(room_key(room_id), int(TTL * 4))
-    await pipe.execute()
+        by_shard.setdefault(room_shard(room_id, layer.ring_size), []).append((room_id, member))
+    for shard, entries in by_shard.items():
+        pipe = layer.connection(shard).pipeline(transaction=False)
+        for room_id, member in entries:
+            pipe.zadd(keys.presence(room_id), {member: expires}, xx=True)
+            pipe.expire(keys.presence(room_id), int(ttl() * 4))
+        await pipe.execute()
 
 
 async def presence_sweep(connection: Any, room_id: int) -> tuple[list[str], int]:
     """Drop the expired sockets of a room; (usernames that went offline with them, version)."""
     version, *gone = await connection.eval(
-        SWEEP, 2, room_key(room_id), version_key(room_id), time.time()
+        scripts.PRESENCE_SWEEP,
+        2,
+        keys.presence(room_id),
+        keys.presence_version(room_id),
+        time.time(),
     )
     return [_username(user) for user in gone], int(version)
 
@@ -227,9 +159,9 @@ async def socket_joins(
 ) -> tuple[str, Joined]:
     """Count a socket as online in its room: (its entry's member, what that decided)."""
     member = socket_member(user_id=user.pk, username=user.get_username(), channel_name=channel_name)
-    joined = await asyncio.wait_for(
-        presence_join(layer.connection(0), room_id=room.pk, user_id=user.pk, member=member),
-        settings.CHAT_LAYER_TIMEOUT,
+    connection = pools.for_room(layer, room.pk)
+    joined = await pools.bounded(
+        presence_join(connection, room_id=room.pk, user_id=user.pk, member=member)
     )
     return member, joined
 
@@ -262,9 +194,9 @@ async def socket_announce(
 async def socket_leaves(layer: Any, *, room: Any, user: Any, member: str) -> None:
     """The socket is gone: tell the room if the user went offline with it."""
     try:
-        went_offline, version = await asyncio.wait_for(
-            presence_leave(layer.connection(0), room_id=room.pk, user_id=user.pk, member=member),
-            settings.CHAT_LAYER_TIMEOUT,
+        connection = pools.for_room(layer, room.pk)
+        went_offline, version = await pools.bounded(
+            presence_leave(connection, room_id=room.pk, user_id=user.pk, member=member)
         )
         if went_offline:
             event = events.chat_presence(
@@ -274,7 +206,7 @@ async def socket_leaves(layer: Any, *, room: Any, user: Any, member: str) -> Non
                 layer.group_send(room.group_name, event), settings.CHAT_LAYER_TIMEOUT
             )
     except LAYER_ERRORS:
-        # The entry expires within TTL; a sweep then says `left`.
+        # The entry expires within ttl(); a sweep then says `left`.
         logger.warning("presence leave failed", exc_info=True)
 
 
@@ -284,10 +216,9 @@ async def presence_heartbeat(layer: Any, consumers: list[Any]) -> None:
     `consumers` carry `presence_entry` (room id, member) once they joined.
     """
     entries = [c.presence_entry for c in consumers if c.presence_entry is not None]
-    connection = layer.connection(0)
-    await presence_refresh(connection, entries)
+    await presence_refresh(layer, entries)
     for room_id in sorted({room_id for room_id, _ in entries}):
-        gone, version = await presence_sweep(connection, room_id)
+        gone, version = await presence_sweep(pools.for_room(layer, room_id), room_id)
         if gone:
             await layer.group_send(
                 room_group_name(room_id),
@@ -295,32 +226,26 @@ async def presence_heartbeat(layer: Any, consumers: list[Any]) -> None:
             )
 
 
-_sync_client: redis.Redis | None = None
-
-
 def online_counts(room_ids: list[int]) -> dict[int, int]:
     """How many users are online in each room (for the lobby and the API).
 
-    With Redis unreachable the counts are unknown and read as 0: the lobby
-    still loads.
+    Read from each room's shard. With a shard unreachable, its rooms' counts
+    are unknown and read as 0: the lobby still loads.
     """
-    global _sync_client
-    if not room_ids:
-        return {}
-    if _sync_client is None:
-        _sync_client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=settings.CHAT_LAYER_TIMEOUT
-        )
     now = time.time()
-    pipe = _sync_client.pipeline(transaction=False)
+    by_shard: dict[int, list[int]] = {}
     for room_id in room_ids:
-        pipe.zrangebyscore(room_key(room_id), now, "+inf")
-    try:
-        results = pipe.execute()
-    except (redis.RedisError, OSError):
-        logger.warning("presence unavailable", exc_info=True)
-        return {}
-    return {
-        room_id: len(online_from_members(members))
-        for room_id, members in zip(room_ids, results, strict=True)
-    }
+        by_shard.setdefault(room_shard(room_id, pools.shard_count()), []).append(room_id)
+    counts: dict[int, int] = {}
+    for shard, rooms in by_shard.items():
+        pipe = pools.sync_client(shard).pipeline(transaction=False)
+        for room_id in rooms:
+            pipe.zrangebyscore(keys.presence(room_id), now, "+inf")
+        try:
+            results = pipe.execute()
+        except (redis.RedisError, OSError):
+            logger.warning("presence unavailable on shard %d", shard, exc_info=True)
+            continue
+        for room_id, members in zip(rooms, results, strict=True):
+            counts[room_id] = len(online_from_members(members))
+    return counts

@@ -114,6 +114,13 @@ class InboxConsumer(AsyncWebsocketConsumer):
     def stopped(self) -> None:
         """Called once the consumer has handled its last event."""
 
+    def shards(self) -> set[int]:
+        """The shards this socket's groups and its worker's queue live on: the loss of
+        any of them deafens it (chat/watcher.py)."""
+        layer = self.channel_layer
+        queue = layer.consistent_hash(layer.process_queue)
+        return {queue, *(layer.consistent_hash(group) for group in self.groups_joined)}
+
     def take_batch(self, batch: dict[str, Any]) -> bool:
         """A room feed's tick of messages (chat/feeds.py), written now if this socket
         can; False to get it as an event in the inbox, as here."""

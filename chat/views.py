@@ -32,7 +32,6 @@ from chat.broadcast import group_send_on_commit
 from chat.errors import ChatError
 from chat.limits import (
     login_keys,
-    rate_key,
     rate_place_blocking,
     signup_keys,
     throttle_count,
@@ -41,6 +40,7 @@ from chat.limits import (
 )
 from chat.models import BotKey, Message, Notify, ReadState, Room, me_group_name
 from chat.publish import broadcast_on_commit, room_state_set
+from chat.redis.pools import shard_names, shards_ping
 from chat.search import (
     SEARCH_CANDIDATES,
     SEARCH_PAGE_SIZE,
@@ -223,8 +223,7 @@ def direct(request: HttpRequest, username: str) -> HttpResponse:
     try:
         room = direct_room_find(user=request.user, username=username)
         if room is None:
-            key, limit = rate_key(request.user.pk, "directs"), settings.CHAT_DIRECT_RATE_LIMIT
-            with rate_place_blocking(key=key, limit=limit, what="new conversations") as place:
+            with rate_place_blocking(user_id=request.user.pk, what="directs") as place:
                 room = direct_room_open(user=request.user, username=username)
                 place.kept = True
     except ChatError as error:
@@ -391,14 +390,8 @@ def api_publish(request: HttpRequest, user: User, slug: str) -> JsonResponse:
     key = request.bot_key  # type: ignore[attr-defined]
     room = publisher_room(request, user, slug)
     fields = json_object(request)
-    if key is not None:
-        rate_key_name, limit = (
-            f"{settings.CHAT_LAYER_PREFIX}:rate:key:{key.pk}",
-            settings.CHAT_PUBLISH_RATE_LIMIT,
-        )
-    else:
-        rate_key_name, limit = rate_key(user.pk), settings.CHAT_RATE_LIMIT
-    with rate_place_blocking(key=rate_key_name, limit=limit, what="messages") as place:
+    counted = {"bot_key_id": key.pk} if key is not None else {"user_id": user.pk}
+    with rate_place_blocking(what="messages", **counted) as place:
         message, place.kept = message_create(
             room_id=room.pk,
             author=user,
@@ -496,8 +489,7 @@ def api_uploads(request: HttpRequest, user: User) -> JsonResponse:
         raise ChatError("bad_request", "send one file in the multipart field `file`")
     if upload.size is None or upload.size > settings.CHAT_UPLOAD_MAX_BYTES:
         raise upload_limit_error()
-    key, limit = rate_key(user.pk, "uploads"), settings.CHAT_UPLOAD_RATE_LIMIT
-    with rate_place_blocking(key=key, limit=limit, what="uploads") as place:
+    with rate_place_blocking(user_id=user.pk, what="uploads") as place:
         attachment = attachment_create(uploader=user, file=upload, name=upload.name)
         place.kept = True
     return JsonResponse(
@@ -628,8 +620,7 @@ def search_count(user: User) -> None:
     A search reads an index over every readable room; one person's loop of them
     would take a worker's database thread from everyone else.
     """
-    key, limit = rate_key(user.pk, "searches"), settings.CHAT_SEARCH_RATE_LIMIT
-    with rate_place_blocking(key=key, limit=limit, what="searches") as place:
+    with rate_place_blocking(user_id=user.pk, what="searches") as place:
         place.kept = True
 
 
@@ -723,9 +714,14 @@ def health_details_shown(request: HttpRequest) -> bool:
 
 @require_http_methods(["GET", "HEAD"])
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Database and channel layer, each checked; 503 naming what fails (and why, to
-    health_details_shown)."""
-    report: dict[str, str] = {}
+    """The database and every Redis shard, each checked (docs/protocol.md, HTTP API).
+
+    503 when the database is down, or the shard of this worker's own queue:
+    it can serve nothing then. Another shard down serves its rooms no more,
+    and the worker all the others: 200, "degraded", naming the shard. Why a
+    part fails is said to health_details_shown only.
+    """
+    report: dict[str, Any] = {}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -733,23 +729,27 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except DatabaseError as error:
         report["db"] = "error"
         report["db_error"] = str(error).strip().splitlines()[0][:200] if str(error) else "error"
-    try:
-        async_to_sync(layer_ping)()
-        report["redis"] = "ok"
-    except Exception as error:  # anything the layer raises means it cannot serve
-        report["redis"] = "error"
-        report["redis_error"] = repr(error)[:200]
-    ok = report["db"] == "ok" and report["redis"] == "ok"
-    if not health_details_shown(request):
-        report = {name: value for name, value in report.items() if not name.endswith("_error")}
-    return JsonResponse(
-        {"status": "ok" if ok else "unavailable", **report}, status=200 if ok else 503
-    )
-
-
-async def layer_ping() -> None:
-    import asyncio
-
     layer = get_channel_layer()
-    assert layer is not None
-    await asyncio.wait_for(layer.connection(0).ping(), settings.CHAT_LAYER_TIMEOUT)
+    failures = async_to_sync(shards_ping)(layer)
+    own = layer.consistent_hash(layer.process_queue)
+    shards = [
+        {"shard": index, "status": "ok" if failure is None else "error"}
+        for index, failure in enumerate(failures)
+    ]
+    details = health_details_shown(request)
+    for shard, failure, name in zip(shards, failures, shard_names(layer), strict=True):
+        if details:
+            shard["name"] = name
+            if failure is not None:
+                shard["error"] = repr(failure)[:200]
+    down = [shard["shard"] for shard in shards if shard["status"] == "error"]
+    report["redis"] = "ok" if not down else "error" if own in down else "degraded"
+    if details and own in down:
+        report["redis_error"] = str(shards[own].get("error", "error"))
+    if len(shards) > 1:
+        report["redis_shards"] = shards
+    ok = report["db"] == "ok" and report["redis"] != "error"
+    status = "ok" if not down and ok else "degraded" if ok else "unavailable"
+    if not details:
+        report = {name: value for name, value in report.items() if not name.endswith("_error")}
+    return JsonResponse({"status": status, **report}, status=200 if ok else 503)

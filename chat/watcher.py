@@ -1,18 +1,23 @@
 """Each worker's housekeeping of its sockets: one watcher task per event loop.
 
 Every CHAT_LAYER_CHECK_INTERVAL (2 s) it
-- looks at an epoch key kept in Redis: Redis keeps groups only in memory, so
-  when the key changes (a restart) or could not be read, every socket of the
-  worker is closed with 4012 as soon as Redis answers again, and its client
-  resumes instead of staying silently deaf;
+- looks at every shard's epoch: a key kept in Redis, and the shard's
+  replication id (`master_replid`). Redis keeps groups only in memory: when
+  either changes (a restart empties the shard; Sentinel's promotion of a
+  replica changes the id, and the replica may lack the last writes), or
+  the shard could not be read, the sockets whose groups or queue live on
+  that shard are closed with 4012 as soon as it answers again, and their
+  clients resume instead of staying silently deaf. Sockets on other shards
+  stay open;
 - compares every socket's last message with its room's newest number as of
   the look before (the tail check): a last message the layer dropped shows
   no hole behind it. The look before, so that a message still on its way
   (a broadcast room's waits for its tick) is not read from the database by
   every socket of a busy room, only one that is still missing after an
   interval;
-- and every presence.HEARTBEAT, refreshes the worker's presence entries and
-  sweeps the expired ones of its rooms (chat/presence.py).
+- and every CHAT_HEARTBEAT_SECONDS, refreshes the worker's presence entries
+  and sweeps the expired ones of its rooms (chat/presence.py), says the
+  worker lives, and takes dead workers out of every group (chat/workers.py).
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from django.db import DatabaseError
 from chat.db import database_sync_to_async
 from chat.feeds import feed_hub
 from chat.layers import LAYER_ERRORS
-from chat.presence import HEARTBEAT, presence_heartbeat
+from chat.presence import presence_heartbeat
+from chat.redis import keys, pools
 from chat.services import rooms_last_numbers
+from chat.workers import worker_heartbeat, workers_reap
 
 logger = logging.getLogger(__name__)
 
@@ -48,51 +55,73 @@ class Watched(Protocol):
         """The rooms whose newest message the socket should have."""
         ...
 
+    def shards(self) -> set[int]:
+        """The shards its groups and its worker's queue live on."""
+        ...
+
     async def layer_restarted(self) -> None: ...
 
     async def catch_up(self, last_numbers: dict[int, int]) -> None: ...
 
 
+# What a shard is known by: its epoch key's value, and its replication id.
+Epoch = tuple[bytes, str]
+
+
 class EpochWatch:
-    """Per event loop: notices a Redis restart and closes the sockets it deafened."""
+    """Per event loop: notices a shard that lost its data and closes the sockets it deafened."""
 
     def __init__(self, layer: RedisChannelLayer) -> None:
         self.layer = layer
-        self.key = f"{layer.prefix}:epoch"
-        self.epoch: bytes | None = None
-        self.lost = False
+        self.epochs: list[Epoch | None] = [None] * layer.ring_size
+        self.lost: set[int] = set()
         self.consumers: weakref.WeakSet[Any] = weakref.WeakSet()
         # Each room's newest message number at the tail check before.
         self.last_numbers: dict[int, int] = {}
         self.task: asyncio.Task[None] | None = None
 
-    async def read_epoch(self) -> bytes:
-        connection = self.layer.connection(0)
-        await connection.set(self.key, uuid.uuid4().hex, nx=True)
-        value = await connection.get(self.key)
+    async def read_epoch(self, shard: int) -> Epoch:
+        pipe = self.layer.connection(shard).pipeline(transaction=False)
+        pipe.set(keys.epoch(), uuid.uuid4().hex, nx=True)
+        pipe.get(keys.epoch())
+        pipe.info("replication")
+        _, value, replication = await pools.bounded(pipe.execute())
         assert value is not None
-        return bytes(value)
+        return bytes(value), str(replication.get("master_replid", ""))
 
     async def check(self) -> None:
-        """One look at the epoch; closes every registered socket after a restart."""
-        try:
-            epoch = await asyncio.wait_for(self.read_epoch(), settings.CHAT_LAYER_TIMEOUT)
-        except LAYER_ERRORS as error:
-            if not self.lost:
-                logger.warning("channel layer unreachable: %r", error)
-            self.lost = True
-            return
-        restarted = self.epoch is not None and epoch != self.epoch
-        if restarted or self.lost:
-            logger.warning(
-                "channel layer %s: closing %d sockets with 4012",
-                "restarted" if restarted else "came back",
-                len(self.consumers),
-            )
-            for consumer in list(self.consumers):
-                await consumer.layer_restarted()
-        self.epoch = epoch
-        self.lost = False
+        """One look at every shard; closes the sockets of each that lost its data."""
+        shards = range(self.layer.ring_size)
+        looks = await asyncio.gather(
+            *(self.read_epoch(shard) for shard in shards), return_exceptions=True
+        )
+        restarted: set[int] = set()
+        for shard, look in zip(shards, looks, strict=True):
+            if isinstance(look, LAYER_ERRORS):
+                if shard not in self.lost:
+                    logger.warning("channel layer shard %d unreachable: %r", shard, look)
+                self.lost.add(shard)
+                continue
+            if isinstance(look, BaseException):
+                raise look
+            before = self.epochs[shard]
+            if (before is not None and look != before) or shard in self.lost:
+                restarted.add(shard)
+            self.epochs[shard] = look
+            self.lost.discard(shard)
+        if restarted:
+            await self.close_on(restarted)
+
+    async def close_on(self, shards: set[int]) -> None:
+        """Close (4012) every registered socket that depends on one of `shards`."""
+        affected = [consumer for consumer in list(self.consumers) if consumer.shards() & shards]
+        logger.warning(
+            "channel layer shard %s lost its data or came back: closing %d sockets with 4012",
+            ",".join(str(shard) for shard in sorted(shards)),
+            len(affected),
+        )
+        for consumer in affected:
+            await consumer.layer_restarted()
 
     async def tail_check(self) -> None:
         """Let every socket catch up to its room's newest message of an interval ago.
@@ -116,7 +145,7 @@ class EpochWatch:
                 await consumer.catch_up(due)
 
     async def run(self) -> None:
-        next_heartbeat = time.monotonic() + HEARTBEAT
+        next_heartbeat = time.monotonic()  # at once: a worker is known from its start
         while True:
             await self.check()
             try:
@@ -128,15 +157,23 @@ class EpochWatch:
             except LAYER_ERRORS:
                 logger.warning("viewer count failed", exc_info=True)
             if time.monotonic() >= next_heartbeat:
-                next_heartbeat = time.monotonic() + HEARTBEAT
-                try:
-                    await asyncio.wait_for(
-                        presence_heartbeat(self.layer, list(self.consumers)),
-                        settings.CHAT_LAYER_TIMEOUT,
-                    )
-                except LAYER_ERRORS:
-                    logger.warning("presence heartbeat failed", exc_info=True)
+                next_heartbeat = time.monotonic() + settings.CHAT_HEARTBEAT_SECONDS
+                await self.heartbeat()
             await asyncio.sleep(settings.CHAT_LAYER_CHECK_INTERVAL)
+
+    async def heartbeat(self) -> None:
+        """Presence, the worker's own heartbeat, and the reaping of dead workers."""
+        try:
+            await pools.bounded(presence_heartbeat(self.layer, list(self.consumers)))
+        except LAYER_ERRORS:
+            logger.warning("presence heartbeat failed", exc_info=True)
+        try:
+            if await worker_heartbeat(self.layer):
+                logger.warning("this worker was taken for dead: its sockets missed broadcasts")
+                await self.close_on(set(range(self.layer.ring_size)))
+            await workers_reap(self.layer)
+        except LAYER_ERRORS:
+            logger.warning("worker heartbeat failed", exc_info=True)
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EpochWatch] = (

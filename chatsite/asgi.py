@@ -2,6 +2,7 @@
 
 HTTP goes to Django, uploads past the size limit stopped in front of it
 (chat.upload_limit); sockets pass the Origin gate, then auth, then chat.routing.
+A Redis configuration that cannot work stops the worker here, before it serves.
 """
 
 import os
@@ -14,14 +15,19 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.sessions import CookieMiddleware  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from chat.middleware import (  # noqa: E402
     OriginGate,
     SocketAuthMiddleware,
     SocketSessionMiddleware,
 )
+from chat.redis.checks import startup_check  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.upload_limit import UploadLimit  # noqa: E402
+
+# A worker with a Redis configuration that cannot work refuses to start, saying why.
+startup_check(settings.CHAT_REDIS)
 
 application = ProtocolTypeRouter(
     {

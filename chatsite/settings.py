@@ -11,11 +11,20 @@ Every variable the site reads (mirrored in .env.example):
     DJANGO_HSTS_SECONDS        HSTS max-age when DJANGO_HTTPS is on; default 31536000
     DJANGO_LOG_LEVEL           default "INFO"
     DATABASE_URL               default sqlite:///<repo>/db.sqlite3; postgres://... for many workers
-    REDIS_URL                  the channel layer's Redis; default redis://127.0.0.1:6379/0
+    REDIS_URL                  the channel layer's Redis; default redis://127.0.0.1:6379/0.
+                               Several, comma-separated, are shards: groups, queues and
+                               every key spread over them by a consistent hash
+    REDIS_SENTINELS            Sentinel instead of REDIS_URL: "host:port,host:port,..."
+    REDIS_SENTINEL_MASTERS     with REDIS_SENTINELS: the master name of each shard,
+                               comma-separated (one name: one shard)
+    REDIS_SENTINEL_PASSWORD    the Sentinels' password, if they need one
     CHAT_LAYER_PREFIX          key prefix of the channel layer in Redis; default "chat"
     CHAT_LAYER_CAPACITY        messages a channel may queue before the layer drops; default 1000
     CHAT_GROUP_EXPIRY          seconds a group membership lives; default 86400 (must be at
                                least daphne's --websocket_timeout, see deploy/)
+    CHAT_HEARTBEAT_SECONDS     how often a worker renews its sockets' presence and says it
+                               lives; default 10. A worker silent for three is taken for
+                               dead: its users are `left`, its channels leave every group
     CHAT_RATE_LIMIT            "<count>/<seconds>s" newly stored messages per user; default 20/10s
     CHAT_REACTION_RATE_LIMIT   "<count>/<seconds>s" reactions added or taken back per user;
                                default 30/10s
@@ -87,6 +96,8 @@ from urllib.parse import urlsplit
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+from chat.redis.config import layer_hosts, redis_shards
 
 # Lets the admin classes be written with type parameters (ModelAdmin[Room]).
 django_stubs_ext.monkeypatch()
@@ -221,28 +232,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+# The shards (chat/redis/config.py): what is wrong with them is refused by the
+# system check chat.E010 and by every worker as it starts (chatsite/asgi.py).
+CHAT_REDIS = redis_shards(os.environ)
 CHAT_LAYER_PREFIX = os.environ.get("CHAT_LAYER_PREFIX") or "chat"
 CHAT_LAYER_CAPACITY = env_int("CHAT_LAYER_CAPACITY", 1000, minimum=1)
 CHAT_GROUP_EXPIRY = env_int("CHAT_GROUP_EXPIRY", 86400, minimum=60)
+CHAT_HEARTBEAT_SECONDS = env_int("CHAT_HEARTBEAT_SECONDS", 10, minimum=1)
 
 CHANNEL_LAYERS = {
     "default": {
         # channels-redis' RedisChannelLayer, reporting lost connections (chat/layers.py).
         "BACKEND": "chat.layers.ChatChannelLayer",
         "CONFIG": {
-            "hosts": [
-                {
-                    "address": REDIS_URL,
-                    # redis-py 8 gives every connection a 5 s socket timeout; the
-                    # layer's idle blocking read waits 5 s too, so every idle
-                    # socket would die (4011) after ~10 s. Calls are bounded by
-                    # CHAT_LAYER_TIMEOUT in the consumer instead.
-                    "socket_timeout": None,
-                    "socket_connect_timeout": 5,
-                    "socket_keepalive": True,
-                }
-            ],
+            "hosts": layer_hosts(
+                CHAT_REDIS,
+                # redis-py 8 gives every connection a 5 s socket timeout; the
+                # layer's idle blocking read waits 5 s too, so every idle
+                # socket would die (4011) after ~10 s. Calls are bounded by
+                # CHAT_LAYER_TIMEOUT in the consumer instead.
+                socket_timeout=None,
+                socket_connect_timeout=5,
+                socket_keepalive=True,
+            ),
             "prefix": CHAT_LAYER_PREFIX,
             # The layer silently drops group messages beyond this many queued per
             # channel; consumers fill any hole from the database (chat.consumers).

@@ -16,6 +16,9 @@ os.environ.setdefault("CHAT_LAYER_PREFIX", f"test-{uuid.uuid4().hex[:12]}")
 
 from chatsite.settings import *  # noqa: F403
 
+# The one Redis of the unit tests (the integration tests start shards of their own).
+REDIS_URL = os.environ["REDIS_URL"]
+
 # Hashing is deliberately slow; tests create many users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chat import presence
+from chat.redis import keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,14 +56,14 @@ async def test_expired_sockets_are_swept_and_announced(connect, alice, bob, gene
     connection = layer.connection(0)
     # A socket of a worker that died: registered, never refreshed, already expired.
     member = presence.socket_member(user_id=bob.pk, username="bob", channel_name="dead!x")
-    await connection.zadd(presence.room_key(general.pk), {member: 1})
+    await connection.zadd(keys.presence(general.pk), {member: 1})
     assert await sync_to_async(presence.online_counts)([general.pk]) == {general.pk: 1}
     await presence.presence_heartbeat(layer, [SimpleNamespace(presence_entry=None)])
     assert await a.nothing()  # nothing to sweep where this worker has no socket
     alive = presence.socket_member(user_id=alice.pk, username="alice", channel_name="live!y")
     await presence.presence_heartbeat(layer, [SimpleNamespace(presence_entry=(general.pk, alive))])
     assert await next_presence(a) == {"type": "presence", "left": ["bob"]}
-    assert await connection.zcard(presence.room_key(general.pk)) == 1
+    assert await connection.zcard(keys.presence(general.pk)) == 1
 
 
 async def test_news_arriving_out_of_order_never_leaves_a_user_wrongly_online(
@@ -77,7 +78,7 @@ async def test_news_arriving_out_of_order_never_leaves_a_user_wrongly_online(
     a, _ = await connect(alice)
     assert await b.receive_type("presence") == {"type": "presence", "joined": ["alice"]}
     layer = get_channel_layer()
-    version = int(await layer.connection(0).get(presence.version_key(general.pk)))
+    version = int(await layer.connection(0).get(keys.presence_version(general.pk)))
     # carol left (decided second), but her earlier `joined` is delivered after.
     for event in (
         events.chat_presence(room_id=general.pk, left=["carol"], version=version + 2),

@@ -1,0 +1,152 @@
+"""The site on two Redis shards (two redis-servers of the test's own): every room's keys
+on its group's shard, a shard's loss closing only the sockets that depend on it, and
+/healthz naming the shard that is down."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers, get_channel_layer
+from django.conf import settings as django_settings
+from django.test import Client
+
+from chat.models import Room
+from chat.redis import keys
+from chat.redis.routing import room_shard, user_shard
+from tests.conftest import Socket
+from tests.servers import PrivateRedis
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("frames_without_presence"),
+]
+
+
+@pytest.fixture
+def shards(settings: Any, tmp_path: Path) -> Iterator[list[PrivateRedis]]:
+    """Two redis-servers, the layer's two shards. Request it before `connect`."""
+    servers = [PrivateRedis(tmp_path / f"shard{i}") for i in range(2)]
+    for index, server in enumerate(servers):
+        (tmp_path / f"shard{index}").mkdir()
+        server.start()
+    layers = copy.deepcopy(django_settings.CHANNEL_LAYERS)
+    template = layers["default"]["CONFIG"]["hosts"][0]
+    layers["default"]["CONFIG"]["hosts"] = [{**template, "address": s.url} for s in servers]
+    settings.CHANNEL_LAYERS = layers
+    channel_layers.backends.clear()
+    settings.CHAT_LAYER_CHECK_INTERVAL = 0.2
+    settings.CHAT_LAYER_TIMEOUT = 2.0
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+        channel_layers.backends.clear()
+
+
+def on_shard(shard: int, count: int = 1, kind: str = "room", start: int = 1) -> list[int]:
+    """Primary keys whose rooms (or users) live on `shard` of two."""
+    route = room_shard if kind == "room" else user_shard
+    found = [pk for pk in range(start, start + 200) if route(pk, 2) == shard]
+    return found[:count]
+
+
+def room_on(shard: int) -> Room:
+    taken = set(Room.objects.values_list("pk", flat=True))
+    pk = next(pk for pk in on_shard(shard, 50) if pk not in taken)
+    return Room.objects.create(pk=pk, name=f"Room {pk}", slug=f"room-{pk}")
+
+
+def user_on(make_user: Any, shard: int, name: str) -> Any:
+    user = make_user(name)
+    while user_shard(user.pk, 2) != shard:  # the next pk, until one lives there
+        user.delete()
+        user = make_user(name)
+    return user
+
+
+def server_keys(server: PrivateRedis, pattern: str) -> set[str]:
+    client = redis.Redis(port=server.port)
+    try:
+        return {key.decode() for key in client.scan_iter(pattern)}
+    finally:
+        client.close()
+
+
+async def test_a_rooms_keys_live_on_its_groups_shard(shards, connect, make_user):
+    layer = get_channel_layer()
+    rooms = [await database_sync_to_async(room_on)(shard) for shard in (0, 1)]
+    users = [await database_sync_to_async(user_on)(make_user, s, f"u{s}") for s in (0, 1)]
+    sockets = []
+    for room in rooms:
+        for user in users:
+            sock, _ = await connect(user, room.slug)
+            sockets.append(sock)
+            await sock.send({"type": "typing"})
+            await sock.send({"type": "message.send", "body": "hi", "client_id": f"{user.pk}"})
+            assert (await sock.receive_type("message"))["body"] == "hi"
+    for room in rooms:
+        own = shards[room_shard(room.pk, 2)]
+        other = shards[1 - room_shard(room.pk, 2)]
+        for pattern in (keys.presence(room.pk), keys.typing(room.pk, users[0].pk)):
+            assert server_keys(own, pattern) == {pattern}
+            assert server_keys(other, pattern) == set()
+        assert server_keys(own, f"{layer.prefix}:group:{room.group_name}")
+    for user in users:
+        own = shards[user_shard(user.pk, 2)]
+        assert server_keys(own, keys.rate(user.pk)) == {keys.rate(user.pk)}
+        assert server_keys(shards[1 - user_shard(user.pk, 2)], keys.rate(user.pk)) == set()
+    counts = await sync_to_async(Client().get)("/healthz")
+    assert counts.json()["redis_shards"] == [
+        {"shard": 0, "status": "ok", "name": shards[0].url.rsplit("/", 1)[0] + "/0"},
+        {"shard": 1, "status": "ok", "name": shards[1].url.rsplit("/", 1)[0] + "/0"},
+    ]
+
+
+async def test_a_shards_restart_closes_only_the_sockets_that_lived_on_it(
+    shards, connect, make_user
+):
+    layer = get_channel_layer()
+    own = layer.consistent_hash(layer.process_queue)  # this worker's queue: every socket's
+    lost = 1 - own
+    kept_room = await database_sync_to_async(room_on)(own)
+    lost_room = await database_sync_to_async(room_on)(lost)
+    user = await database_sync_to_async(user_on)(make_user, own, "stays")
+    staying: Socket = (await connect(user, kept_room.slug))[0]
+    leaving: Socket = (await connect(user, lost_room.slug))[0]
+
+    await asyncio.to_thread(shards[lost].stop)
+    await asyncio.to_thread(shards[lost].start)  # empty: its groups are gone
+    assert await leaving.closed_with(timeout=5) == 4012
+    await asyncio.sleep(1)  # several looks of the watch
+    await staying.send({"type": "message.send", "body": "still here", "client_id": "s1"})
+    assert (await staying.receive_type("message"))["id"] == 1
+    # The closed one resumes, on the shard that came back.
+    again, welcome = await connect(user, lost_room.slug, after=0)
+    assert welcome is not None
+
+
+async def test_healthz_is_503_only_when_the_workers_own_shard_is_down(shards):
+    layer = get_channel_layer()
+    own = layer.consistent_hash(layer.process_queue)
+    # A probe of this worker's own (no proxy): the reasons are shown.
+    await asyncio.to_thread(shards[1 - own].stop)
+    answer = await sync_to_async(Client().get)("/healthz")
+    body = answer.json()
+    assert answer.status_code == 200 and body["status"] == "degraded"
+    assert body["redis"] == "degraded"
+    assert [shard["status"] for shard in body["redis_shards"]] == [
+        "ok" if index == own else "error" for index in range(2)
+    ]
+    await asyncio.to_thread(shards[own].stop)
+    answer = await sync_to_async(Client().get)("/healthz")
+    assert answer.status_code == 503
+    assert (answer.json()["status"], answer.json()["redis"]) == ("unavailable", "error")
