@@ -130,7 +130,7 @@ async def test_a_shards_restart_closes_only_the_sockets_that_lived_on_it(
     await staying.send({"type": "message.send", "body": "still here", "client_id": "s1"})
     assert (await staying.receive_type("message"))["id"] == 1
     # The closed one resumes, on the shard that came back.
-    again, welcome = await connect(user, lost_room.slug, after=0)
+    _, welcome = await connect(user, lost_room.slug, after=0)
     assert welcome is not None
 
 
