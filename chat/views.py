@@ -732,10 +732,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     layer = get_channel_layer()
     failures = async_to_sync(shards_ping)(layer)
     own = layer.consistent_hash(layer.process_queue)
-    shards = [
+    shards: list[dict[str, Any]] = [
         {"shard": index, "status": "ok" if failure is None else "error"}
         for index, failure in enumerate(failures)
     ]
+    shards[own]["queue"] = True  # this worker's own queue lives there
     details = health_details_shown(request)
     for shard, failure, name in zip(shards, failures, shard_names(layer), strict=True):
         if details:

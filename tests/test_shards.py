@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,10 +106,9 @@ async def test_a_rooms_keys_live_on_its_groups_shard(shards, connect, make_user)
         assert server_keys(own, keys.rate(user.pk)) == {keys.rate(user.pk)}
         assert server_keys(shards[1 - user_shard(user.pk, 2)], keys.rate(user.pk)) == set()
     counts = await sync_to_async(Client().get)("/healthz")
-    assert counts.json()["redis_shards"] == [
-        {"shard": 0, "status": "ok", "name": shards[0].url.rsplit("/", 1)[0] + "/0"},
-        {"shard": 1, "status": "ok", "name": shards[1].url.rsplit("/", 1)[0] + "/0"},
-    ]
+    expected = [{"shard": i, "status": "ok", "name": shards[i].url} for i in (0, 1)]
+    expected[layer.consistent_hash(layer.process_queue)]["queue"] = True
+    assert counts.json()["redis_shards"] == expected
 
 
 async def test_a_shards_restart_closes_only_the_sockets_that_lived_on_it(
@@ -150,3 +150,64 @@ async def test_healthz_is_503_only_when_the_workers_own_shard_is_down(shards):
     answer = await sync_to_async(Client().get)("/healthz")
     assert answer.status_code == 503
     assert (answer.json()["status"], answer.json()["redis"]) == ("unavailable", "error")
+
+
+def synced(replica: redis.Redis) -> None:
+    deadline = time.monotonic() + 10
+    while replica.info("replication").get("master_link_status") != "up":
+        assert time.monotonic() < deadline, "the replica never synced"
+        time.sleep(0.05)
+
+
+class Recorder:
+    """A watched socket as the watch sees it: the shards it lives on, and whether it was closed."""
+
+    presence_entry = None
+
+    def __init__(self, shards: set[int]) -> None:
+        self.on = shards
+        self.restarted = False
+
+    def shards(self) -> set[int]:
+        return self.on
+
+    def watched_rooms(self) -> list[int]:
+        return []
+
+    async def layer_restarted(self) -> None:
+        self.restarted = True
+
+    async def catch_up(self, last_numbers: dict[int, int]) -> None:
+        pass
+
+
+async def test_a_promotion_that_keeps_the_data_is_seen_by_the_replication_id(shards, tmp_path):
+    """A replica promoted by Sentinel has the epoch key (replicated) but maybe not the last
+    writes: only its new replication id tells. Here shard 1 becomes a replica of a server
+    holding the same data, then a master again, between two looks of the watch."""
+    from chat.watcher import EpochWatch
+
+    layer = get_channel_layer()
+    watch = EpochWatch(layer)
+    await watch.check()
+    on_zero, on_one = Recorder({0}), Recorder({1})
+    watch.consumers.add(on_zero)
+    watch.consumers.add(on_one)
+    source = PrivateRedis(tmp_path / "shard0", name="source")
+    source.start()
+    try:
+        epoch_key = keys.epoch()
+        shard, copy_of = redis.Redis(port=shards[1].port), redis.Redis(port=source.port)
+        copy_of.set(epoch_key, shard.get(epoch_key))
+        replid = shard.info("replication")["master_replid"]
+        await asyncio.to_thread(shard.replicaof, "127.0.0.1", source.port)
+        await asyncio.to_thread(synced, shard)
+        await asyncio.to_thread(shard.replicaof, "NO", "ONE")
+        assert shard.info("replication")["master_replid"] != replid
+        assert shard.get(epoch_key) == copy_of.get(epoch_key)  # the data came along
+        shard.close()
+        copy_of.close()
+    finally:
+        source.stop()
+    await watch.check()
+    assert on_one.restarted and not on_zero.restarted

@@ -12,14 +12,17 @@ import binascii
 
 from chat.models import room_group_name, user_group_name
 
+# channels-redis' ring: a name's CRC-32 picks one of these slots, split evenly over the shards.
+SLOTS = 1 << 12
+
 
 def shard_of(name: str, shards: int) -> int:
     """The shard of `name` among `shards`: channels-redis' consistent hash (a CRC-32 of
     the name, in 4096 slots split evenly). tests/test_redis.py pins it to the layer's."""
     if shards == 1:
         return 0
-    slot = binascii.crc32(name.encode("utf8")) & 0xFFF
-    return int(slot / (4096 / float(shards)))
+    slot = binascii.crc32(name.encode("utf8")) & (SLOTS - 1)
+    return int(slot / (SLOTS / float(shards)))
 
 
 def room_shard(room_id: int, shards: int) -> int:

@@ -1,0 +1,250 @@
+"""Past one machine, with real processes: three Redis shards (each with a replica, under
+three Sentinels, or plain), two groups of daphne workers ("hosts").
+
+- Rooms on every shard: messages, presence and rate limits are right with sockets on
+  both hosts.
+- A shard's master killed with SIGKILL: Sentinel promotes its replica; only the
+  sockets that lived on that shard close (4012) and resume; ids stay gapless, every
+  acknowledged message is stored once and reaches every socket once, and the first
+  message in an affected room arrives within 5 s of the kill.
+- A shard restarted without a replica: the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from chat.redis.routing import room_shard, user_shard
+from tests.integration.conftest import Cluster
+from tests.integration.test_faults import (
+    Streamer,
+    assert_everyone_has_exactly_what_is_stored,
+    stored,
+    streaming,
+    until,
+)
+from tests.servers import PrivateRedis, Sentinels
+
+pytestmark = pytest.mark.integration
+
+SHARDS = 3
+MASTERS = [f"chat-{index}" for index in range(SHARDS)]
+# Sends: generous enough that only the fault refuses any.
+GENEROUS = {"CHAT_RATE_LIMIT": "10000/10s"}
+
+
+class Topology:
+    """Three masters, a replica of each, and three Sentinels watching them."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path / "redis"
+        self.dir.mkdir()
+        self.masters = [PrivateRedis(self.dir, name=f"master-{i}") for i in range(SHARDS)]
+        self.replicas = [
+            PrivateRedis(self.dir, name=f"replica-{i}", replica_of=master.port)
+            for i, master in enumerate(self.masters)
+        ]
+        self.sentinels = Sentinels(
+            self.dir, {name: m.port for name, m in zip(MASTERS, self.masters, strict=True)}
+        )
+
+    def start(self) -> None:
+        for server in [*self.masters, *self.replicas]:
+            server.start()
+        self.sentinels.start()
+
+    def stop(self) -> None:
+        self.sentinels.stop()
+        for server in [*self.masters, *self.replicas]:
+            server.stop()
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "REDIS_SENTINELS": self.sentinels.addresses,
+            "REDIS_SENTINEL_MASTERS": ",".join(MASTERS),
+        }
+
+
+@pytest.fixture
+def topology(tmp_path: Path) -> Iterator[Topology]:
+    """Request it before `cluster_factory`, so that it outlives the workers."""
+    redis = Topology(tmp_path)
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.stop()
+
+
+@pytest.fixture
+def plain_shards(tmp_path: Path) -> Iterator[list[PrivateRedis]]:
+    servers = [PrivateRedis(tmp_path, name=f"shard-{i}") for i in range(SHARDS)]
+    for server in servers:
+        server.start()
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def health(worker: Any) -> dict[str, Any]:
+    with urllib.request.urlopen(worker.url + "/healthz", timeout=10) as response:
+        return dict(json.load(response))
+
+
+def queue_shard(worker: Any) -> int:
+    """The shard of the worker's own queue, as its /healthz says."""
+    [shard] = [s["shard"] for s in health(worker)["redis_shards"] if s.get("queue")]
+    return int(shard)
+
+
+def rooms_on(database_url: str, shards: list[int]) -> dict[int, str]:
+    """A public room of this test's own on each of `shards`: {shard: slug}."""
+    found: dict[int, str] = {}
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        while set(found) != set(shards):
+            slug = f"so-{time.monotonic_ns()}"
+            (pk,) = connection.execute(
+                "INSERT INTO chat_room (name, slug, description, kind, archived, created,"
+                " last_message_number, public_viewing, live_comments, state_version)"
+                " VALUES (%s, %s, '', 'public', false, now(), 0, false, false, 0) RETURNING id",
+                (slug, slug),
+            ).fetchone()
+            shard = room_shard(pk, SHARDS)
+            if shard in shards and shard not in found:
+                found[shard] = slug
+            else:
+                connection.execute("DELETE FROM chat_room WHERE id = %s", (pk,))
+    return found
+
+
+def user_pks(database_url: str, usernames: list[str]) -> dict[str, int]:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT username, id FROM auth_user WHERE username = ANY(%s)", (usernames,)
+        ).fetchall()
+    return {str(name): int(pk) for name, pk in rows}
+
+
+async def test_rooms_on_every_shard_with_sockets_on_both_hosts(
+    topology, cluster_factory, database_url, users
+):
+    cluster = cluster_factory(2, CHAT_RATE_LIMIT="6/60s", **topology.environment())
+    rooms = rooms_on(database_url, list(range(SHARDS)))
+    for shard, slug in rooms.items():
+        ann = await cluster.connect("user00", 0, slug)
+        ben = await cluster.connect("user01", 1, slug)
+        # Presence across hosts: ann sees ben come online.
+        assert (await ann.receive_type("presence"))["joined"] == ["user01"]
+        await ann.send({"type": "message.send", "body": f"hi {shard}", "client_id": f"a{shard}"})
+        for client in (ann, ben):
+            message = await client.receive_type("message")
+            assert (message["id"], message["body"]) == (1, f"hi {shard}")
+        await ben.close()
+        assert (await ann.receive_type("presence"))["left"] == ["user01"]
+        await ann.close()
+    # The rate limit is one per user over every shard and host: 6 a minute in all.
+    answers = []
+    for index, slug in enumerate([*rooms.values(), *rooms.values()]):
+        client = await cluster.connect("user02", index % 2, slug)
+        await client.send({"type": "message.send", "body": "again", "client_id": f"r{index}"})
+        frame = await client.receive()
+        while frame["type"] == "presence":
+            frame = await client.receive()
+        answers.append(frame.get("code", frame["type"]))
+        await client.close()
+    assert answers == ["message"] * 6, answers
+    client = await cluster.connect("user02", 0, rooms[0])
+    await client.send({"type": "message.send", "body": "one too many", "client_id": "r9"})
+    assert (await client.receive_type("error"))["code"] == "rate_limited"
+
+
+async def fault_scenario(
+    cluster: Cluster, database_url: str, users: list[str], fault: Any, recovered: Any
+) -> None:
+    """Stream into a room on the faulty shard and one elsewhere, from both hosts, while
+    `fault(shard)` strikes; then check order, storage, delivery and who was closed."""
+    queues = {queue_shard(worker) for worker in cluster.workers}
+    # A shard holding neither worker's queue (three shards, two queues: there is one):
+    # only its rooms' sockets may close.
+    faulty = next(shard for shard in range(SHARDS) if shard not in queues)
+    healthy = next(shard for shard in range(SHARDS) if shard != faulty)
+    rooms = rooms_on(database_url, [faulty, healthy])
+    pks = user_pks(database_url, users)
+    # Users whose own group is not on the faulty shard: their sockets depend on it
+    # only through the room.
+    people = [name for name in users if user_shard(pks[name], SHARDS) != faulty][:4]
+    streams = {
+        shard: [
+            Streamer(cluster, name, slug, workers=[index % 2, 1 - index % 2], count=40)
+            for index, name in enumerate(people)
+        ]
+        for shard, slug in rooms.items()
+    }
+    everyone = [client for clients in streams.values() for client in clients]
+    async with streaming(everyone, timeout=90) as sending:
+        await until(lambda: all(c.last_id >= 10 for c in everyone), 30, "a first stretch")
+        struck = time.monotonic()
+        await asyncio.to_thread(fault, faulty)
+        await asyncio.to_thread(recovered, faulty)
+        await sending
+    # Only the sockets that lived on the faulty shard were closed, and they resumed.
+    for client in streams[faulty]:
+        assert 4012 in client.closes, (client.username, client.closes)
+    for client in streams[healthy]:
+        assert client.closes == [], (client.username, client.closes)
+    for shard, slug in rooms.items():
+        assert_everyone_has_exactly_what_is_stored(streams[shard], stored(database_url, slug))
+    # The first message in the affected room after the strike arrived within 5 s of it.
+    first = min(
+        a.answered_at
+        for c in streams[faulty]
+        for a in c.answers
+        if a.outcome == "ack" and a.sent_at >= struck
+    )
+    assert first - struck <= 5, f"first delivery {first - struck:.1f} s after the strike"
+
+
+async def test_a_masters_sigkill_is_a_failover_that_closes_only_its_sockets(
+    topology, cluster_factory, database_url, users
+):
+    cluster = cluster_factory(2, **GENEROUS, **topology.environment())
+    timings: dict[str, float] = {}
+
+    def kill(shard: int) -> None:
+        timings["kill"] = time.monotonic()
+        topology.masters[shard].stop()  # SIGKILL
+
+    def promoted(shard: int) -> None:
+        replica = topology.replicas[shard].port
+        deadline = time.monotonic() + 20
+        while topology.sentinels.master_port(MASTERS[shard]) != replica:
+            assert time.monotonic() < deadline, "Sentinel promoted no replica"
+            time.sleep(0.05)
+        timings["promoted"] = time.monotonic()
+
+    await fault_scenario(cluster, database_url, users, kill, promoted)
+    print(f"kill to promotion: {timings['promoted'] - timings['kill']:.2f} s")
+
+
+async def test_a_shard_restarted_without_a_replica_closes_only_its_sockets(
+    plain_shards, cluster_factory, database_url, users
+):
+    urls = ",".join(server.url for server in plain_shards)
+    cluster = cluster_factory(2, REDIS_URL=urls, **GENEROUS)
+
+    def restart(shard: int) -> None:
+        plain_shards[shard].stop()
+        plain_shards[shard].start()  # empty: its groups, queues and keys are gone
+
+    await fault_scenario(cluster, database_url, users, restart, lambda shard: None)
