@@ -22,9 +22,10 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 
 from chat.redis.routing import room_shard, user_shard
-from tests.integration.conftest import Cluster
+from tests.integration.conftest import REDIS_URL, Cluster
 from tests.integration.test_faults import (
     Streamer,
     assert_everyone_has_exactly_what_is_stored,
@@ -77,12 +78,12 @@ class Topology:
 @pytest.fixture
 def topology(tmp_path: Path) -> Iterator[Topology]:
     """Request it before `cluster_factory`, so that it outlives the workers."""
-    redis = Topology(tmp_path)
-    redis.start()
+    servers = Topology(tmp_path)
+    servers.start()
     try:
-        yield redis
+        yield servers
     finally:
-        redis.stop()
+        servers.stop()
 
 
 @pytest.fixture
@@ -248,3 +249,48 @@ async def test_a_shard_restarted_without_a_replica_closes_only_its_sockets(
         plain_shards[shard].start()  # empty: its groups, queues and keys are gone
 
     await fault_scenario(cluster, database_url, users, restart, lambda shard: None)
+
+
+async def test_a_killed_worker_leaves_every_group_within_a_few_heartbeats(
+    cluster_factory, room, users
+):
+    """Its channels would stay in every group for CHAT_GROUP_EXPIRY (a day): every
+    broadcast writing to a dead queue, and past its capacity a warning each time."""
+    cluster = cluster_factory(
+        2, CHAT_HEARTBEAT_SECONDS="1", CHAT_LAYER_CAPACITY="20", CHAT_RATE_LIMIT="10000/10s"
+    )
+    prefix = cluster.workers[0].env["CHAT_LAYER_PREFIX"]
+    ann = await cluster.connect("user03", 0, room)
+    ben = await cluster.connect("user04", 1, room)
+    client = redis.Redis.from_url(REDIS_URL)
+    group_keys = [key.decode() for key in client.scan_iter(f"{prefix}:group:*")]
+    processes = {m.decode().split("!")[0] for key in group_keys for m in client.zrange(key, 0, -1)}
+    assert len(processes) == 2  # both workers are in the groups
+    await ben.close()
+    cluster.workers[1].kill()  # SIGKILL
+    killed = time.monotonic()
+
+    sent = 0
+
+    async def send(count: int) -> None:
+        nonlocal sent
+        for _ in range(count):
+            sent += 1
+            await ann.send({"type": "message.send", "body": f"m{sent}", "client_id": f"m{sent}"})
+            await ann.receive_type("message")
+            await asyncio.sleep(0.02)
+
+    def members() -> set[str]:
+        return {m.decode().split("!")[0] for k in group_keys for m in client.zrange(k, 0, -1)}
+
+    while len(members()) > 1:
+        assert time.monotonic() - killed < 10, "the dead worker is still in the groups"
+        await send(10)
+    reaped = time.monotonic() - killed
+    log = cluster.workers[0].log()
+    assert "took its" in log and "out of every group" in log
+    dropped_before = log.count("over capacity")
+    await send(100)  # past the dead queue's capacity many times over
+    assert cluster.workers[0].log().count("over capacity") == dropped_before
+    client.close()
+    print(f"a killed worker left every group {reaped:.1f} s after the SIGKILL")
