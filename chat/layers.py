@@ -26,6 +26,7 @@ import asyncio
 import collections
 import logging
 import time
+import uuid
 import weakref
 from typing import Any
 
@@ -192,9 +193,36 @@ class ChatChannelLayer(RedisChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dropped = 0  # deliveries refused over capacity since start
+        self.queue_placed = False
+        self.placing = asyncio.Lock()
         self.receivers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Receiver] = (
             weakref.WeakKeyDictionary()
         )
+
+    async def queue_shard(self) -> int:
+        """The shard of this worker's queue, placed first if need be."""
+        if not self.queue_placed:
+            await self.queue_place()
+        return self.consistent_hash(self.process_queue)
+
+    async def queue_place(self) -> None:
+        """Put this worker's queue on a shard of its choice (chat.workers.queue_shard_choose),
+        once, before its first channel: a channel's name carries the client prefix, and
+        the prefix decides the queue's shard."""
+        from chat.workers import queue_shard_choose, worker_heartbeat
+
+        async with self.placing:
+            if self.queue_placed:
+                return
+            if self.ring_size > 1:
+                shard = await queue_shard_choose(self)
+                while self.consistent_hash(self.process_queue) != shard:
+                    self.client_prefix = uuid.uuid4().hex
+            self.queue_placed = True
+            try:
+                await worker_heartbeat(self)  # counted at once by the next worker to start
+            except LAYER_ERRORS:
+                logger.warning("worker heartbeat failed", exc_info=True)
 
     def receiver(self) -> Receiver:
         loop = asyncio.get_running_loop()
@@ -217,6 +245,8 @@ class ChatChannelLayer(RedisChannelLayer):
         self.receiver().inboxes.pop(channel, None)
 
     async def new_channel(self, prefix: str = "specific") -> str:
+        if not self.queue_placed:
+            await self.queue_place()
         channel = await super().new_channel(prefix)
         if channel.startswith(self.process_queue):
             # Messages may arrive before the consumer's first receive.

@@ -731,7 +731,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         report["db_error"] = str(error).strip().splitlines()[0][:200] if str(error) else "error"
     layer = get_channel_layer()
     failures = async_to_sync(shards_ping)(layer)
-    own = layer.consistent_hash(layer.process_queue)
+    own = async_to_sync(layer.queue_shard)()
     shards: list[dict[str, Any]] = [
         {"shard": index, "status": "ok" if failure is None else "error"}
         for index, failure in enumerate(failures)

@@ -17,11 +17,14 @@ to them meanwhile, so it closes them all with 4012, and they resume.
 from __future__ import annotations
 
 import logging
+import random
 import time
+from collections import Counter
 from typing import Any
 
 from django.conf import settings
 
+from chat.layers import LAYER_ERRORS
 from chat.redis import keys, pools, scripts
 
 logger = logging.getLogger(__name__)
@@ -109,3 +112,25 @@ async def _groups_reap(layer: Any, shard: int, worker: str) -> int:
             )
         if int(cursor) == 0:
             return removed
+
+
+async def queue_shard_choose(layer: Any) -> int:
+    """The shard for a starting worker's queue: one that answers, holding the fewest
+    queues of live workers (ties at random). A worker's queue is where all its
+    sockets' messages arrive: on a shard that is down it could serve nothing, and
+    queues spread evenly spread the shards' work."""
+    shards = range(layer.ring_size)
+    failures = await pools.shards_ping(layer)
+    reachable = [shard for shard in shards if failures[shard] is None] or list(shards)
+    queues: Counter[int] = Counter()
+    try:
+        connection = pools.for_name(layer, keys.workers())
+        live = await pools.bounded(
+            connection.zrangebyscore(keys.workers(), time.time() - dead_after(), "+inf")
+        )
+    except LAYER_ERRORS:
+        live = []
+    for name in live:
+        worker = name.decode() if isinstance(name, bytes) else str(name)
+        queues[layer.consistent_hash(f"specific.{worker}!")] += 1
+    return min(reachable, key=lambda shard: (queues[shard], random.random()))  # noqa: S311

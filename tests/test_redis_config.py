@@ -98,3 +98,24 @@ def test_rooms_spread_evenly_over_three_shards():
     for pk in range(1, 1001):
         counts[room_shard(pk, 3)] += 1
     assert all(abs(count - 1000 / 3) < 1000 / 3 * 0.2 for count in counts), counts
+
+
+def test_no_module_but_chat_redis_opens_a_client_or_picks_shard_zero():
+    """One owner of Redis access: pools, shards and keys are decided in chat/redis/."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    sources = [
+        path
+        for path in [*root.joinpath("chat").rglob("*.py"), *root.joinpath("chatsite").glob("*.py")]
+        if "redis" not in path.relative_to(root).parts[:2] and "migrations" not in path.parts
+    ]
+    assert root / "chat" / "presence.py" in sources
+    forbidden = ["connection(0)", "Redis(", "from_url(", "Sentinel(", "ConnectionPool("]
+    found = [
+        f"{path.relative_to(root)}: {word}"
+        for path in sources
+        for word in forbidden
+        if word in path.read_text()
+    ]
+    assert found == []

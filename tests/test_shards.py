@@ -107,7 +107,7 @@ async def test_a_rooms_keys_live_on_its_groups_shard(shards, connect, make_user)
         assert server_keys(shards[1 - user_shard(user.pk, 2)], keys.rate(user.pk)) == set()
     counts = await sync_to_async(Client().get)("/healthz")
     expected = [{"shard": i, "status": "ok", "name": shards[i].url} for i in (0, 1)]
-    expected[layer.consistent_hash(layer.process_queue)]["queue"] = True
+    expected[await layer.queue_shard()]["queue"] = True
     assert counts.json()["redis_shards"] == expected
 
 
@@ -115,7 +115,7 @@ async def test_a_shards_restart_closes_only_the_sockets_that_lived_on_it(
     shards, connect, make_user
 ):
     layer = get_channel_layer()
-    own = layer.consistent_hash(layer.process_queue)  # this worker's queue: every socket's
+    own = await layer.queue_shard()  # this worker's queue: every socket's
     lost = 1 - own
     kept_room = await database_sync_to_async(room_on)(own)
     lost_room = await database_sync_to_async(room_on)(lost)
@@ -136,7 +136,7 @@ async def test_a_shards_restart_closes_only_the_sockets_that_lived_on_it(
 
 async def test_healthz_is_503_only_when_the_workers_own_shard_is_down(shards):
     layer = get_channel_layer()
-    own = layer.consistent_hash(layer.process_queue)
+    own = await layer.queue_shard()
     # A probe of this worker's own (no proxy): the reasons are shown.
     await asyncio.to_thread(shards[1 - own].stop)
     answer = await sync_to_async(Client().get)("/healthz")
@@ -211,3 +211,22 @@ async def test_a_promotion_that_keeps_the_data_is_seen_by_the_replication_id(sha
         source.stop()
     await watch.check()
     assert on_one.restarted and not on_zero.restarted
+
+
+async def test_a_workers_queue_goes_to_a_shard_that_answers_and_holds_the_fewest(shards):
+    from chat.layers import ChatChannelLayer
+    from chat.workers import worker_heartbeat
+
+    layer = get_channel_layer()
+    await asyncio.to_thread(shards[1].stop)
+    await layer.new_channel()
+    assert layer.consistent_hash(layer.process_queue) == 0  # shard 1 is down
+    await asyncio.to_thread(shards[1].start)
+    await worker_heartbeat(layer)  # as its watcher does every heartbeat
+    # The next worker to start takes the shard that holds no queue yet.
+    other = ChatChannelLayer(hosts=layer.hosts, prefix=layer.prefix)
+    try:
+        await other.new_channel()
+        assert other.consistent_hash(other.process_queue) == 1
+    finally:
+        await other.close_pools()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,9 +24,17 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+import websockets
 
 from chat.redis.routing import room_shard, user_shard
-from tests.integration.conftest import REDIS_URL, Cluster
+from tests.integration.conftest import (
+    REDIS_URL,
+    ROOT,
+    SERVER,
+    Cluster,
+    Worker,
+    base_env,
+)
 from tests.integration.test_faults import (
     Streamer,
     assert_everyone_has_exactly_what_is_stored,
@@ -294,3 +303,54 @@ async def test_a_killed_worker_leaves_every_group_within_a_few_heartbeats(
     assert cluster.workers[0].log().count("over capacity") == dropped_before
     client.close()
     print(f"a killed worker left every group {reaped:.1f} s after the SIGKILL")
+
+
+async def test_a_shard_down_at_start_up_refuses_only_its_rooms(
+    plain_shards, cluster_factory, database_url, users
+):
+    down = 2
+    plain_shards[down].stop()
+    urls = ",".join(server.url for server in plain_shards)
+    cluster = cluster_factory(1, REDIS_URL=urls)  # it starts: its /healthz answers 200
+    body = health(cluster.workers[0])
+    assert (body["status"], body["redis"]) == ("degraded", "degraded")
+    assert [shard["status"] for shard in body["redis_shards"]] == ["ok", "ok", "error"]
+    assert queue_shard(cluster.workers[0]) != down
+    rooms = rooms_on(database_url, [0, down])
+    pks = user_pks(database_url, users)
+    name = next(name for name in users if user_shard(pks[name], SHARDS) != down)
+    token = await asyncio.to_thread(cluster.token, name)
+    url = cluster.workers[0].url.replace("http", "ws", 1)
+    async with websockets.connect(f"{url}/ws/rooms/{rooms[down]}/?token={token}") as refused:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(refused.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4013
+    fine = await cluster.connect(name, 0, rooms[0])
+    await fine.send({"type": "message.send", "body": "here", "client_id": "h"})
+    assert (await fine.receive_type("message"))["body"] == "here"
+    plain_shards[down].start()
+    back = await cluster.connect(name, 0, rooms[down])  # the shard is back: served
+    assert back.welcome["room"]["slug"] == rooms[down]
+
+
+def test_a_sentinel_that_knows_no_such_master_stops_the_worker_saying_so(
+    topology, database_url, tmp_path
+):
+    env = base_env(
+        database_url,
+        REDIS_SENTINELS=topology.sentinels.addresses,
+        REDIS_SENTINEL_MASTERS="chat-0,nosuch",
+    )
+    worker = Worker(env, tmp_path, "misconfigured")
+    command = [*SERVER, *worker.server_args(), "-b", "127.0.0.1", "-p", str(worker.port)]
+    result = subprocess.run(
+        [*command, worker.application],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "knows a master named 'nosuch'" in result.stdout + result.stderr
