@@ -2,7 +2,7 @@
 #                   (SQLite, a private Redis, 2 workers; see deploy/run.sh)
 # make test       - the whole suite: lint, the unit and socket tier on SQLite and again
 #                   on PostgreSQL, then real daphne processes (the `make run` path among
-#                   them), nginx and Debian's Chromium
+#                   them), nginx, HAProxy, PgBouncer and Debian's Chromium
 # make test-fast  - the unit and socket tier on SQLite only: the loop while you work
 # make lint       - ruff and mypy
 VENV := .venv
@@ -32,12 +32,12 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy chat chatsite
-	deploy/ensure-services.sh redis postgres nginx chromium
+	deploy/ensure-services.sh redis postgres nginx haproxy pgbouncer chromium
 	@echo "== unit and socket tier on SQLite"
 	DATABASE_URL=$(TEST_SQLITE_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
 	@echo "== unit and socket tier on PostgreSQL"
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
-	@echo "== real processes: daphne workers, make run, nginx, Chromium"
+	@echo "== real processes: daphne workers, make run, nginx, HAProxy, PgBouncer, Chromium"
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(VENV)/bin/pytest tests/integration tests/browser
 
 test-fast: install

@@ -4,10 +4,12 @@
 # does not answer is started; a server that is not installed is installed
 # from Debian's packages first. `chromium` installs Debian's browser for the
 # browser tests (Playwright drives /usr/bin/chromium and never downloads one),
-# and a color emoji font.
+# and a color emoji font. `nginx`, `haproxy` and `pgbouncer` are only
+# installed: the tests start their own, from the configs in deploy/.
 #
 #   deploy/ensure-services.sh redis                       # only Redis
-#   deploy/ensure-services.sh redis postgres chromium     # what make test needs
+#   deploy/ensure-services.sh redis postgres nginx haproxy pgbouncer chromium
+#                                                         # what make test needs
 set -euo pipefail
 
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
@@ -70,6 +72,8 @@ for service in "${@:-redis}"; do
   case "$service" in
     redis) ensure_redis ;;
     nginx) command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light ;;
+    haproxy) command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_install haproxy ;;
+    pgbouncer) command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer ;;
     postgres) ensure_postgres ;;
     # With a color emoji font: reactions are emoji, and the screenshots show them.
     chromium)
