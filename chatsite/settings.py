@@ -11,6 +11,9 @@ Every variable the site reads (mirrored in .env.example):
     DJANGO_HSTS_SECONDS        HSTS max-age when DJANGO_HTTPS is on; default 31536000
     DJANGO_LOG_LEVEL           default "INFO"
     DATABASE_URL               default sqlite:///<repo>/db.sqlite3; postgres://... for many workers
+    DATABASE_PGBOUNCER         "1" when DATABASE_URL is a PgBouncer in transaction mode
+                               (docs/scaling.md): no prepared statements, no server-side
+                               cursors; default off. Only with a postgres:// URL
     REDIS_URL                  the channel layer's Redis; default redis://127.0.0.1:6379/0.
                                Several, comma-separated, are shards: groups, queues and
                                every key spread over them by a consistent hash
@@ -229,6 +232,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL",
         }
     )
+
+# PgBouncer in transaction mode (docs/scaling.md) gives each transaction whichever
+# server connection is free: nothing may outlive a transaction on the server.
+# - Prepared statements: PgBouncer 1.18 (Debian 12's) cannot keep them across
+#   connections, and psycopg prepares a query once it ran prepare_threshold times.
+#   Django already defaults it to None and binds parameters on the client, but
+#   a DATABASE_URL may ask otherwise (?prepare_threshold=5&server_side_binding=true).
+# - Server-side cursors: QuerySet.iterator() (the admin's select lists among its
+#   callers) declares a cursor WITH HOLD outside a transaction and fetches from
+#   it in the next ones, which may reach another server connection.
+# What else is session state stays within a transaction (set_config(..., true)
+# in chat.search) or is tracked by PgBouncer itself (the TimeZone Django sets).
+DATABASE_PGBOUNCER = env_bool("DATABASE_PGBOUNCER")
+if DATABASE_PGBOUNCER:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "DATABASE_PGBOUNCER is on but DATABASE_URL is not a postgres:// URL:"
+            " point DATABASE_URL at PgBouncer, or unset DATABASE_PGBOUNCER"
+        )
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -17,7 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # What settings.py reads; everything else of the environment is passed through.
 READ_PREFIXES = ("DJANGO_", "CHAT_")
-READ_NAMES = {"DATABASE_URL", "REDIS_URL"}
+READ_NAMES = {"DATABASE_URL", "DATABASE_PGBOUNCER", "REDIS_URL"}
 
 DUMP = """
 import json
@@ -152,6 +153,41 @@ def test_database_defaults_to_sqlite_and_parses_postgres_urls():
     # Kept by the sockets' one database thread and checked before reuse; HTTP
     # requests close theirs (chat.apps; tests/integration/test_connections.py).
     assert (postgres["CONN_MAX_AGE"], postgres["CONN_HEALTH_CHECKS"]) == (600, True)
+
+
+def test_pgbouncer_turns_off_what_transaction_pooling_breaks():
+    """Prepared statements and server-side cursors outlive a transaction on the server;
+    tests/integration/test_pgbouncer.py shows each break through a real PgBouncer."""
+    url = "postgres://chat:s3cret@pgbouncer:6432/chat"
+    direct = load(DJANGO_SECRET_KEY=SECRET, DATABASE_URL=url)["DATABASE"]
+    assert direct["DISABLE_SERVER_SIDE_CURSORS"] is False
+    assert "prepare_threshold" not in direct.get("OPTIONS", {})
+    for yes in ("1", "yes", "true"):
+        pooled = load(DJANGO_SECRET_KEY=SECRET, DATABASE_URL=url, DATABASE_PGBOUNCER=yes)
+        database = pooled["DATABASE"]
+        assert database["DISABLE_SERVER_SIDE_CURSORS"] is True
+        assert database["OPTIONS"]["prepare_threshold"] is None
+        # The connection's own settings are untouched.
+        assert (database["HOST"], int(database["PORT"])) == ("pgbouncer", 6432)
+        assert (database["CONN_MAX_AGE"], database["CONN_HEALTH_CHECKS"]) == (600, True)
+    # Whatever the URL asks for: psycopg would prepare from the second run on.
+    asking = load(
+        DJANGO_SECRET_KEY=SECRET,
+        DATABASE_URL=url + "?prepare_threshold=1&server_side_binding=true",
+        DATABASE_PGBOUNCER="1",
+    )["DATABASE"]
+    assert asking["OPTIONS"] == {"prepare_threshold": None, "server_side_binding": True}
+    off = load(DJANGO_SECRET_KEY=SECRET, DATABASE_URL=url, DATABASE_PGBOUNCER="0")["DATABASE"]
+    assert off["DISABLE_SERVER_SIDE_CURSORS"] is False
+
+
+def test_pgbouncer_needs_a_postgres_url_and_a_yes_or_no():
+    assert "postgres://" in refused(DJANGO_SECRET_KEY=SECRET, DATABASE_PGBOUNCER="1")
+    assert "DATABASE_PGBOUNCER" in refused(
+        DJANGO_SECRET_KEY=SECRET,
+        DATABASE_URL="postgres://chat:s3cret@pgbouncer:6432/chat",
+        DATABASE_PGBOUNCER="transaction",
+    )
 
 
 def test_default_sqlite_connections_use_wal_a_busy_timeout_and_immediate_transactions(
@@ -373,3 +409,12 @@ def test_search_language_is_a_plain_name(raw):
             CHAT_SEARCH_LANGUAGE=raw,
         )
         assert result.stdout.strip() == "english"
+
+
+def test_env_example_mirrors_the_variables_the_settings_header_lists():
+    header = (BASE_DIR / "chatsite" / "settings.py").read_text().split('"""')[1]
+    listed = set(re.findall(r"^ {4}([A-Z][A-Z0-9_]+) ", header, re.MULTILINE))
+    example = (BASE_DIR / ".env.example").read_text()
+    mirrored = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    assert "DATABASE_PGBOUNCER" in listed
+    assert listed == mirrored
