@@ -24,6 +24,7 @@ import pytest
 import websockets
 
 from tests.integration.make_run import MakeRun
+from tests.integration.proxies import haproxy_factory, pgbouncer  # noqa: F401  (fixtures)
 from tests.servers import PrivateRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
