@@ -43,7 +43,7 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "CHAT_", "DATABASE_URL", "PYTEST"))
+        if not key.startswith(("DJANGO_", "CHAT_", "DATABASE_", "PYTEST"))
     }
     env.update(
         {

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 import pytest
@@ -203,13 +203,13 @@ class PgBouncer(_Process):
         self.shipped_auth = shipped_auth
 
     def url(self, database: str, *, password: str | None = None) -> str:
-        secret = self.password if password is None else password
+        secret = quote(self.password if password is None else password, safe="")
         return f"postgres://{self.user}:{secret}@127.0.0.1:{self.port}/{database}"
 
     def through(self, database_url: str) -> str:
         """`database_url` (a database of the PostgreSQL behind), reached through here."""
         parts = urlsplit(database_url)
-        return self.url(parts.path.lstrip("/"), password=parts.password or "")
+        return self.url(parts.path.lstrip("/"), password=unquote(parts.password or ""))
 
     def config(self) -> str:
         """The shipped config: here, before the test PostgreSQL, with this auth."""
