@@ -169,6 +169,36 @@ async def test_a_worker_answering_503_leaves_the_rotation_and_returns_when_well(
     assert proxy.state("well") == "UP"
 
 
+async def test_a_degraded_worker_stays_in_the_rotation(cluster_factory, haproxy_factory, tmp_path):
+    """A shard other than the one of the worker's own queue is down: the worker still
+    serves every room on the others, /healthz is 200 "degraded", and HAProxy keeps it."""
+    shards = [PrivateRedis(tmp_path / f"shard{index}") for index in range(2)]
+    for shard in shards:
+        shard.log_path.parent.mkdir()
+        shard.start()
+    try:
+        worker = cluster_factory(
+            1, server_args=PROXIED, REDIS_URL=",".join(shard.url for shard in shards)
+        ).workers[0]
+        proxy = haproxy_factory([worker])
+        # Which shard holds the worker's queue is its own draw: stop the other one.
+        shards[0].stop()
+        if await asyncio.to_thread(status_of, worker.url + "/healthz") == 503:
+            shards[0].start()
+            await asyncio.to_thread(proxy.wait_until, worker.name, "UP", 15)
+            shards[1].stop()
+        with urllib.request.urlopen(worker.url + "/healthz", timeout=5) as response:  # noqa: ASYNC210
+            health = json.load(response)
+        assert (response.status, health["status"], health["redis"]) == (200, "degraded", "degraded")
+        await asyncio.sleep(3)  # three checks
+        assert proxy.state(worker.name) == "UP", proxy.log()
+        answers = [await asyncio.to_thread(status_of, proxy.url + "/healthz") for _ in range(5)]
+        assert set(answers) == {200}
+    finally:
+        for shard in shards:
+            shard.stop()
+
+
 def test_a_spoofed_forwarded_for_changes_nothing_behind_haproxy(cluster_factory, haproxy_factory):
     """HAProxy sets X-Forwarded-For to the address it saw and passes Host as sent:
     the form's CSRF check passes (Host matches Origin), and a client cannot pick its
