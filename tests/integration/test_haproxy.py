@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.integration
 PROXIED = ("--proxy-headers",)
 # Two failed checks a second apart, and the time for the second to fail.
 OUT_OF_ROTATION_WITHIN = 4.0
+# A log line of a request retried on another worker: its retries (%rc) prefixed by "+".
+REDISPATCHED = re.compile(r' \+\d+ "')
 
 
 def token_through(url: str, username: str) -> str:
@@ -129,6 +132,10 @@ async def test_a_killed_worker_leaves_the_rotation_and_its_sockets_resume_on_the
     for client in [*alive, *back]:
         assert (await client.receive_type("message"))["id"] == 4
 
+    # The first of them were sent to the dead worker (the fewest connections) before its
+    # checks had failed: refused, HAProxy tried them again on the survivor.
+    redispatched = [line for line in proxy.log().splitlines() if REDISPATCHED.search(line)]
+    assert redispatched and all(f"workers/{survivor.name} " in line for line in redispatched)
     # The dead worker's checks failed: it left the rotation within seconds.
     await asyncio.to_thread(proxy.wait_until, doomed.name, "DOWN", OUT_OF_ROTATION_WITHIN)
     assert time.monotonic() - killed_at < OUT_OF_ROTATION_WITHIN + 3
