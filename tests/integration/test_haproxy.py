@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +21,7 @@ import pytest
 import websockets
 
 from tests.integration.conftest import PASSWORD, Client, Cluster, Worker
+from tests.integration.proxies import HAProxy, program
 from tests.integration.test_nginx import signup_through
 from tests.servers import PrivateRedis
 
@@ -218,3 +222,20 @@ def test_a_spoofed_forwarded_for_changes_nothing_behind_haproxy(cluster_factory,
     ]
     # Three sign-ups per address: the fourth is refused whatever address it claims.
     assert statuses == [302, 302, 302, 429, 429]
+
+
+def test_haproxy_refuses_to_start_without_a_health_check_host(tmp_path):
+    """Without HEALTH_CHECK_HOST the checks would send no Host, which every worker
+    refuses (400): every worker would leave the rotation. HAProxy stops at once instead."""
+    config = tmp_path / "haproxy.cfg"
+    unstarted = HAProxy({"w0": "127.0.0.1:8000"})  # for its config alone
+    config.write_text(unstarted.config())
+    shutil.rmtree(unstarted.dir)
+    environment = {k: v for k, v in os.environ.items() if k != "HEALTH_CHECK_HOST"}
+    check = [program("haproxy"), "-c", "-f", str(config)]
+    refused = subprocess.run(check, env=environment, capture_output=True, text=True, check=False)
+    assert refused.returncode != 0
+    assert "'http-check send' : 'hdr' expects <name> and <value>" in refused.stderr
+    environment["HEALTH_CHECK_HOST"] = "localhost"
+    accepted = subprocess.run(check, env=environment, capture_output=True, text=True, check=False)
+    assert accepted.returncode == 0, accepted.stderr
