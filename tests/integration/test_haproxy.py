@@ -183,9 +183,8 @@ async def test_a_worker_answering_503_leaves_the_rotation_and_returns_when_well(
 async def test_a_degraded_worker_stays_in_the_rotation(cluster_factory, haproxy_factory, tmp_path):
     """A shard other than the one of the worker's own queue is down: the worker still
     serves every room on the others, /healthz is 200 "degraded", and HAProxy keeps it."""
-    shards = [PrivateRedis(tmp_path / f"shard{index}") for index in range(2)]
+    shards = [PrivateRedis(tmp_path, name=f"shard{index}") for index in range(2)]
     for shard in shards:
-        shard.log_path.parent.mkdir()
         shard.start()
     try:
         worker = cluster_factory(
