@@ -18,7 +18,7 @@ SLOTS = 1 << 12
 
 def shard_of(name: str, shards: int) -> int:
     """The shard of `name` among `shards`: channels-redis' consistent hash (a CRC-32 of
-    the name, in 4096 slots split evenly). tests/test_redis.py pins it to the layer's."""
+    the name, in 4096 slots split evenly). tests/test_redis_config.py pins it to the layer's."""
     if shards == 1:
         return 0
     slot = binascii.crc32(name.encode("utf8")) & (SLOTS - 1)

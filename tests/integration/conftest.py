@@ -139,7 +139,10 @@ class Worker:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log_path.read_text()[-3000:]
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
+                # As a host the worker serves (the first of its ALLOWED_HOSTS).
+                host = self.env.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1").split(",")[0]
+                probe = urllib.request.Request(self.url + "/healthz", headers={"Host": host})
+                with urllib.request.urlopen(probe, timeout=2) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):

@@ -354,3 +354,39 @@ def test_a_sentinel_that_knows_no_such_master_stops_the_worker_saying_so(
     )
     assert result.returncode != 0
     assert "knows a master named 'nosuch'" in result.stdout + result.stderr
+
+
+class Front:
+    """HAProxy, where a test's clients would otherwise name a worker."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+async def test_a_whole_host_killed_its_sockets_resume_on_the_other_through_haproxy(
+    topology, cluster_factory, haproxy_factory, pgbouncer, database_url, room, users
+):
+    """The layout of docs/scaling.md: Sentinel shards, PgBouncer, two hosts of two
+    workers each behind HAProxy. Host A dies whole; its sockets come back through the
+    same address, on host B, and resume where they were."""
+    env = {
+        **GENEROUS,
+        **topology.environment(),
+        "DATABASE_URL": pgbouncer.through(database_url),
+        "DATABASE_PGBOUNCER": "1",
+    }
+    workers = cluster_factory(4, server_args=("--proxy-headers",), **env).workers
+    host_a, host_b = workers[:2], workers[2:]
+    proxy = haproxy_factory({"a0": host_a[0], "a1": host_a[1], "b0": host_b[0], "b1": host_b[1]})
+    front = Cluster([Front(proxy.url)])  # type: ignore[list-item]
+    clients = [Streamer(front, name, room, workers=[0], count=60) for name in users[:6]]
+    async with streaming(clients, timeout=120) as sending:
+        await until(lambda: all(c.last_id >= 10 for c in clients), 30, "a first stretch")
+        for worker in host_a:
+            worker.kill()  # SIGKILL: the whole host at once
+        for name in ("a0", "a1"):
+            await asyncio.to_thread(proxy.wait_until, name, "DOWN")
+        await sending
+    closed = [client for client in clients if client.closes]
+    assert closed, "no socket was on host A"
+    assert_everyone_has_exactly_what_is_stored(clients, stored(database_url, room))
