@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from chat.layers import LAYER_ERRORS
+from chat.redis import pools
 
 logger = logging.getLogger(__name__)
 
@@ -21,14 +22,16 @@ Event = dict[str, Any]
 def group_send_on_commit(group: str, event: Event | Callable[[], Event]) -> None:
     """Send `event` to `group` after the current transaction commits.
 
-    A callable is called then, to build the event from the committed state.
+    A callable is called then, to build the event from the committed state. The
+    send is bounded by CHAT_LAYER_TIMEOUT: a hung shard never holds a request.
     """
 
     def send() -> None:
         layer = get_channel_layer()
         assert layer is not None
         try:
-            async_to_sync(layer.group_send)(group, event() if callable(event) else event)
+            message = event() if callable(event) else event
+            async_to_sync(pools.bounded)(layer.group_send(group, message))
         except LAYER_ERRORS:
             # The write stands; open pages see it when they resume or reload.
             logger.warning("broadcast to %s failed", group, exc_info=True)

@@ -230,3 +230,72 @@ async def test_a_workers_queue_goes_to_a_shard_that_answers_and_holds_the_fewest
         assert other.consistent_hash(other.process_queue) == 1
     finally:
         await other.close_pools()
+
+
+class BlackHole:
+    """A TCP port that accepts connections and never answers: a shard hung, not dead."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.held: list[Any] = []
+        threading.Thread(target=self.hold, daemon=True).start()
+
+    def hold(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.held.append(connection)
+
+    def close(self) -> None:
+        self.server.close()
+        for connection in self.held:
+            connection.close()
+
+
+async def test_every_call_to_a_hung_shard_is_bounded_by_the_layer_timeout(
+    settings, connect, make_user, tmp_path
+):
+    """Whichever shard a call goes to, it gives up after CHAT_LAYER_TIMEOUT: a room on
+    the hung shard is refused (4013), the other shard's rooms are served, /healthz answers."""
+    live = PrivateRedis(tmp_path, name="live")
+    live.start()
+    hung = BlackHole()
+    try:
+        layers = copy.deepcopy(django_settings.CHANNEL_LAYERS)
+        template = layers["default"]["CONFIG"]["hosts"][0]
+        layers["default"]["CONFIG"]["hosts"] = [
+            {**template, "address": url} for url in (live.url, hung.url)
+        ]
+        settings.CHANNEL_LAYERS = layers
+        channel_layers.backends.clear()
+        settings.CHAT_LAYER_TIMEOUT = 1.0
+        layer = get_channel_layer()
+        started = time.monotonic()
+        assert await layer.queue_shard() == 0  # the hung one did not answer its ping
+        # Three calls (the pings, the registry's read, the heartbeat), a second each at most.
+        assert time.monotonic() - started < 4
+        user = await database_sync_to_async(user_on)(make_user, 0, "patient")
+        served = await database_sync_to_async(room_on)(0)
+        stuck = await database_sync_to_async(room_on)(1)
+        started = time.monotonic()
+        sock, _ = await connect(user, stuck.slug, expect_welcome=False)
+        assert await sock.closed_with(timeout=10) == 4013
+        assert time.monotonic() - started < 6
+        fine, _ = await connect(user, served.slug)
+        await fine.send({"type": "message.send", "body": "served", "client_id": "f"})
+        assert (await fine.receive_type("message"))["body"] == "served"
+        started = time.monotonic()
+        answer = await sync_to_async(Client().get)("/healthz")
+        assert time.monotonic() - started < 3
+        assert answer.status_code == 200 and answer.json()["redis"] == "degraded"
+    finally:
+        hung.close()
+        live.stop()
+        channel_layers.backends.clear()
