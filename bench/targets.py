@@ -567,11 +567,13 @@ class Site(Target):
             assert response.status == 200
         return time.perf_counter() - started
 
-    def cleanup(self) -> None:
+    def cleanup(self, redis_keys: bool = True) -> None:
+        """Drop the database and, with `redis_keys`, the run's keys in Redis (not needed
+        on a Redis of the run's own, which is stopped anyway)."""
         if self.created:
             with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        for url in self.redis_url.split(","):
+        for url in self.redis_url.split(",") if redis_keys else []:
             client = redis.Redis.from_url(url)
             keys = list(client.scan_iter(f"{self.prefix}*", count=1000))
             for start in range(0, len(keys), 1000):
