@@ -71,10 +71,10 @@ SHARD_ROOM_SIZE = 2
 SHARD_WORKERS = 3
 # Search steps: at a few hundred messages/s, one message from most rooms per step.
 SHARD_STEP_SECONDS = 3.0
-# The step whose commands are counted lasts long enough for every room to send this
-# many messages, within these bounds (seconds).
-SHARD_COUNT_MESSAGES_PER_ROOM = 2
-SHARD_COUNT_SECONDS = (10.0, 30.0)
+# The step whose commands are counted: every room sends as many messages as every other,
+# for at least the first of these many seconds (two of the workers' 10 s heartbeats, whose
+# presence work is much of Redis's), and at most the second.
+SHARD_COUNT_SECONDS = (20.0, 40.0)
 # The target: each shard's commands within this share of the shards' mean.
 SHARD_BALANCE = 0.2
 HISTORY_MESSAGES = 1_000_000
@@ -95,9 +95,14 @@ def passes(step: dict[str, Any]) -> bool:
 
 
 def shard_count_seconds(rate: float) -> float:
-    """How long the counted step of the shards scenario lasts at `rate` (messages/s)."""
+    """How long the counted step of the shards scenario lasts at `rate` (messages/s in all):
+    a whole number of rounds of one message from every room, if a round is short enough."""
     low, high = SHARD_COUNT_SECONDS
-    return max(low, min(high, SHARD_COUNT_MESSAGES_PER_ROOM * SHARD_ROOMS / rate))
+    round_seconds = SHARD_ROOMS / rate
+    if round_seconds > high:
+        return high
+    # Half a message short of the next round, so that no rounding lets one more in.
+    return math.ceil(low / round_seconds) * round_seconds - 0.5 / rate
 
 
 def rounded(rate: float) -> float:
@@ -171,6 +176,7 @@ class Bench:
                 "shard_room_size": SHARD_ROOM_SIZE,
                 "shard_workers": SHARD_WORKERS,
                 "shard_step_seconds": SHARD_STEP_SECONDS,
+                "shard_count_seconds": list(SHARD_COUNT_SECONDS),
                 "shard_balance": SHARD_BALANCE,
                 "scenarios_run": sorted(only),
                 "targets_run": [target.label for target in self.targets],
