@@ -938,7 +938,8 @@ def shards_method(results: Results) -> str:
     counted = entries[0]["counted"]
     return (
         "- Redis shards: for each of the two sites, its own `redis-server` processes on free"
-        ' ports of 127.0.0.1 (`--save "" --appendonly no`, empty at the start), named by'
+        ' ports of 127.0.0.1 (`--save "" --appendonly no`, empty at the start, at niceness 0'
+        " as the shared Redis), named by"
         " `REDIS_URL` (comma-separated), a fresh database, and"
         f" {settings['shard_workers']} workers started one after another; each places its"
         " queue when its `/healthz` is first asked (`chat.workers.queue_shard_choose`), and"
