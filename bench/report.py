@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 TARGETS = ("node-ws", "tutorial", "site")
 COLOURS = {"node-ws": "#4c72b0", "tutorial": "#dd8452", "site": "#55a868"}
@@ -1139,6 +1140,11 @@ def plot_shards(results: Results, path: Path) -> None:
     right.axhline(results["settings"]["p99_limit_ms"], color="red", linewidth=0.8)
     right.set_xscale("log")
     right.set_yscale("log")
+    # Plain numbers at powers of 2: a log axis of less than two decades otherwise labels
+    # one tick, or its minor ticks on top of each other.
+    right.xaxis.set_major_locator(LogLocator(base=2))
+    right.xaxis.set_major_formatter(ScalarFormatter())
+    right.xaxis.set_minor_formatter(NullFormatter())
     right.set_xlabel("messages/s in all, offered")
     right.set_ylabel("p99 latency, ms")
     right.set_title("Capacity search (3 s steps) and the counted step", fontsize=10)
