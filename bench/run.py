@@ -256,10 +256,12 @@ class Bench:
         hint: float | None,
         seconds: float = STEP_SECONDS,
         hurry: bool | None = None,
+        what: str | None = None,
     ) -> tuple[float | None, list[dict[str, Any]]]:
         """The highest passing rate; every step taken to find it.
 
-        `hurry` (bisect once) is decided by the time the run has taken, unless given.
+        `hurry` (bisect once) is decided by the time the run has taken, unless given;
+        `what` names the search in the report's list of hurried ones.
         """
         rate = rounded(max(hint or 0.0, MIN_RATE, target.start_deliveries / room_size))
         steps: list[dict[str, Any]] = []
@@ -283,7 +285,7 @@ class Bench:
         if hurry is None:
             hurry = time.monotonic() - self.started > HURRY_AFTER_SECONDS
         if hurry:
-            self.results["hurried"].append(f"{target.name} room of {room_size}")
+            self.results["hurried"].append(what or f"{target.label} room of {room_size}")
         for _ in range(1 if hurry else BISECTIONS):
             if good is None or bad is None or len(steps) >= MAX_STEPS:
                 break
@@ -535,7 +537,12 @@ class Bench:
                 )
                 site.wait_idle()
                 capacity, steps = self.search(
-                    site, SHARD_ROOM_SIZE, None, seconds=SHARD_STEP_SECONDS, hurry=hurry
+                    site,
+                    SHARD_ROOM_SIZE,
+                    None,
+                    seconds=SHARD_STEP_SECONDS,
+                    hurry=hurry,
+                    what=f"site on {count} Redis shard(s), {SHARD_ROOMS} rooms",
                 )
                 self.say(f"  capacity {report.rate_text(capacity)} messages/s in all")
                 if rate is None:
