@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 TARGETS = ("node-ws", "tutorial", "site")
 COLOURS = {"node-ws": "#4c72b0", "tutorial": "#dd8452", "site": "#55a868"}
@@ -118,14 +119,18 @@ def write(results: Results, out: Path) -> None:
     """Write README.md and the PNG plots into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     LOWEST_RATE[0] = results["settings"].get("min_rate", LOWEST_RATE[0])
-    plot_capacity(results, out / "capacity.png")
-    plot_latency(results, out / "latency.png")
+    if results["scenarios"]:
+        plot_capacity(results, out / "capacity.png")
+        plot_latency(results, out / "latency.png")
     if results.get("broadcast"):
         plot_audience(results, out / "audience.png")
+    if results.get("shards"):
+        plot_shards(results, out / "shards.png")
     lines: list[str] = []
     lines += title(results)
     lines += small_rooms(results)
     lines += audience(results)
+    lines += shards_section(results)
     lines += search_section(results)
     if results["scenarios"]:
         lines += summary(results)
@@ -242,6 +247,201 @@ def audience(results: Results) -> list[str]:
     return [*lines, "", "![Delivered messages per second by offered rate](audience.png)", ""]
 
 
+def shard_deviations(entry: dict[str, Any]) -> tuple[float, float]:
+    """The most and the fewest commands of a shard, against the shards' mean (+0.05 is 5%
+    above it)."""
+    calls = [shard["calls"] for shard in entry["per_shard"]]
+    mean = sum(calls) / len(calls)
+    return max(calls) / mean - 1, min(calls) / mean - 1
+
+
+def percent(value: float) -> str:
+    return f"{value * 100:+.1f}%"
+
+
+def shards_section(results: Results) -> list[str]:
+    """The site on several Redis shards against the site on one: balance and capacity."""
+    entries = results.get("shards") or []
+    if not entries:
+        return []
+    settings = results["settings"]
+    one = next((entry for entry in entries if entry["shards"] == 1), None)
+    many = next((entry for entry in entries if entry["shards"] > 1), None)
+    first = entries[0]
+    count = many["shards"] if many else settings["shards"]
+    counted = first["counted"]
+    lines = [
+        f"## Redis shards: {count} against 1",
+        "",
+        f"The site on {count} Redis shards against the site on one, in the same run, each on"
+        " Redis servers of the run's own (empty, no persistence) with a database of its own:"
+        f" {first['rooms']:,} rooms of {first['room_size']} sockets"
+        f" ({first['rooms'] * first['room_size']:,} sockets, each its own user), one sender in"
+        f" each room, every room chatting, on {first['workers']} workers both times"
+        f" ({first['workers']}, so that each shard can hold one worker's queue). Capacity: the"
+        " highest total rate with every member getting every message of its room and p99 ≤"
+        f" {settings['p99_limit_ms']:.0f} ms. Commands: every shard's `INFO commandstats`"
+        " (calls, the commands Lua scripts run included) after one step at the same rate for"
+        f" both, {rate_text(counted['offered_rate'])} messages/s (half the capacity on one"
+        f" shard) for {counted['duration_s']:.1f} s (every room sending"
+        f" {counted['sent'] / first['rooms']:g} messages), with `CONFIG RESETSTAT` before it.",
+        "",
+        "### Targets",
+        "",
+    ]
+    if many is not None:
+        high, low = shard_deviations(many)
+        calls = [shard["calls"] for shard in many["per_shard"]]
+        balance = settings["shard_balance"]
+        lines.append(
+            f"- Each shard's Redis commands within ±{balance * 100:.0f}% of the shards' mean,"
+            f" over the {many['rooms']:,} rooms: {verdict(max(high, -low) <= balance)} (the"
+            f" most {percent(high)}, the fewest {percent(low)}; {min(calls):,} to"
+            f" {max(calls):,} calls in the step)."
+        )
+    if one is not None and many is not None:
+        value = ratio(many["capacity"], one["capacity"])
+        lines.append(
+            f"- Capacity with {count} shards ≥ capacity with 1:"
+            f" {verdict(None if value is None else value >= 1)} ({rate_text(many['capacity'])}"
+            f" / {rate_text(one['capacity'])} messages/s = {ratio_text(value)})."
+        )
+    cpu_text = "; ".join(
+        f"{entry['shards']} shard{'s' if entry['shards'] > 1 else ''}: "
+        + " + ".join(f"{shard['cpu_seconds']:.2f}" for shard in entry["per_shard"])
+        + (
+            f" = {sum(shard['cpu_seconds'] for shard in entry['per_shard']):.2f} s"
+            if entry["shards"] > 1
+            else " s"
+        )
+        for entry in entries
+    )
+    if one is not None and many is not None:
+        # Per second: the two windows differ by a fraction of a second.
+        rates = {
+            entry["shards"]: sum(shard["calls"] for shard in entry["per_shard"])
+            / entry["counted_window_s"]
+            for entry in (one, many)
+        }
+        lines.append(
+            f"- Commands in all, per second of the step: {rates[1]:,.0f} on 1 shard,"
+            f" {rates[count]:,.0f} on {count} ({ratio_text(ratio(rates[count], rates[1]))})."
+        )
+    lines += [
+        f"- Redis CPU in that step (`INFO cpu`, user + system): {cpu_text}.",
+        "",
+        "| Redis | workers' queues on shards | capacity, messages/s in all | p99 ms there"
+        " | workers' CPU µs per message there |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for entry in entries:
+        at = next(
+            (s for s in entry["steps"] if s["passed"] and s["offered_rate"] == entry["capacity"]),
+            None,
+        )
+        cpu = at["server_cpu_us_per_delivery"] if at else None
+        per_message = "-" if cpu is None else f"{cpu * entry['room_size']:,.0f}"
+        lines.append(
+            f"| {entry['shards']} shard{'s' if entry['shards'] > 1 else ''} |"
+            f" {', '.join(str(shard) for shard in entry['queue_shards'])} |"
+            f" {rate_text(entry['capacity'])} | {ms(at['p99_ms']) if at else '-'} |"
+            f" {per_message} |"
+        )
+    lines += [
+        "",
+        "A search takes one step per rate, and a step fails on any p99 over the limit: one"
+        " stall of the workers or the database fails it. The same load held longer compares"
+        f" the two more steadily: {rate_text(counted['offered_rate'])} messages/s for"
+        f" {counted['duration_s']:.1f} s, the step whose commands are counted.",
+        "",
+        "| Redis | p50 ms | p99 ms | max ms | late or lost | workers' CPU, cores"
+        " | workers' CPU µs per message | Redis CPU µs per message |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for entry in entries:
+        step = entry["counted"]
+        cpu = step["server_cpu_us_per_delivery"]
+        per_message = "-" if cpu is None else f"{cpu * entry['room_size']:,.0f}"
+        redis_cpu = sum(shard["cpu_seconds"] for shard in entry["per_shard"])
+        lines.append(
+            f"| {entry['shards']} shard{'s' if entry['shards'] > 1 else ''} |"
+            f" {ms(step['p50_ms'])} | {ms(step['p99_ms'])} | {ms(step['max_ms'])} |"
+            f" {step['late_or_lost']:,} | {step['server_cpu_cores']:.2f} | {per_message} |"
+            f" {redis_cpu / step['sent'] * 1e6:,.0f} |"
+        )
+    lines += [
+        "",
+        f"### Each shard's work at {rate_text(counted['offered_rate'])} messages/s",
+        "",
+        "Rooms and users: the groups `room-<pk>` and `user-<pk>` found on the shard after the"
+        " step (every key of a room lives with its group, every key of a user with its"
+        " group). Commands per second over the step and its drain.",
+        "",
+        "| Redis | shard | rooms | users | workers' queues | commands | commands/s"
+        " | against the mean | Redis CPU s | of a core |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for entry in entries:
+        calls = [shard["calls"] for shard in entry["per_shard"]]
+        mean = sum(calls) / len(calls)
+        window = entry["counted_window_s"]
+        for shard in entry["per_shard"]:
+            keys = shard["keys"]
+            against = percent(shard["calls"] / mean - 1) if entry["shards"] > 1 else "-"
+            lines.append(
+                f"| {entry['shards']} shard{'s' if entry['shards'] > 1 else ''} |"
+                f" {shard['shard']} | {keys.get('group:room', 0):,} |"
+                f" {keys.get('group:user', 0):,} | {shard['queues']} | {shard['calls']:,} |"
+                f" {shard['calls'] / window:,.0f} | {against} |"
+                f" {shard['cpu_seconds']:.2f} | {shard['cpu_seconds'] / window * 100:.1f}% |"
+            )
+    lines += [
+        "",
+        "By command (calls in the step):",
+        "",
+        "| command | "
+        + " | ".join(
+            f"{entry['shards']} shard{'s' if entry['shards'] > 1 else ''}: {shard['shard']}"
+            for entry in entries
+            for shard in entry["per_shard"]
+        )
+        + " | "
+        + " | ".join(f"{entry['shards']}: in all" for entry in entries if entry["shards"] > 1)
+        + " |",
+        "|---|"
+        + "---:|" * sum(len(entry["per_shard"]) + (entry["shards"] > 1) for entry in entries),
+    ]
+    commands: dict[str, int] = {}
+    for entry in entries:
+        for shard in entry["per_shard"]:
+            for name, calls in shard["by_command"].items():
+                commands[name] = commands.get(name, 0) + calls
+    for name in sorted(commands, key=lambda name: -commands[name]):
+        cells = []
+        for entry in entries:
+            values = [shard["by_command"].get(name, 0) for shard in entry["per_shard"]]
+            cells += [f"{value:,}" for value in values]
+            if entry["shards"] > 1:
+                cells.append(f"{sum(values):,}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "What sends them (chat/redis/, chat/layers.py): `eval` runs the rate limit's"
+        " reservation (on the sender's user's shard), the group send's script (once per shard"
+        " holding a member's queue) and the presence sweep (each worker, each of its rooms,"
+        " every heartbeat of 10 s, on the room's shard); the commands those scripts run count"
+        " as well. `zadd` and `expire` outside scripts are the presence refresh (each socket,"
+        " every heartbeat, on its room's shard); `zremrangebyscore` and `zrange` also read a"
+        " group's members before a send (the group's shard); `bzpopmin` and `zpopmin` are the"
+        " workers' readers of their queues; `set`, `get` and `info` are the epoch watch"
+        " (each worker, every shard, every 2 s); the registry of live workers is on one shard.",
+        "",
+        "![Commands per shard, and p99 against rate](shards.png)",
+        "",
+    ]
+    return lines
+
+
 def title(results: Results) -> list[str]:
     day = results["started"][:10]
     machine = results["machine"]
@@ -254,14 +454,29 @@ def title(results: Results) -> list[str]:
         if results.get("error")
         else []
     )
+    settings = results["settings"]
+    ran = settings.get("scenarios_run")
+    measured = settings.get("targets_run")
+    if ran is not None and measured is not None and ("rooms" not in ran or len(measured) < 3):
+        # Some scenarios, some targets: say which, not what a whole run compares.
+        what = (
+            f"`bench/run.py --only {' '.join(ran)} --targets {' '.join(measured)}`,"
+            f" {results['duration_s'] / 60:.1f} minutes on {machine['cores']} cores"
+            f" ({machine['cpu']}): these scenarios and targets alone, each with its baseline"
+            " in the same run."
+        )
+    else:
+        what = (
+            f"`make bench`, {results['duration_s'] / 60:.1f} minutes on {machine['cores']} cores"
+            f" ({machine['cpu']}), the site measured against the Channels tutorial's chat and a"
+            " Node `ws` broadcast server in the same run."
+        )
     return [
         f"# Fan-out benchmark, {day}",
         "",
-        f"`make bench`, {results['duration_s'] / 60:.1f} minutes on {machine['cores']} cores"
-        f" ({machine['cpu']}), the site measured against the Channels tutorial's chat and a"
-        " Node `ws` broadcast server in the same run. Capacity is the highest rate of messages"
-        f" sent into one room at which every member got every message with p99 ≤"
-        f" {results['settings']['p99_limit_ms']:.0f} ms.",
+        f"{what} Capacity is the highest rate of messages sent into one room (or in all, where"
+        f" many rooms chat) at which every member got every message with p99 ≤"
+        f" {settings['p99_limit_ms']:.0f} ms.",
         "",
         *unfinished,
     ]
@@ -618,7 +833,9 @@ def method(results: Results) -> list[str]:
     database = {"postgres": "PostgreSQL", "sqlite": "SQLite"}[
         settings.get("site_database", "postgres")
     ]
-    return [
+    ran = set(settings.get("scenarios_run") or ["rooms", "history"])
+    measured = set(settings.get("targets_run") or TARGETS)
+    lines = [
         "## Method",
         "",
         f"- Machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gib']} GiB"
@@ -688,14 +905,61 @@ def method(results: Results) -> list[str]:
         " `welcome` arrived). Daphne listens with Twisted's default backlog of 50, node with"
         " 511.",
         "- History: one worker; messages loaded with COPY; sequential authenticated GETs.",
-        "",
-        "### Plots",
-        "",
-        "![capacity by room size and workers](capacity.png)",
-        "",
-        "![latency against offered rate](latency.png)",
-        "",
     ]
+    # What this run did not measure is not described.
+    skipped = [
+        ("  - **tutorial**", "tutorial" not in measured),
+        ("  - **node-ws**", "node-ws" not in measured),
+        ("- Memory and storm", "rooms" not in ran),
+        ("- History", "history" not in ran),
+    ]
+    lines = [
+        line
+        for line in lines
+        if not any(line.startswith(start) and skip for start, skip in skipped)
+    ]
+    if results.get("shards"):
+        lines.append(shards_method(results))
+    if results["scenarios"]:
+        lines += [
+            "",
+            "### Plots",
+            "",
+            "![capacity by room size and workers](capacity.png)",
+            "",
+            "![latency against offered rate](latency.png)",
+        ]
+    return [*lines, ""]
+
+
+def shards_method(results: Results) -> str:
+    """How the shards scenario ran, as one bullet of the method."""
+    settings = results["settings"]
+    entries = results["shards"]
+    counted = entries[0]["counted"]
+    return (
+        "- Redis shards: for each of the two sites, its own `redis-server` processes on free"
+        ' ports of 127.0.0.1 (`--save "" --appendonly no`, empty at the start, at niceness 0'
+        " as the shared Redis), named by"
+        " `REDIS_URL` (comma-separated), a fresh database, and"
+        f" {settings['shard_workers']} workers started one after another; each places its"
+        " queue when its `/healthz` is first asked (`chat.workers.queue_shard_choose`), and"
+        " each `/healthz` then says on which shard it is. Socket i is user i, on worker i mod"
+        f" {settings['shard_workers']}, in room i div {settings['shard_room_size']}: the two"
+        " sockets of a room are on two workers, and the first of them sends. The"
+        f" {settings['shard_rooms'] * settings['shard_room_size']:,} tokens come from"
+        " `chat.tokens.token_issue` in one `manage.py shell` (the token `POST /api/token/`"
+        " answers with), not from the endpoint: that many password checks would take minutes."
+        " The search is the others' (same first rate for both, bisecting as often), with"
+        f" {settings['shard_step_seconds']:g} s steps. The counted step lasts"
+        f" {counted['duration_s']:.1f} s: whole rounds of one message from every room, at"
+        " least 20 s (two of the workers' heartbeats, whose presence work is much of"
+        " Redis's). Its window (the step, its drain, and any wait for stragglers) is from"
+        " `CONFIG RESETSTAT` to `INFO commandstats` on every shard, less the bench's own"
+        " `INFO` calls, and covers the workers' background work too (presence refresh and"
+        " sweeps every 10 s, the epoch watch every 2 s). Keys are counted with `SCAN` after"
+        " it. The one-shard site runs first, then the sharded one, on the same machine."
+    )
 
 
 def raw(results: Results) -> list[str]:
@@ -707,37 +971,64 @@ def raw(results: Results) -> list[str]:
         "",
     ]
     for item in results["scenarios"]:
-        lines += [
+        lines.append(
             f"### {item['target']}, {item['workers']} worker(s), room of {item['room_size']}:"
-            f" capacity {rate_text(item['capacity'])}/s",
-            "",
-            "| rate/s | sent/s | delivered/s | p50 ms | p99 ms | max ms | late/lost | lost"
-            " | dup | reord | server CPU | µs/delivery | client CPU | rest CPU | |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-        ]
+            f" capacity {rate_text(item['capacity'])}/s"
+        )
         named = [(step, "") for step in item["steps"]]
         if item["half"]:
             named.append((item["half"], "half"))
         if item["at_tutorial_capacity"]:
             named.append((item["at_tutorial_capacity"], "tutorial's capacity"))
-        for step, name in named:
-            cpu = step["server_cpu_us_per_delivery"]
-            result = "pass" if step["passed"] else "fail"
-            closes = step["unexpected_closes"]
-            if closes:
-                result += f" (closed: {closes})"
-            if name:
-                result = f"{name}: {result}"
-            lines.append(
-                f"| {rate_text(step['offered_rate'])} | {step['sent_rate']:,.0f} |"
-                f" {step['delivered_per_s']:,.0f} | {ms(step['p50_ms'])} | {ms(step['p99_ms'])} |"
-                f" {ms(step['max_ms'])} | {step['late_or_lost']} | {step['lost']} |"
-                f" {step['duplicates']} | {step['reordered']} | {step['server_cpu_cores']:.2f} |"
-                f" {'-' if cpu is None else f'{cpu:.0f}'} | {step['client_cpu_cores']:.2f} |"
-                f" {step['rest_cpu_cores']:.2f} | {result} |"
-            )
-        lines.append("")
+        lines += ["", *step_table(named), ""]
+    for entry in results.get("shards") or []:
+        lines.append(
+            f"### site on {entry['shards']} Redis shard(s), {entry['workers']} workers,"
+            f" {entry['rooms']:,} rooms of {entry['room_size']}: capacity"
+            f" {rate_text(entry['capacity'])}/s in all"
+        )
+        named = [(step, "") for step in entry["steps"]]
+        named.append((entry["counted"], "commands counted"))
+        lines += ["", *step_table(named), ""]
+        lines += shard_log_notes(entry)
     return lines
+
+
+def step_table(named: list[tuple[dict[str, Any], str]]) -> list[str]:
+    """Steps as a table, each with what it was (a search's steps have no name)."""
+    lines = [
+        "| rate/s | sent/s | delivered/s | p50 ms | p99 ms | max ms | late/lost | lost"
+        " | dup | reord | server CPU | µs/delivery | client CPU | rest CPU | |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for step, name in named:
+        cpu = step["server_cpu_us_per_delivery"]
+        result = "pass" if step["passed"] else "fail"
+        closes = step["unexpected_closes"]
+        if closes:
+            result += f" (closed: {closes})"
+        if name:
+            result = f"{name}: {result}"
+        lines.append(
+            f"| {rate_text(step['offered_rate'])} | {step['sent_rate']:,.0f} |"
+            f" {step['delivered_per_s']:,.0f} | {ms(step['p50_ms'])} | {ms(step['p99_ms'])} |"
+            f" {ms(step['max_ms'])} | {step['late_or_lost']} | {step['lost']} |"
+            f" {step['duplicates']} | {step['reordered']} | {step['server_cpu_cores']:.2f} |"
+            f" {'-' if cpu is None else f'{cpu:.0f}'} | {step['client_cpu_cores']:.2f} |"
+            f" {step['rest_cpu_cores']:.2f} | {result} |"
+        )
+    return lines
+
+
+def shard_log_notes(entry: dict[str, Any]) -> list[str]:
+    """What one site of the shards scenario logged at WARNING and above."""
+    counts = entry.get("log_warnings") or {}
+    top = sorted(counts.items(), key=lambda item: -item[1])[:6]
+    return [
+        f"Workers' logs: {sum(counts.values())} WARNING or ERROR lines" + (":" if top else "."),
+        *(f"- {count} x `{message.replace('`', '')}`" for message, count in top),
+        "",
+    ]
 
 
 # --- plots -----------------------------------------------------------------------
@@ -783,6 +1074,82 @@ def plot_audience(results: Results, path: Path) -> None:
     right.set_ylabel("p99 latency, ms")
     right.axhline(results["settings"]["p99_limit_ms"], color="red", linestyle="--", linewidth=1)
     figure.suptitle(f"One room, {viewers:,} sockets")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_shards(results: Results, path: Path) -> None:
+    """Left, each shard's commands per second in the counted step, by command; right, p99
+    against the offered rate in each site's search."""
+    entries = results["shards"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
+    bars = [
+        (f"{entry['shards']} shard{'s' if entry['shards'] > 1 else ''}: {shard['shard']}", shard)
+        for entry in entries
+        for shard in entry["per_shard"]
+    ]
+    windows = [entry["counted_window_s"] for entry in entries for _ in entry["per_shard"]]
+    totals: dict[str, int] = {}
+    for _, shard in bars:
+        for name, calls in shard["by_command"].items():
+            totals[name] = totals.get(name, 0) + calls
+    shown = sorted(totals, key=lambda name: -totals[name])[:7]
+    bottoms = [0.0] * len(bars)
+    for name in [*shown, "other"]:
+        values = [
+            (
+                shard["by_command"].get(name, 0)
+                if name != "other"
+                else sum(c for n, c in shard["by_command"].items() if n not in shown)
+            )
+            / window
+            for (_, shard), window in zip(bars, windows, strict=True)
+        ]
+        left.bar(
+            range(len(bars)), values, bottom=bottoms, label=name, edgecolor="black", linewidth=0.3
+        )
+        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    left.set_xticks(range(len(bars)), [label for label, _ in bars], fontsize=8)
+    left.set_ylabel("Redis commands/s (scripts' commands included)")
+    rate = entries[0]["counted"]["offered_rate"]
+    left.set_title(f"Each shard at {rate:g} messages/s", fontsize=10)
+    left.legend(fontsize=7, ncol=2)
+    left.grid(axis="y", alpha=0.3)
+    for entry in entries:
+        steps = sorted(
+            (s for s in entry["steps"] if s["p99_ms"] is not None), key=lambda s: s["offered_rate"]
+        )
+        (line,) = right.plot(
+            [s["offered_rate"] for s in steps],
+            [s["p99_ms"] for s in steps],
+            marker="o",
+            label=f"{entry['shards']} shard{'s' if entry['shards'] > 1 else ''}",
+        )
+        counted = entry["counted"]
+        if counted["p99_ms"] is not None:
+            right.plot(
+                [counted["offered_rate"]],
+                [counted["p99_ms"]],
+                marker="*",
+                markersize=12,
+                linestyle="none",
+                color=line.get_color(),
+                label=f"{line.get_label()}, {counted['duration_s']:.0f} s step",
+            )
+    right.axhline(results["settings"]["p99_limit_ms"], color="red", linewidth=0.8)
+    right.set_xscale("log")
+    right.set_yscale("log")
+    # Plain numbers at powers of 2: a log axis of less than two decades otherwise labels
+    # one tick, or its minor ticks on top of each other.
+    right.xaxis.set_major_locator(LogLocator(base=2))
+    right.xaxis.set_major_formatter(ScalarFormatter())
+    right.xaxis.set_minor_formatter(NullFormatter())
+    right.set_xlabel("messages/s in all, offered")
+    right.set_ylabel("p99 latency, ms")
+    right.set_title("Capacity search (3 s steps) and the counted step", fontsize=10)
+    right.legend(fontsize=8)
+    right.grid(alpha=0.3, which="both")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -10,7 +10,10 @@ capacity. In the room of 1,000 with the most workers, before its search:
 resident memory per idle socket at 1,000 and 5,000 sockets and a reconnect
 storm of 1,000. Then an audience: 5,000 sockets in one room on 2 workers (the
 site's a broadcast room, watched without signing in), at 1, 10 and 50
-messages a second. Then the site's history API on a room of 1,000,000 messages,
+messages a second. Then the site on 3 Redis shards against the site on 1 (Redis
+servers of the run's own, 1,000 rooms of 2 on 3 workers): capacity, and each
+shard's commands in one step at the same rate for both. Then the site's
+history API on a room of 1,000,000 messages,
 and last search on 1,000,000 messages against the naive search (bench/search.py,
 in a process and a database of its own; its own README in <out>/search/).
 `report.py` writes the results' README and plots.
@@ -41,7 +44,7 @@ WORKERS = (1, 2)
 SENDERS = 10  # sockets that send, each a different user on the site
 STEP_SECONDS = 2.0
 P99_LIMIT_MS = 250.0
-SCENARIOS = frozenset({"rooms", "small-rooms", "broadcast", "history", "search"})
+SCENARIOS = frozenset({"rooms", "small-rooms", "broadcast", "shards", "history", "search"})
 MAX_STEPS = 11  # per search, bisection included
 BISECTIONS = 3
 MIN_RATE = 0.25
@@ -58,6 +61,22 @@ BROADCAST_STEP_SECONDS = 6.0
 # Many small rooms: this many rooms of this many sockets, every room chatting at once.
 SMALL_ROOMS = 200
 SMALL_ROOM_SIZE = 5
+# Redis shards: the site on SHARDS shards against the site on one, in the same run, each
+# on Redis servers of the run's own. SHARD_ROOMS rooms of SHARD_ROOM_SIZE sockets (every
+# socket its own user), one sender in each room, on SHARD_WORKERS workers: as many as
+# shards, so that each shard can hold one worker's queue.
+SHARDS = 3
+SHARD_ROOMS = 1000
+SHARD_ROOM_SIZE = 2
+SHARD_WORKERS = 3
+# Search steps: at a few hundred messages/s, one message from most rooms per step.
+SHARD_STEP_SECONDS = 3.0
+# The step whose commands are counted: every room sends as many messages as every other,
+# for at least the first of these many seconds (two of the workers' 10 s heartbeats, whose
+# presence work is much of Redis's), and at most the second.
+SHARD_COUNT_SECONDS = (20.0, 40.0)
+# The target: each shard's commands within this share of the shards' mean.
+SHARD_BALANCE = 0.2
 HISTORY_MESSAGES = 1_000_000
 HISTORY_REQUESTS = 30
 # Past this point of the run, searches bisect once instead of BISECTIONS times:
@@ -73,6 +92,17 @@ def passes(step: dict[str, Any]) -> bool:
         and step["p99_ms"] <= P99_LIMIT_MS
         and not step["unexpected_closes"]
     )
+
+
+def shard_count_seconds(rate: float) -> float:
+    """How long the counted step of the shards scenario lasts at `rate` (messages/s in all):
+    a whole number of rounds of one message from every room, if a round is short enough."""
+    low, high = SHARD_COUNT_SECONDS
+    round_seconds = SHARD_ROOMS / rate
+    if round_seconds > high:
+        return high
+    # Half a message short of the next round, so that no rounding lets one more in.
+    return math.ceil(low / round_seconds) * round_seconds - 0.5 / rate
 
 
 def rounded(rate: float) -> float:
@@ -95,6 +125,7 @@ class Bench:
         self.out = out
         self.quick = quick
         self.only = only
+        self.database = database
         self.log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
         self.started = time.monotonic()
         self.pool = loadgen.ClientPool(CLIENT_PROCESSES)
@@ -110,6 +141,7 @@ class Bench:
             "scenarios": [],
             "small_rooms": [],
             "broadcast": [],
+            "shards": [],
             "memory": [],
             "history": None,
             "search": None,
@@ -139,6 +171,15 @@ class Bench:
                 "broadcast_senders": BROADCAST_SENDERS,
                 "broadcast_rates": list(BROADCAST_RATES),
                 "broadcast_step_seconds": BROADCAST_STEP_SECONDS,
+                "shards": SHARDS,
+                "shard_rooms": SHARD_ROOMS,
+                "shard_room_size": SHARD_ROOM_SIZE,
+                "shard_workers": SHARD_WORKERS,
+                "shard_step_seconds": SHARD_STEP_SECONDS,
+                "shard_count_seconds": list(SHARD_COUNT_SECONDS),
+                "shard_balance": SHARD_BALANCE,
+                "scenarios_run": sorted(only),
+                "targets_run": [target.label for target in self.targets],
                 # The site's setting, as its workers inherit it from this environment.
                 "batch_tick_ms": int(os.environ.get("CHAT_BATCH_TICK_MS", "50")),
                 "history_requests": HISTORY_REQUESTS,
@@ -209,15 +250,25 @@ class Bench:
     # --- capacity
 
     def search(
-        self, target: targets.Target, room_size: int, hint: float | None
+        self,
+        target: targets.Target,
+        room_size: int,
+        hint: float | None,
+        seconds: float = STEP_SECONDS,
+        hurry: bool | None = None,
+        what: str | None = None,
     ) -> tuple[float | None, list[dict[str, Any]]]:
-        """The highest passing rate; every step taken to find it."""
+        """The highest passing rate; every step taken to find it.
+
+        `hurry` (bisect once) is decided by the time the run has taken, unless given;
+        `what` names the search in the report's list of hurried ones.
+        """
         rate = rounded(max(hint or 0.0, MIN_RATE, target.start_deliveries / room_size))
         steps: list[dict[str, Any]] = []
         good: float | None = None
         bad: float | None = None
         while len(steps) < MAX_STEPS:
-            step = self.measure(target, rate)
+            step = self.measure(target, rate, seconds=seconds)
             steps.append(step)
             if step["passed"]:
                 good = rate
@@ -231,16 +282,17 @@ class Bench:
                 if rate <= MIN_RATE:
                     return None, steps
                 rate = max(MIN_RATE, rounded(rate / 2))
-        hurry = time.monotonic() - self.started > HURRY_AFTER_SECONDS
+        if hurry is None:
+            hurry = time.monotonic() - self.started > HURRY_AFTER_SECONDS
         if hurry:
-            self.results["hurried"].append(f"{target.label} room of {room_size}")
+            self.results["hurried"].append(what or f"{target.label} room of {room_size}")
         for _ in range(1 if hurry else BISECTIONS):
             if good is None or bad is None or len(steps) >= MAX_STEPS:
                 break
             middle = rounded(math.sqrt(good * bad))
             if middle <= good * 1.05 or middle >= bad:
                 break
-            step = self.measure(target, middle)
+            step = self.measure(target, middle, seconds=seconds)
             steps.append(step)
             if step["passed"]:
                 good = middle
@@ -440,6 +492,114 @@ class Bench:
             self.pool.forget()
             target.stop()
 
+    # --- Redis shards: 3 against 1
+
+    def shards(self) -> None:
+        """The site on SHARDS Redis shards against the site on one, in the same run.
+
+        Each on Redis servers of its own (fresh, no persistence), a fresh database
+        and SHARD_WORKERS workers, with SHARD_ROOMS rooms of SHARD_ROOM_SIZE sockets
+        all chatting: the capacity of each, searched as the other scenarios are; then
+        one step at the same rate for both (half the capacity on one shard), each
+        shard's command counts reset before it (CONFIG RESETSTAT) and read after it.
+        """
+        # Both searches bisect as often, wherever the scenario falls in the run.
+        hurry = time.monotonic() - self.started > HURRY_AFTER_SECONDS
+        rate: float | None = None
+        sockets = SHARD_ROOMS * SHARD_ROOM_SIZE
+        for count in (1, SHARDS):
+            servers = [
+                targets.RedisServer(f"redis-shards{count}-{number}", self.log_dir)
+                for number in range(count)
+            ]
+            site = targets.Site(
+                self.log_dir,
+                self.database,
+                redis_url=",".join(server.url for server in servers),
+                name=f"shards{count}",
+                users=sockets,
+            )
+            self.say(
+                f"site on {count} Redis shard(s), {SHARD_WORKERS} workers,"
+                f" {SHARD_ROOMS} rooms of {SHARD_ROOM_SIZE}"
+            )
+            try:
+                for server in servers:
+                    server.start()
+                site.prepare()
+                site.start(SHARD_WORKERS)
+                queues = site.queue_shards()
+                spec = site.rooms_spec(SHARD_ROOMS, SHARD_ROOM_SIZE)
+                opened = self.pool.open(spec, sockets, site.open_concurrency)
+                self.say(
+                    f"  {sockets} sockets open in {opened['seconds']:.1f} s;"
+                    f" the workers' queues on shards {queues}"
+                )
+                site.wait_idle()
+                capacity, steps = self.search(
+                    site,
+                    SHARD_ROOM_SIZE,
+                    None,
+                    seconds=SHARD_STEP_SECONDS,
+                    hurry=hurry,
+                    what=f"site on {count} Redis shard(s), {SHARD_ROOMS} rooms",
+                )
+                self.say(f"  capacity {report.rate_text(capacity)} messages/s in all")
+                if rate is None:
+                    rate = rounded((capacity or MIN_RATE) / 2)
+                seconds = shard_count_seconds(rate)
+                self.say(f"  {seconds:.1f} s at {rate:g}/s, each shard's commands counted:")
+                site.wait_idle()
+                for server in servers:
+                    server.stats_reset()
+                before = [server.stats() for server in servers]
+                started = time.monotonic()
+                counted = self.measure(site, rate, seconds=seconds)
+                after = [server.stats() for server in servers]
+                window = time.monotonic() - started
+                shards = []
+                for number, (server, early, late) in enumerate(
+                    zip(servers, before, after, strict=True)
+                ):
+                    done = server.stats_between(early, late)
+                    shards.append(
+                        {
+                            "shard": number,
+                            "calls": sum(done["by_command"].values()),
+                            "usec": sum(done["usec_by_command"].values()),
+                            **done,
+                            "keys": server.keys_by_kind(site.prefix),
+                            "queues": queues.count(number),
+                        }
+                    )
+                for shard in shards:
+                    self.say(
+                        f"  shard {shard['shard']}: {shard['calls']:,} calls,"
+                        f" {shard['cpu_seconds']:.2f} s CPU"
+                    )
+                self.results["shards"].append(
+                    {
+                        "shards": count,
+                        "workers": SHARD_WORKERS,
+                        "rooms": SHARD_ROOMS,
+                        "room_size": SHARD_ROOM_SIZE,
+                        "open_seconds": opened["seconds"],
+                        "capacity": capacity,
+                        "steps": steps,
+                        "counted": counted,
+                        "counted_window_s": window,
+                        "queue_shards": queues,
+                        "per_shard": shards,
+                        "log_warnings": site.log_warnings(),
+                    }
+                )
+            finally:
+                self.pool.forget()
+                site.stop()
+                site.cleanup(redis_keys=False)
+                for server in servers:
+                    server.stop()
+
     # --- the history API
 
     def history(self) -> None:
@@ -509,6 +669,8 @@ class Bench:
                     self.small_rooms(target)
                 if "broadcast" in self.only:
                     self.broadcast(target)
+            if "shards" in self.only and self.site in self.targets:
+                self.shards()
             history = "history" in self.only and self.site in self.targets
             if not self.quick and history and not self.site.sqlite:
                 self.history()

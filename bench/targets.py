@@ -2,7 +2,8 @@
 
 Each target starts its worker processes on free ports of 127.0.0.1, answers
 what its sockets need (`spec`), makes a fresh room for every scenario, and
-reads its workers' CPU time and resident memory from /proc.
+reads its workers' CPU time and resident memory from /proc. `RedisServer` is a
+redis-server of the run's own (the shards scenario), with its command counts.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # "<date> <time> LEVEL <message>", as daphne's and the site's logging write it.
 LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL)\s+(.*)$")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# Up to this many users, a site's tokens come from POST /api/token/, one password check
+# each (PBKDF2, most of a second of CPU); past it, from chat.tokens in one shell.
+TOKEN_REQUESTS = 20
 
 
 def free_port() -> int:
@@ -143,6 +147,115 @@ class Server:
         return self.log_path.read_text(errors="replace")[-3000:]
 
 
+class RedisServer:
+    """A redis-server of the run's own on a free port of 127.0.0.1: empty, without
+    persistence, stopped at the end of its scenario."""
+
+    # INFO commands that one `stats` sends, counted by the server like any other.
+    STATS_CALLS = 2
+
+    def __init__(self, name: str, log_dir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client: redis.Redis | None = None
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.log_path.parent)]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603  (our own command line)
+                command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=nice_default
+            )
+        self.client = redis.Redis.from_url(self.url, socket_timeout=10)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client.ping()
+                return
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} did not start") from None
+                time.sleep(0.05)
+
+    def stats_reset(self) -> None:
+        """CONFIG RESETSTAT: the command counts start again from zero."""
+        assert self.client is not None
+        self.client.config_resetstat()
+
+    def stats(self) -> dict[str, Any]:
+        """Calls and microseconds per command since the last reset (the commands that
+        scripts run included), and the server's CPU seconds since it started."""
+        assert self.client is not None
+        commands = self.client.info("commandstats")
+        cpu = self.client.info("cpu")
+        return {
+            "calls": {
+                name.removeprefix("cmdstat_"): int(value["calls"])
+                for name, value in commands.items()
+            },
+            "usec": {
+                name.removeprefix("cmdstat_"): int(value["usec"])
+                for name, value in commands.items()
+            },
+            "cpu_seconds": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
+        }
+
+    def stats_between(self, early: dict[str, Any], late: dict[str, Any]) -> dict[str, Any]:
+        """What the server did between two `stats`: calls and microseconds per command,
+        less the bench's own INFO (the site's workers send INFO too), and CPU seconds."""
+        calls = {name: late["calls"][name] - early["calls"].get(name, 0) for name in late["calls"]}
+        calls["info"] = calls.get("info", 0) - self.STATS_CALLS
+        usec = {name: late["usec"][name] - early["usec"].get(name, 0) for name in late["usec"]}
+        return {
+            "by_command": {name: count for name, count in calls.items() if count > 0},
+            "usec_by_command": {name: value for name, value in usec.items() if value > 0},
+            "cpu_seconds": late["cpu_seconds"] - early["cpu_seconds"],
+        }
+
+    def keys_by_kind(self, prefix: str) -> dict[str, int]:
+        """This server's keys under `prefix`, counted by kind: what lives on this shard."""
+        assert self.client is not None
+        counts: dict[str, int] = {}
+        for raw in self.client.scan_iter(f"{prefix}*", count=1000):
+            kind = key_kind(raw.decode(), prefix)
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+            self.process = None
+
+
+def nice_default() -> None:
+    """Back to niceness 0 (in a child, before its exec): the bench runs its own processes
+    ahead of the rest (run.py), while Redis, even one of the run's own, runs as the
+    shared Redis and PostgreSQL do."""
+    os.nice(-os.nice(0))
+
+
+def key_kind(key: str, prefix: str) -> str:
+    """What a key of the site is, from its name (chat/redis/keys.py, channels-redis' own):
+    `group:room`, `group:user`, `presence`, `rate`, `queue` (a worker's), `workers` ..."""
+    rest = key.removeprefix(prefix).lstrip(":")
+    if rest.startswith("group:"):
+        return "group:" + rest.removeprefix("group:").split("-", 1)[0]
+    if rest.startswith("specific."):
+        return "queue"
+    return rest.split(":", 1)[0]
+
+
 class Target:
     """A chat server under test, with one or more worker processes."""
 
@@ -153,6 +266,8 @@ class Target:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.servers: list[Server] = []
+        # The start of its workers' log names: two targets of one kind keep apart.
+        self.name = self.kind
 
     def prepare(self) -> None:
         """Once per run, before the first start."""
@@ -210,7 +325,7 @@ class Target:
     def log_warnings(self) -> dict[str, int]:
         """WARNING and ERROR lines of the workers' logs, by logger and message start."""
         counts: dict[str, int] = {}
-        for path in self.log_dir.glob(f"{self.kind}-*.log"):
+        for path in self.log_dir.glob(f"{self.name}-*.log"):
             for line in path.read_text(errors="replace").splitlines():
                 found = LOG_LINE.match(line)
                 if found:
@@ -230,6 +345,8 @@ class Site(Target):
     """The chat site on its real path: token auth, its database, Redis, presence, rate limits.
 
     PostgreSQL, as deployed; or SQLite (`database="sqlite"`), as `make run` has it.
+    `redis_url` is the workers' REDIS_URL (several shards, comma-separated); `name`
+    starts its workers' log names; sockets are spread over `users` users.
     """
 
     kind = "site"
@@ -238,8 +355,19 @@ class Site(Target):
     start_deliveries = 60.0
     users = 10  # sockets are spread over these users; the first senders are distinct users
 
-    def __init__(self, log_dir: Path, database: str = "postgres") -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        database: str = "postgres",
+        *,
+        redis_url: str = REDIS_URL,
+        name: str = "site",
+        users: int = users,
+    ) -> None:
         super().__init__(log_dir)
+        self.redis_url = redis_url
+        self.name = name
+        self.users = users
         self.sqlite = database == "sqlite"
         self.database = f"chatsite_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         if self.sqlite:
@@ -257,7 +385,7 @@ class Site(Target):
                 "DJANGO_SECRET_KEY": SECRET_KEY,
                 "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
                 "DATABASE_URL": self.database_url,
-                "REDIS_URL": REDIS_URL,
+                "REDIS_URL": self.redis_url,
                 "CHAT_LAYER_PREFIX": self.prefix,
                 # Never refuse a bench message: the limit is measured elsewhere.
                 "CHAT_RATE_LIMIT": "1000000/1s",
@@ -317,7 +445,7 @@ class Site(Target):
         for number in range(workers):
             command = [PYTHON, "-m", "chatsite.server", *args, "-b", "127.0.0.1", "-p", "{port}"]
             server = Server(
-                f"site-{workers}w-{number}",
+                f"{self.name}-{workers}w-{number}",
                 [*command, "chatsite.asgi:application"],
                 ROOT,
                 self.env(),
@@ -325,7 +453,9 @@ class Site(Target):
             )
             server.start("/healthz")
             self.servers.append(server)
-        if not self.tokens:
+        if not self.tokens and self.users > TOKEN_REQUESTS:
+            self.tokens = self.tokens_issue()
+        elif not self.tokens:
             with ThreadPoolExecutor(self.users) as pool:
                 self.tokens = list(pool.map(self.token, range(self.users)))
 
@@ -339,6 +469,35 @@ class Site(Target):
         )
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
             return str(json.load(response)["token"])
+
+    def queue_shards(self) -> list[int]:
+        """The shard of each worker's queue, as its /healthz says (0 on a single shard)."""
+        shards = []
+        for server in self.servers:
+            url = f"http://127.0.0.1:{server.port}/healthz"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                report = json.load(response)
+            own = [shard["shard"] for shard in report.get("redis_shards", []) if shard.get("queue")]
+            shards.append(own[0] if own else 0)
+        return shards
+
+    def tokens_issue(self) -> list[str]:
+        """Every user's token, issued by chat.tokens.token_issue in one manage.py shell: the
+        token POST /api/token/ answers with, without checking thousands of passwords."""
+        issued = self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model\n"
+            "from chat.tokens import token_issue\n"
+            "users = get_user_model().objects.filter(username__startswith='bench')\n"
+            "for user in users.order_by('pk'):\n"
+            "    print('token', token_issue(user=user))",
+        )
+        # The shell says more than the tokens (how many objects it imported, ...).
+        tokens = [line.split()[1] for line in issued.splitlines() if line.startswith("token ")]
+        if len(tokens) != self.users:
+            raise RuntimeError(f"{len(tokens)} tokens issued for {self.users} users")
+        return tokens
 
     def room(self) -> str:
         slug = f"bench-{uuid.uuid4().hex[:12]}"
@@ -415,14 +574,18 @@ class Site(Target):
             assert response.status == 200
         return time.perf_counter() - started
 
-    def cleanup(self) -> None:
+    def cleanup(self, redis_keys: bool = True) -> None:
+        """Drop the database and, with `redis_keys`, the run's keys in Redis (not needed
+        on a Redis of the run's own, which is stopped anyway)."""
         if self.created:
             with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(f"{self.prefix}*", count=1000))
-        for start in range(0, len(keys), 1000):
-            client.delete(*keys[start : start + 1000])
+        for url in self.redis_url.split(",") if redis_keys else []:
+            client = redis.Redis.from_url(url)
+            keys = list(client.scan_iter(f"{self.prefix}*", count=1000))
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start : start + 1000])
+            client.close()
 
 
 class Tutorial(Target):
