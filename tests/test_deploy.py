@@ -415,7 +415,9 @@ def test_haproxy_spreads_over_every_web_service_and_checks_each_worker():
     assert send[:6] == ["http-check", "send", "meth", "GET", "uri", "/healthz"]
     assert ["http-check", "expect", "status", "200"] in haproxy_lines("http-check")
     [defaults] = haproxy_lines("default-server")
-    assert defaults[1:] == ["inter", "1s", "fall", "2", "rise", "2"]
+    assert defaults[1:7] == ["inter", "1s", "fall", "2", "rise", "2"]
+    # A refused connection takes a worker out at once, not after its checks fail.
+    assert defaults[7:] == ["observe", "layer4", "error-limit", "1", "on-error", "mark-down"]
     assert ["balance", "leastconn"] in haproxy_lines("balance")
     assert services["haproxy"]["depends_on"] == sorted(hosts)
 
