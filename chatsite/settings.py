@@ -454,8 +454,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL") or "INFO"},
+    "filters": {"healthz_unavailable": {"()": "chat.outages.HealthzUnavailable"}},
     "loggers": {
         # channels_redis reports dropped group messages at INFO: keep them visible.
         "channels_redis": {"level": "INFO"},
+        # A 503 of /healthz is an outage reported by design, not an error of the code.
+        "django.request": {"filters": ["healthz_unavailable"]},
     },
 }

@@ -705,6 +705,12 @@ async def test_database_down_answers_unavailable_and_stores_nothing(
             {"status": "ok", "db": "ok", "redis": "ok"},
         )
     assert_no_crash(cluster.workers, pids)
+    # An outage answered by design is told once per worker, and its end with a count:
+    # no ERROR, no traceback for each refused frame.
+    log = cluster.workers[0].log()
+    assert log.count("database unavailable, answering unavailable") == 1, log[-3000:]
+    assert "3 answers were unavailable meanwhile" in log
+    assert " ERROR " not in log and "Traceback" not in log
 
 
 async def test_a_slow_database_delays_acknowledgements_but_keeps_their_order(
