@@ -1,23 +1,27 @@
-"""The Redis channel layer: channels-redis' mechanics, made to say when they fail.
+"""The Redis channel layer: channels-redis' groups and names, with its own queues and reader.
 
-- A consumer whose own receive fails gets a `chat.layer_lost` event instead of
-  an exception (which would end it with 4011, internal error); the watcher
-  (chat/watcher.py) notices a Redis restart and closes the sockets it deafened.
-- A group message is never dropped silently: channels-redis refuses one for a
-  process whose queue already holds `capacity` messages, with nothing but an
-  INFO line. Here each refusal is logged at WARNING with a running count. The
-  sockets of that process lose nothing: a socket fills a hole from the
-  database when the next message arrives (chat/delivery.py), and the
-  watcher's tail check catches a lost last message.
-
-Receiving is one reader task per process and event loop (`Receiver`): it pops
-the process's Redis queue in batches and hands each message to the inboxes of
-the channels it names. channels-redis has every waiting consumer race for one
-lock per message instead, waking (and cancelling) a task of each of them, which
-costs time in proportion to the sockets of the process for every delivery. An
-inbox lives from `new_channel` until its consumer stops receiving; a message
-for a channel without one (its socket closed) is dropped, where channels-redis
-would keep a buffer for the dead channel.
+- **One queue per worker on every shard.** A worker's process queue (the key of
+  `specific.<client prefix>!`) exists on each shard, and the worker reads all of
+  them. A group send then queues its message on the group's own shard, in one
+  script that reads the group and writes each member worker's entry (one Redis
+  round trip, however many shards): a room's traffic stays on its shard.
+- **An entry names its channels.** Each entry is 12 random bytes (so that equal
+  messages stay distinct in the sorted set), the names of the worker's member
+  channels, comma-separated, a newline, and the message in msgpack.
+- **One reader per worker and shard** (`Receiver`) pops its queue in batches
+  (BZMPOP, or BZPOPMIN then ZPOPMIN on a Redis older than 7) and hands each
+  message to the inboxes of the channels it names. channels-redis has every
+  waiting consumer race for one lock per message instead, which costs time in
+  proportion to the worker's sockets for every delivery. An inbox lives from
+  `new_channel` until its consumer stops receiving; a message for a channel
+  without one (its socket closed) is dropped.
+- **Failures are said.** A reader whose shard fails hands every inbox a
+  `chat.layer_lost` event naming the shard; a socket whose groups live there
+  closes (4012) and its client resumes, the others carry on (the watcher,
+  chat/watcher.py, also notices a shard that restarted). A group message is
+  never dropped silently: one for a worker whose queue holds `capacity`
+  entries is refused, and each refusal logged at WARNING with a running count;
+  the sockets of that worker fill the hole from the database.
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import random
 import time
-import uuid
 import weakref
 from typing import Any
 
+import msgpack
 from channels_redis.core import RedisChannelLayer
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from chat.redis import pools, scripts
 
@@ -40,13 +45,33 @@ logger = logging.getLogger(__name__)
 # What a failing Redis raises through redis-py and channels-redis.
 LAYER_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
-# A process channel's Redis key -> (serialised message, capacity).
-Deliveries = dict[str, tuple[bytes, int]]
-
-
-# A receiver pops up to this many messages of its process queue at once.
+# A reader pops up to this many entries of its queue at once.
 RECEIVE_BATCH = 256
-LAYER_LOST = {"type": "chat.layer_lost"}
+# An entry: random bytes (distinct entries), the channels, a newline, the message.
+ENTRY_HEAD = 12
+
+
+def layer_lost(shard: int) -> dict[str, Any]:
+    """The event a reader hands every inbox when its shard fails."""
+    return {"type": "chat.layer_lost", "shard": shard}
+
+
+def entry(channels: list[str], message: dict[str, Any]) -> bytes:
+    """A queue entry for `channels` of one worker (as the group send script writes one)."""
+    head = random.getrandbits(8 * ENTRY_HEAD).to_bytes(ENTRY_HEAD, "big")
+    return head + ",".join(channels).encode() + b"\n" + packed(message)
+
+
+def packed(message: dict[str, Any]) -> bytes:
+    return bytes(msgpack.packb(message, use_bin_type=True))
+
+
+def entry_read(raw: bytes) -> tuple[list[str], dict[str, Any]]:
+    """(the channels, the message) of a queue entry."""
+    channels, _, body = raw[ENTRY_HEAD:].partition(b"\n")
+    message = msgpack.unpackb(body, raw=False)
+    assert isinstance(message, dict)
+    return channels.decode().split(","), message
 
 
 class Inbox:
@@ -115,27 +140,29 @@ class Inbox:
 
 
 class Receiver:
-    """One event loop's reader of the process queue, and its channels' inboxes."""
+    """One event loop's readers of the worker's queue, one per shard, and its inboxes."""
 
     def __init__(self, layer: ChatChannelLayer) -> None:
         self.layer = layer
         self.inboxes: dict[str, Inbox] = {}
-        self.task: asyncio.Task[None] | None = None
+        self.tasks: dict[int, asyncio.Task[None]] = {}
         self.overflowed = 0  # messages dropped from full inboxes since start
         self.unclaimed = 0  # messages for channels without an inbox (closed sockets)
+        self.bzmpop = True  # False on a Redis older than 7 (no BZMPOP)
 
     def inbox(self, channel: str) -> Inbox:
         inbox = self.inboxes.get(channel)
         if inbox is None:
             inbox = self.inboxes[channel] = Inbox()
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self.read())
+        for shard in range(self.layer.ring_size):
+            task = self.tasks.get(shard)
+            if task is None or task.done():
+                self.tasks[shard] = asyncio.get_running_loop().create_task(self.read(shard))
         return inbox
 
     def deliver(self, raw: bytes) -> None:
-        message = self.layer.deserialize(raw)
-        channels = message.pop("__asgi_channel__")
-        for channel in [channels] if isinstance(channels, str) else channels:
+        channels, message = entry_read(raw)
+        for channel in channels:
             inbox = self.inboxes.get(channel)
             if inbox is None:
                 self.unclaimed += 1
@@ -148,43 +175,56 @@ class Receiver:
                     self.overflowed,
                 )
 
-    async def read(self) -> None:
+    async def pop(self, connection: Any, key: str) -> list[bytes]:
+        """The entries of the queue, oldest first, waiting up to brpop_timeout for one."""
+        timeout = self.layer.brpop_timeout
+        if self.bzmpop:
+            try:
+                popped = await connection.bzmpop(timeout, 1, [key], min=True, count=RECEIVE_BATCH)
+            except ResponseError as error:
+                if "unknown command" not in str(error).lower():
+                    raise
+                self.bzmpop = False  # Redis 6: two commands instead
+            else:
+                return [member for member, _ in popped[1]] if popped else []
+        popped = await connection.bzpopmin(key, timeout=timeout)
+        if popped is None:
+            return []
+        # Whatever else has queued up meanwhile, in the same order.
+        rest = await connection.zpopmin(key, RECEIVE_BATCH)
+        return [popped[1], *(member for member, _ in rest)]
+
+    async def read(self, shard: int) -> None:
         layer = self.layer
-        queue = layer.process_queue
-        key = layer.prefix + queue
-        index = layer.consistent_hash(queue)
+        key = layer.prefix + layer.process_queue
         while self.inboxes:
             try:
-                connection = layer.connection(index)
-                popped = await connection.bzpopmin(key, timeout=layer.brpop_timeout)
-                if popped is None:
-                    continue
-                batch = [popped[1]]
-                # Whatever else has queued up meanwhile, in the same order.
-                batch += [member for member, _ in await connection.zpopmin(key, RECEIVE_BATCH)]
+                batch = await self.pop(layer.connection(shard), key)
             except LAYER_ERRORS as error:
-                logger.warning("channel layer receive failed: %r", error)
-                # Every consumer of the process may have missed messages: each
-                # closes on this event (its client resumes), and new ones that
-                # join meanwhile get the same until Redis answers again.
+                logger.warning("channel layer receive failed on shard %d: %r", shard, error)
+                # The sockets whose groups live on this shard may have missed
+                # messages: each closes on this event (its client resumes), and
+                # new ones that join meanwhile get the same until it answers again.
+                lost = layer_lost(shard)
                 for inbox in list(self.inboxes.values()):
-                    if not inbox.messages or inbox.messages[-1] is not LAYER_LOST:
-                        inbox.put(LAYER_LOST)
+                    if not inbox.messages or inbox.messages[-1] != lost:
+                        inbox.put(lost)
                 await asyncio.sleep(0.1)
                 continue
             for raw in batch:
                 try:
                     self.deliver(raw)
-                except Exception:  # one bad message must not deafen the process
+                except Exception:  # one bad message must not deafen the worker
                     logger.exception("undeliverable channel layer message")
 
     def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        for task in self.tasks.values():
+            task.cancel()
 
 
 class ChatChannelLayer(RedisChannelLayer):
-    """RedisChannelLayer whose receive reports a lost connection as an event."""
+    """RedisChannelLayer with a queue per worker on every shard, read by one reader
+    each, a group send of one round trip, and failures that are said."""
 
     def create_pool(self, index: int) -> Any:
         """Shard `index`'s pool: plain or through Sentinel, blocking (chat.redis.pools)."""
@@ -193,36 +233,9 @@ class ChatChannelLayer(RedisChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dropped = 0  # deliveries refused over capacity since start
-        self.queue_placed = False
-        self.placing = asyncio.Lock()
         self.receivers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Receiver] = (
             weakref.WeakKeyDictionary()
         )
-
-    async def queue_shard(self) -> int:
-        """The shard of this worker's queue, placed first if need be."""
-        if not self.queue_placed:
-            await self.queue_place()
-        return self.consistent_hash(self.process_queue)
-
-    async def queue_place(self) -> None:
-        """Put this worker's queue on a shard of its choice (chat.workers.queue_shard_choose),
-        once, before its first channel: a channel's name carries the client prefix, and
-        the prefix decides the queue's shard."""
-        from chat.workers import queue_shard_choose, worker_heartbeat
-
-        async with self.placing:
-            if self.queue_placed:
-                return
-            if self.ring_size > 1:
-                shard = await queue_shard_choose(self)
-                while self.consistent_hash(self.process_queue) != shard:
-                    self.client_prefix = uuid.uuid4().hex
-            self.queue_placed = True
-            try:
-                await worker_heartbeat(self)  # counted at once by the next worker to start
-            except LAYER_ERRORS:
-                logger.warning("worker heartbeat failed", exc_info=True)
 
     def receiver(self) -> Receiver:
         loop = asyncio.get_running_loop()
@@ -233,11 +246,11 @@ class ChatChannelLayer(RedisChannelLayer):
 
     @property
     def process_queue(self) -> str:
-        """The Redis queue (less the prefix) of this process's consumer channels."""
+        """The Redis queue (less the prefix) of this worker's channels, on every shard."""
         return f"specific.{self.client_prefix}!"
 
     def inbox(self, channel: str) -> Inbox:
-        """The inbox of a channel of this process (made by new_channel)."""
+        """The inbox of a channel of this worker (made by new_channel)."""
         return self.receiver().inbox(channel)
 
     def discard_inbox(self, channel: str) -> None:
@@ -245,69 +258,68 @@ class ChatChannelLayer(RedisChannelLayer):
         self.receiver().inboxes.pop(channel, None)
 
     async def new_channel(self, prefix: str = "specific") -> str:
-        if not self.queue_placed:
-            await self.queue_place()
         channel = await super().new_channel(prefix)
         if channel.startswith(self.process_queue):
             # Messages may arrive before the consumer's first receive.
             self.inbox(channel)
         return channel
 
-    async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        """channels-redis' group_send, logging refused deliveries with a running count."""
-        assert self.require_valid_group_name(group), "Group name not valid"
-        key = self._group_key(group)
-        connection = self.connection(self.consistent_hash(group))
-        pipe = connection.pipeline(transaction=False)
-        pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
-        pipe.zrange(key, 0, -1)
-        _, members = await pipe.execute()
-        channel_names = [name.decode("utf8") for name in members]
-        if not channel_names:
-            return
-        by_connection, payloads, capacities = self._map_channel_keys_to_connection(
-            channel_names, message
-        )
-        # The workers' queues may live on several shards: each is written at once.
-        answers = await asyncio.gather(
-            *(
-                self._deliver(index, {key: (payloads[key], capacities[key]) for key in keys})
-                for index, keys in by_connection.items()
-            )
-        )
-        refused: Deliveries = {key: value for answer in answers for key, value in answer.items()}
-        if refused:
-            self.dropped += len(refused)
-            logger.warning(
-                "channel layer dropped %d deliveries over capacity in group %s"
-                " (%d in all since start)",
-                len(refused),
-                group,
-                self.dropped,
-            )
-
-    async def _deliver(self, index: int, deliveries: Deliveries) -> Deliveries:
-        """Queue each message on its process channel; the ones refused over capacity."""
-        connection = self.connection(index)
-        keys = list(deliveries)
-        args = [deliveries[key][0] for key in keys] + [deliveries[key][1] for key in keys]
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """A message for one channel of a worker, queued on the channel's shard."""
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        if "!" not in channel:
+            return await super().send(channel, message)
+        key = self.prefix + self.non_local_name(channel)
         now = time.time()
-        refused = await connection.eval(
-            scripts.GROUP_SEND,
-            len(keys),
-            *keys,
-            *args,
+        refused = await scripts.QUEUE_ONE.run(
+            self.connection(self.consistent_hash(channel)),
+            1,
+            key,
+            entry([channel], message),
             now,
+            int(now) - int(self.expiry),
+            self.expiry,
+            self.get_capacity(channel),
+        )
+        if refused:
+            self.refused(1, channel)
+        return None
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Queue `message` for every member of `group`: one script on the group's shard
+        reads the group and writes one entry to each member worker's queue there."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        now = time.time()
+        refused = await scripts.GROUP_SEND.run(
+            self.connection(self.consistent_hash(group)),
+            1,
+            self._group_key(group),
+            now,
+            int(now) - self.group_expiry,
+            self.prefix,
+            random.getrandbits(8 * ENTRY_HEAD).to_bytes(ENTRY_HEAD, "big"),
+            packed(message),
             self.expiry,
             int(now) - int(self.expiry),
+            self.capacity,
         )
-        return {key.decode("utf8"): deliveries[key.decode("utf8")] for key in refused}
+        if refused:
+            self.refused(len(refused), f"group {group}")
+
+    def refused(self, count: int, where: str) -> None:
+        self.dropped += count
+        logger.warning(
+            "channel layer dropped %d deliveries over capacity in %s (%d in all since start)",
+            count,
+            where,
+            self.dropped,
+        )
 
     async def receive(self, channel: str) -> dict[str, Any]:
-        """The next message of a channel; a lost Redis is a `chat.layer_lost` event.
+        """The next message of a channel; a failing shard is a `chat.layer_lost` event.
 
-        A cancelled receive of a process channel ends it: consumers receive
-        until they stop, and then nobody will again.
+        A cancelled receive of a worker's channel ends it: consumers receive until
+        they stop, and then nobody will again.
         """
         if not channel.startswith(self.process_queue):
             return await super().receive(channel)

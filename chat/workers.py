@@ -7,7 +7,7 @@ its users would still queue a copy for it, until its queue is full and every
 broadcast logs a refusal over capacity. So the survivors look at the registry
 on their heartbeat; one whose heartbeat is older than three of them is taken
 for dead, and one survivor (the first to claim it) removes its channels from
-every group on every shard, deletes its queue, and leaves it a mark.
+every group on every shard, deletes its queues, and leaves it a mark.
 
 A worker that was only slow (its loop stalled for three heartbeats) finds
 that mark on its next heartbeat: its sockets have missed whatever was sent
@@ -17,14 +17,11 @@ to them meanwhile, so it closes them all with 4012, and they resume.
 from __future__ import annotations
 
 import logging
-import random
 import time
-from collections import Counter
 from typing import Any
 
 from django.conf import settings
 
-from chat.layers import LAYER_ERRORS
 from chat.redis import keys, pools, scripts
 
 logger = logging.getLogger(__name__)
@@ -48,8 +45,8 @@ async def worker_heartbeat(layer: Any) -> bool:
     me = worker_name(layer)
     connection = pools.for_name(layer, keys.workers())
     reaped = await pools.bounded(
-        connection.eval(
-            scripts.WORKER_HEARTBEAT, 2, keys.workers(), keys.reaped(me), me, time.time()
+        scripts.WORKER_HEARTBEAT.run(
+            connection, 2, keys.workers(), keys.reaped(me), me, time.time()
         )
     )
     return bool(reaped)
@@ -77,10 +74,10 @@ async def workers_reap(layer: Any) -> dict[str, int]:
         removed = 0
         for shard in range(layer.ring_size):
             removed += await _groups_reap(layer, shard, worker)
-        queue = f"specific.{worker}!"
-        await pools.bounded(
-            layer.connection(layer.consistent_hash(queue)).delete(layer.prefix + queue)
-        )
+        # Its queues (one on every shard) hold nothing anyone will read.
+        for shard in range(layer.ring_size):
+            queue = layer.prefix + f"specific.{worker}!"
+            await pools.bounded(layer.connection(shard).delete(queue))
         pipe = connection.pipeline(transaction=False)
         pipe.zrem(keys.workers(), worker)
         pipe.set(keys.reaped(worker), me, ex=86400)
@@ -107,30 +104,8 @@ async def _groups_reap(layer: Any, shard: int, worker: str) -> int:
         if found:
             removed += int(
                 await pools.bounded(
-                    connection.eval(scripts.REAP_GROUPS, len(found), *found, f"specific.{worker}!")
+                    scripts.REAP_GROUPS.run(connection, len(found), *found, f"specific.{worker}!")
                 )
             )
         if int(cursor) == 0:
             return removed
-
-
-async def queue_shard_choose(layer: Any) -> int:
-    """The shard for a starting worker's queue: one that answers, holding the fewest
-    queues of live workers (ties at random). A worker's queue is where all its
-    sockets' messages arrive: on a shard that is down it could serve nothing, and
-    queues spread evenly spread the shards' work."""
-    shards = range(layer.ring_size)
-    failures = await pools.shards_ping(layer)
-    reachable = [shard for shard in shards if failures[shard] is None] or list(shards)
-    queues: Counter[int] = Counter()
-    try:
-        connection = pools.for_name(layer, keys.workers())
-        live = await pools.bounded(
-            connection.zrangebyscore(keys.workers(), time.time() - dead_after(), "+inf")
-        )
-    except LAYER_ERRORS:
-        live = []
-    for name in live:
-        worker = name.decode() if isinstance(name, bytes) else str(name)
-        queues[layer.consistent_hash(f"specific.{worker}!")] += 1
-    return min(reachable, key=lambda shard: (queues[shard], random.random()))  # noqa: S311

@@ -125,7 +125,8 @@ async def test_more_calls_at_once_than_pooled_connections_wait_their_turn():
 
 
 async def test_a_lost_redis_is_an_event_for_every_consumer(tmp_path):
-    """Each waiting consumer gets chat.layer_lost (it closes with 4012), once a failure."""
+    """Each waiting consumer gets chat.layer_lost naming the shard (it closes with 4012 if
+    its groups live there), once a failure."""
     redis_server = PrivateRedis(tmp_path)
     redis_server.start()
     layer = ChatChannelLayer(
@@ -135,10 +136,10 @@ async def test_a_lost_redis_is_an_event_for_every_consumer(tmp_path):
     try:
         channels = [await layer.new_channel() for _ in range(3)]
         waiting = [asyncio.ensure_future(layer.receive(channel)) for channel in channels]
-        await asyncio.sleep(0.2)  # the reader is blocked in BZPOPMIN
+        await asyncio.sleep(0.2)  # the reader is blocked in BZMPOP
         redis_server.stop()
         events = await asyncio.wait_for(asyncio.gather(*waiting), 10)
-        assert events == [{"type": "chat.layer_lost"}] * 3
+        assert events == [{"type": "chat.layer_lost", "shard": 0}] * 3
         # While Redis stays down, the inboxes hold one such event each, not one per retry.
         await asyncio.sleep(0.5)
         assert all(len(layer.receiver().inboxes[c].messages) <= 1 for c in channels)

@@ -93,7 +93,8 @@ async def test_a_rooms_keys_live_on_its_groups_shard(shards, connect, make_user)
             sockets.append(sock)
             await sock.send({"type": "typing"})
             await sock.send({"type": "message.send", "body": "hi", "client_id": f"{user.pk}"})
-            assert (await sock.receive_type("message"))["body"] == "hi"
+            message = await sock.receive_type("message")
+            await sock.send({"type": "reaction.add", "id": message["id"], "emoji": "👍"})
     for room in rooms:
         own = shards[room_shard(room.pk, 2)]
         other = shards[1 - room_shard(room.pk, 2)]
@@ -103,28 +104,27 @@ async def test_a_rooms_keys_live_on_its_groups_shard(shards, connect, make_user)
         assert server_keys(own, f"{layer.prefix}:group:{room.group_name}")
     for user in users:
         own = shards[user_shard(user.pk, 2)]
-        assert server_keys(own, keys.rate(user.pk)) == {keys.rate(user.pk)}
-        assert server_keys(shards[1 - user_shard(user.pk, 2)], keys.rate(user.pk)) == set()
+        rate = keys.rate(user.pk, "reactions")
+        assert server_keys(own, rate) == {rate}
+        assert server_keys(shards[1 - user_shard(user.pk, 2)], rate) == set()
     counts = await sync_to_async(Client().get)("/healthz")
     expected = [{"shard": i, "status": "ok", "name": shards[i].url} for i in (0, 1)]
-    expected[await layer.queue_shard()]["queue"] = True
     assert counts.json()["redis_shards"] == expected
 
 
 async def test_a_shards_restart_closes_only_the_sockets_that_lived_on_it(
     shards, connect, make_user
 ):
-    layer = get_channel_layer()
-    own = await layer.queue_shard()  # this worker's queue: every socket's
-    lost = 1 - own
-    kept_room = await database_sync_to_async(room_on)(own)
-    lost_room = await database_sync_to_async(room_on)(lost)
-    user = await database_sync_to_async(user_on)(make_user, own, "stays")
+    """Every worker has a queue on every shard, and a group's messages queue on the
+    group's own shard: a shard's loss deafens only the sockets whose groups live there."""
+    kept_room = await database_sync_to_async(room_on)(0)
+    lost_room = await database_sync_to_async(room_on)(1)
+    user = await database_sync_to_async(user_on)(make_user, 0, "stays")
     staying: Socket = (await connect(user, kept_room.slug))[0]
     leaving: Socket = (await connect(user, lost_room.slug))[0]
 
-    await asyncio.to_thread(shards[lost].stop)
-    await asyncio.to_thread(shards[lost].start)  # empty: its groups are gone
+    await asyncio.to_thread(shards[1].stop)
+    await asyncio.to_thread(shards[1].start)  # empty: its groups are gone
     assert await leaving.closed_with(timeout=5) == 4012
     await asyncio.sleep(1)  # several looks of the watch
     await staying.send({"type": "message.send", "body": "still here", "client_id": "s1"})
@@ -134,22 +134,35 @@ async def test_a_shards_restart_closes_only_the_sockets_that_lived_on_it(
     assert welcome is not None
 
 
-async def test_healthz_is_503_only_when_the_workers_own_shard_is_down(shards):
-    layer = get_channel_layer()
-    own = await layer.queue_shard()
+async def test_healthz_is_503_only_when_every_shard_is_down(shards):
     # A probe of this worker's own (no proxy): the reasons are shown.
-    await asyncio.to_thread(shards[1 - own].stop)
+    await asyncio.to_thread(shards[1].stop)
     answer = await sync_to_async(Client().get)("/healthz")
     body = answer.json()
     assert answer.status_code == 200 and body["status"] == "degraded"
     assert body["redis"] == "degraded"
-    assert [shard["status"] for shard in body["redis_shards"]] == [
-        "ok" if index == own else "error" for index in range(2)
-    ]
-    await asyncio.to_thread(shards[own].stop)
+    assert [shard["status"] for shard in body["redis_shards"]] == ["ok", "error"]
+    await asyncio.to_thread(shards[0].stop)
     answer = await sync_to_async(Client().get)("/healthz")
     assert answer.status_code == 503
     assert (answer.json()["status"], answer.json()["redis"]) == ("unavailable", "error")
+
+
+async def test_a_groups_message_queues_on_the_groups_own_shard(shards):
+    """One script on the group's shard reads the group and queues the message there."""
+    layer = get_channel_layer()
+    # A channel of a worker that is not reading (no inbox): its entries stay queued.
+    channel = f"specific.{'a' * 32}!x"
+    groups = {shard: next(f"room-{pk}" for pk in on_shard(shard, 1)) for shard in (0, 1)}
+    for group in groups.values():
+        await layer.group_add(group, channel)
+        await layer.group_send(group, {"type": "chat.typing", "user_id": 1})
+    for shard in (0, 1):
+        client = redis.Redis(port=shards[shard].port)
+        entries = client.zrange(layer.prefix + f"specific.{'a' * 32}!", 0, -1)
+        client.close()
+        assert len(entries) == 1, shard  # the message of its own group only
+        assert entries[0][12:].startswith(channel.encode() + b"\n")
 
 
 def synced(replica: redis.Redis) -> None:
@@ -213,25 +226,6 @@ async def test_a_promotion_that_keeps_the_data_is_seen_by_the_replication_id(sha
     assert on_one.restarted and not on_zero.restarted
 
 
-async def test_a_workers_queue_goes_to_a_shard_that_answers_and_holds_the_fewest(shards):
-    from chat.layers import ChatChannelLayer
-    from chat.workers import worker_heartbeat
-
-    layer = get_channel_layer()
-    await asyncio.to_thread(shards[1].stop)
-    await layer.new_channel()
-    assert layer.consistent_hash(layer.process_queue) == 0  # shard 1 is down
-    await asyncio.to_thread(shards[1].start)
-    await worker_heartbeat(layer)  # as its watcher does every heartbeat
-    # The next worker to start takes the shard that holds no queue yet.
-    other = ChatChannelLayer(hosts=layer.hosts, prefix=layer.prefix)
-    try:
-        await other.new_channel()
-        assert other.consistent_hash(other.process_queue) == 1
-    finally:
-        await other.close_pools()
-
-
 class BlackHole:
     """A TCP port that accepts connections and never answers: a shard hung, not dead."""
 
@@ -276,11 +270,6 @@ async def test_every_call_to_a_hung_shard_is_bounded_by_the_layer_timeout(
         settings.CHANNEL_LAYERS = layers
         channel_layers.backends.clear()
         settings.CHAT_LAYER_TIMEOUT = 1.0
-        layer = get_channel_layer()
-        started = time.monotonic()
-        assert await layer.queue_shard() == 0  # the hung one did not answer its ping
-        # Three calls (the pings, the registry's read, the heartbeat), a second each at most.
-        assert time.monotonic() - started < 4
         user = await database_sync_to_async(user_on)(make_user, 0, "patient")
         served = await database_sync_to_async(room_on)(0)
         stuck = await database_sync_to_async(room_on)(1)

@@ -1,4 +1,5 @@
-"""PostgreSQL connections of a real worker: one kept for its sockets, none left by requests.
+"""PostgreSQL connections of a real worker: two kept for its sockets (the database thread's,
+and the event loop's for plain messages: chat/plain.py), none left by requests.
 
 The sockets' database calls all run on one thread per worker and keep its
 connection; HTTP requests each run on a thread of their own and must close
@@ -42,7 +43,7 @@ async def eventually_equal(read, expected, timeout: float = 5.0):  # type: ignor
     return value
 
 
-async def test_requests_leave_no_connection_and_sockets_keep_one(
+async def test_requests_leave_no_connection_and_sockets_keep_two(
     cluster_factory, database_url, room
 ):
     cluster = cluster_factory(1)
@@ -57,9 +58,10 @@ async def test_requests_leave_no_connection_and_sockets_keep_one(
     for number in range(1, 16):
         await sender.send({"type": "message.send", "body": f"m{number}", "client_id": f"c{number}"})
         assert (await sender.receive_type("message"))["id"] == number
-    # Fifteen messages stored over one connection, still open.
+    # The socket's reads on the database thread's connection, fifteen messages over the
+    # event loop's: both still open, and no more.
     kept = await asyncio.to_thread(backends, database_url, worker)
-    assert len(kept - idle) == 1, (idle, kept)
+    assert len(kept - idle) == 2, (idle, kept)
     await sender.send({"type": "message.send", "body": "again", "client_id": "c16"})
     assert (await sender.receive_type("message"))["id"] == 16
     assert await asyncio.to_thread(backends, database_url, worker) == kept

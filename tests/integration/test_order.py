@@ -125,9 +125,10 @@ async def read_until_closed(connection: Any, timeout: float = 20) -> tuple[list[
 
 
 async def test_a_burst_is_acknowledged_before_refusals_and_before_the_flooding_close(
-    cluster: Cluster, database_url, room
+    cluster_factory, database_url, room
 ):
     """One socket sends 60 messages as fast as it can, at the default limit (20 per 10 s)."""
+    cluster = cluster_factory(2, CHAT_RATE_LIMIT="20/10s")
     token = await asyncio.to_thread(cluster.token, "user03", 0)
     url = cluster.workers[0].url.replace("http", "ws", 1) + f"/ws/rooms/{room}/?token={token}"
     connection = await websockets.connect(url)

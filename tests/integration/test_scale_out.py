@@ -17,6 +17,7 @@ import json
 import subprocess
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,14 @@ import websockets
 
 from chat.redis.routing import room_shard, user_shard
 from tests.integration.conftest import (
+    PASSWORD,
     REDIS_URL,
     ROOT,
     SERVER,
     Cluster,
     Worker,
     base_env,
+    manage,
 )
 from tests.integration.test_faults import (
     Streamer,
@@ -112,12 +115,6 @@ def health(worker: Any) -> dict[str, Any]:
         return dict(json.load(response))
 
 
-def queue_shard(worker: Any) -> int:
-    """The shard of the worker's own queue, as its /healthz says."""
-    [shard] = [s["shard"] for s in health(worker)["redis_shards"] if s.get("queue")]
-    return int(shard)
-
-
 def rooms_on(database_url: str, shards: list[int]) -> dict[int, str]:
     """A public room of this test's own on each of `shards`: {shard: slug}."""
     found: dict[int, str] = {}
@@ -138,6 +135,19 @@ def rooms_on(database_url: str, shards: list[int]) -> dict[int, str]:
     return found
 
 
+def person(database_url: str) -> str:
+    """A new user of this test's own (whose window holds no message yet); their name."""
+    name = f"p-{uuid.uuid4().hex[:10]}"
+    manage(
+        base_env(database_url),
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model\n"
+        f"get_user_model().objects.create_user({name!r}, password={PASSWORD!r})",
+    )
+    return name
+
+
 def user_pks(database_url: str, usernames: list[str]) -> dict[str, int]:
     with psycopg.connect(database_url, autocommit=True) as connection:
         rows = connection.execute(
@@ -151,8 +161,10 @@ async def test_rooms_on_every_shard_with_sockets_on_both_hosts(
 ):
     cluster = cluster_factory(2, CHAT_RATE_LIMIT="6/60s", **topology.environment())
     rooms = rooms_on(database_url, list(range(SHARDS)))
+    # People of this test's own: the database counts anyone's messages of the window.
+    writer, sender = person(database_url), person(database_url)
     for shard, slug in rooms.items():
-        ann = await cluster.connect("user00", 0, slug)
+        ann = await cluster.connect(writer, 0, slug)
         ben = await cluster.connect("user01", 1, slug)
         # Presence across hosts: ann sees ben come online.
         assert (await ann.receive_type("presence"))["joined"] == ["user01"]
@@ -166,7 +178,7 @@ async def test_rooms_on_every_shard_with_sockets_on_both_hosts(
     # The rate limit is one per user over every shard and host: 6 a minute in all.
     answers = []
     for index, slug in enumerate([*rooms.values(), *rooms.values()]):
-        client = await cluster.connect("user02", index % 2, slug)
+        client = await cluster.connect(sender, index % 2, slug)
         await client.send({"type": "message.send", "body": "again", "client_id": f"r{index}"})
         frame = await client.receive()
         while frame["type"] == "presence":
@@ -174,7 +186,7 @@ async def test_rooms_on_every_shard_with_sockets_on_both_hosts(
         answers.append(frame.get("code", frame["type"]))
         await client.close()
     assert answers == ["message"] * 6, answers
-    client = await cluster.connect("user02", 0, rooms[0])
+    client = await cluster.connect(sender, 0, rooms[0])
     await client.send({"type": "message.send", "body": "one too many", "client_id": "r9"})
     assert (await client.receive_type("error"))["code"] == "rate_limited"
 
@@ -184,11 +196,9 @@ async def fault_scenario(
 ) -> None:
     """Stream into a room on the faulty shard and one elsewhere, from both hosts, while
     `fault(shard)` strikes; then check order, storage, delivery and who was closed."""
-    queues = {queue_shard(worker) for worker in cluster.workers}
-    # A shard holding neither worker's queue (three shards, two queues: there is one):
-    # only its rooms' sockets may close.
-    faulty = next(shard for shard in range(SHARDS) if shard not in queues)
-    healthy = next(shard for shard in range(SHARDS) if shard != faulty)
+    # Every worker has a queue on every shard; a group's messages queue on its own
+    # shard: only the sockets of the faulty shard's rooms (and users) may close.
+    faulty, healthy = 1, 0
     rooms = rooms_on(database_url, [faulty, healthy])
     pks = user_pks(database_url, users)
     # Users whose own group is not on the faulty shard: their sockets depend on it
@@ -271,13 +281,12 @@ async def test_a_killed_worker_leaves_every_group_within_a_few_heartbeats(
     )
     prefix = cluster.workers[0].env["CHAT_LAYER_PREFIX"]
     ann = await cluster.connect("user03", 0, room)
-    ben = await cluster.connect("user04", 1, room)
+    await cluster.connect("user04", 1, room)  # ben, on the worker killed below
     client = redis.Redis.from_url(REDIS_URL)
     group_keys = [key.decode() for key in client.scan_iter(f"{prefix}:group:*")]
     processes = {m.decode().split("!")[0] for key in group_keys for m in client.zrange(key, 0, -1)}
     assert len(processes) == 2  # both workers are in the groups
-    await ben.close()
-    cluster.workers[1].kill()  # SIGKILL
+    cluster.workers[1].kill()  # SIGKILL, ben's socket open: its channels stay in the groups
     killed = time.monotonic()
 
     sent = 0
@@ -316,7 +325,6 @@ async def test_a_shard_down_at_start_up_refuses_only_its_rooms(
     body = health(cluster.workers[0])
     assert (body["status"], body["redis"]) == ("degraded", "degraded")
     assert [shard["status"] for shard in body["redis_shards"]] == ["ok", "ok", "error"]
-    assert queue_shard(cluster.workers[0]) != down
     rooms = rooms_on(database_url, [0, down])
     pks = user_pks(database_url, users)
     name = next(name for name in users if user_shard(pks[name], SHARDS) != down)
