@@ -49,3 +49,19 @@ def still_readable(
     if kind in (Room.Kind.PRIVATE, Room.Kind.DIRECT):
         return member_ids is not None and user.pk in member_ids
     return True
+
+
+def write_check(
+    *, room: Room, user: User | AnonymousUser, publisher: bool = False, verb: str = "post"
+) -> None:
+    """The one gate of every write to a room: an archived room is read-only
+    (room_archived); a broadcast room takes writes from publishers alone (forbidden):
+    a bot's key for it or Django code (`publisher`), or staff.
+
+    The author's own state (deactivated, muted) is read in the write's transaction
+    (chat.services.author_may_write), where it holds from a moderator's commit on.
+    """
+    if room.archived:
+        raise ChatError("room_archived", "this room is archived and read-only")
+    if room.kind == Room.Kind.BROADCAST and not (publisher or may_publish(user=user, room=room)):
+        raise ChatError("forbidden", f"only publishers {verb} in a broadcast room")

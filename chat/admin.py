@@ -18,14 +18,13 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from chat import events
+from chat.actions.messages import message_delete, message_moderate
+from chat.actions.reactions import reaction_moderate
 from chat.attachments import size_words
 from chat.bots import bot_key_new, bot_key_revoke, bot_user_new
-from chat.broadcast import group_send_on_commit
 from chat.errors import ChatError
 from chat.models import Attachment, Bot, BotKey, Message, Mute, Reaction, Room
-from chat.reactions import reaction_moderate
-from chat.services import body_clean, mentions_refresh, message_delete
+from chat.services import body_clean
 
 
 @admin.register(Room)
@@ -169,26 +168,16 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     def save_model(self, request: HttpRequest, obj: Message, form: Any, change: bool) -> None:
         """A moderator's edit of a body reaches open pages as `message.edited`."""
         if change and "body" in form.changed_data:
-            # Open pages mark it edited on `message.edited`; history must say so too.
-            obj.edited = True
-        super().save_model(request, obj, form, change)
-        if change and "body" in form.changed_data:
-            edited = mentions_refresh(obj)
-            if obj.deleted_at is None:
-                event = events.chat_message_edited(
-                    obj, mentions=edited.mentions, mentions_changed=edited.mentions_changed
-                )
-                group_send_on_commit(obj.room.group_name, event)
+            message_moderate(message_id=obj.pk, body=form.cleaned_data["body"])
+            obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
         """Delete keeps the number (docs/protocol-v1.md) and removes it from open pages."""
         if obj.deleted_at is None:
             assert isinstance(request.user, User)
-            deleted = message_delete(
+            message_delete(
                 room_id=obj.room_id, number=obj.number, user=request.user, moderating=True
             )
-            event = events.chat_message_deleted(deleted.message, mention_ids=deleted.mention_ids)
-            group_send_on_commit(obj.room.group_name, event)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         for message in queryset.select_related("room"):
@@ -299,11 +288,7 @@ class ReactionAdmin(admin.ModelAdmin[Reaction]):
 
     def delete_model(self, request: HttpRequest, obj: Reaction) -> None:
         """Taken away from open pages too, as a newer version of the message's reactions."""
-        result = reaction_moderate(obj)
-        if result.changed:
-            event = events.chat_reactions(result.message, result.reactions, version=result.version)
-            room = Room(pk=result.message.room_id)
-            group_send_on_commit(room.group_name, event)
+        reaction_moderate(obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Reaction]) -> None:
         for reaction in queryset:

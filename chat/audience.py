@@ -11,24 +11,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from django.conf import settings
-
 from chat import events, protocol
-from chat.db import database_sync_to_async
+from chat.actions.live import comment_send
 from chat.delivery import Delivery
-from chat.errors import ChatError
-from chat.limits import rate_place
 from chat.models import Room
-from chat.services import author_may_write, body_clean
 from chat.socket import InboxConsumer
-
-
-def comment_clean(body: str) -> str:
-    """A live comment: 1..CHAT_COMMENT_MAX code points once stripped."""
-    return body_clean(body, limit=settings.CHAT_COMMENT_MAX, noun="comment")
 
 
 class AudienceSocket(InboxConsumer):
@@ -84,18 +73,10 @@ class AudienceSocket(InboxConsumer):
     async def comment(self, command: protocol.Comment) -> None:
         """A live comment: to everyone in the room now, and nowhere else ever."""
         assert self.room is not None
-        if not self.room.live_comments:
-            raise ChatError("forbidden", "this room takes no live comments")
-        if self.room.archived:
-            raise ChatError("room_archived", "this room is archived and read-only")
-        body = comment_clean(command.body)
-        user = self.scope["user"]
-        async with rate_place(self.channel_layer, user_id=user.pk, what="comments") as place:
-            await database_sync_to_async(author_may_write)(author_id=user.pk, room_id=self.room.pk)
-            place.kept = True
-        event = events.chat_comment(
-            room_id=self.room.pk, username=user.get_username(), body=body, time=command.time
-        )
-        await asyncio.wait_for(
-            self.channel_layer.group_send(self.room.group_name, event), settings.CHAT_LAYER_TIMEOUT
+        await comment_send(
+            self.channel_layer,
+            room=self.room,
+            user=self.scope["user"],
+            body=command.body,
+            time=command.time,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.urls import reverse
@@ -203,6 +204,51 @@ def chat_message(message: Message) -> dict[str, Any]:
         "mention_ids": [mention.user_id for mention in message.mentions.all()],
         "username": message.author.get_username(),
         "snippet": snippet(message.body) or attachments_snippet(message.attachments.all()),
+        "text": text,
+        "author_text": author_text,
+    }
+
+
+def plain_message_event(
+    *,
+    number: int,
+    room_id: int,
+    room_slug: str,
+    author_id: int,
+    username: str,
+    body: str,
+    created: datetime,
+    client_id: str | None,
+) -> dict[str, Any]:
+    """chat_message, for a message just stored with no reply, mention or file, from
+    the row's values alone: no model instance is built (chat.plain)."""
+    frame: dict[str, Any] = {
+        "type": "message",
+        "id": number,
+        "room": room_slug,
+        "user": username,
+        "body": body,
+        "created": created.isoformat().replace("+00:00", "Z"),
+        "client_id": None,
+        "edited": False,
+        "reply_to": None,
+        "reactions": [],
+        "mentions": [],
+        "attachments": [],
+    }
+    text = dumps(frame)
+    author_text = text
+    if client_id is not None:
+        frame["client_id"] = client_id
+        author_text = dumps(frame)
+    return {
+        "type": "chat.message",
+        "id": number,
+        "room_id": room_id,
+        "author_id": author_id,
+        "mention_ids": [],
+        "username": username,
+        "snippet": snippet(body),
         "text": text,
         "author_text": author_text,
     }

@@ -42,7 +42,7 @@ from django.db import DatabaseError
 
 from chat import events
 from chat.holes import messages_missing
-from chat.layers import LAYER_LOST, Inbox
+from chat.layers import Inbox
 from chat.redis import keys, pools
 from chat.redis.routing import shard_of
 from chat.wire import SharedText
@@ -110,7 +110,7 @@ class Feed:
         inbox = self.hub.layer.inbox(self.channel)
         while True:
             message = await inbox.get()
-            if message is LAYER_LOST:
+            if message["type"] == "chat.layer_lost":
                 continue  # every socket of the worker hears of it in its own inbox
             if not self.batched:
                 self.hand_out(message)
@@ -265,9 +265,7 @@ class FeedHub:
             feed.members.add(member)
         try:
             # Every join refreshes the group entry, and with it its expiry.
-            await asyncio.wait_for(
-                self.layer.group_add(group, feed.channel), settings.CHAT_LAYER_TIMEOUT
-            )
+            await pools.bounded(self.layer.group_add(group, feed.channel))
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.leave(group, member)
@@ -287,9 +285,7 @@ class FeedHub:
             del self.feeds[group]
             feed.stop()
             # The group entry expires with the layer's group_expiry if this fails.
-            await asyncio.wait_for(
-                self.layer.group_discard(group, feed.channel), settings.CHAT_LAYER_TIMEOUT
-            )
+            await pools.bounded(self.layer.group_discard(group, feed.channel))
             if feed.batched:
                 connection = pools.for_name(self.layer, group)
                 await pools.bounded(connection.hdel(keys.viewers(group), self.worker))

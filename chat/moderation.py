@@ -28,7 +28,7 @@ from django.http import HttpRequest
 
 from chat import events
 from chat.access import still_readable
-from chat.broadcast import group_send_on_commit
+from chat.actions.outbox import send_on_commit
 from chat.models import (
     ROOMS_GROUP,
     SERVICE_FIELDS,
@@ -60,20 +60,18 @@ def account_before_save(sender: Any, instance: Any, update_fields: Any, **kwargs
 def account_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     code = getattr(instance, "_chat_close_code", None)
     if code is not None:
-        group_send_on_commit(user_group_name(instance.pk), events.chat_user_closed(code=code))
+        send_on_commit(user_group_name(instance.pk), events.chat_user_closed(code=code))
 
 
 def account_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
-    group_send_on_commit(
-        user_group_name(instance.pk), events.chat_user_closed(code=CloseCode.FORBIDDEN)
-    )
+    send_on_commit(user_group_name(instance.pk), events.chat_user_closed(code=CloseCode.FORBIDDEN))
 
 
 def session_ended(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
     """Logging out closes the sockets of that session (not the user's other ones)."""
     session_key = request.session.session_key
     if user is not None and session_key:
-        group_send_on_commit(
+        send_on_commit(
             user_group_name(user.pk),
             events.chat_user_closed(code=CloseCode.UNAUTHENTICATED, session_key=session_key),
         )
@@ -84,7 +82,7 @@ def room_saved(
 ) -> None:
     if created:
         # Nobody is connected to it yet; every reader's page hears of it (chat/me.py).
-        group_send_on_commit(ROOMS_GROUP, events.chat_attention(room_id=instance.pk))
+        send_on_commit(ROOMS_GROUP, events.chat_attention(room_id=instance.pk))
         return
     if update_fields is not None and set(update_fields) <= SERVICE_FIELDS:
         return  # a message's number or the state: told in frames of their own
@@ -97,7 +95,7 @@ def room_saved(
             member_ids = list(room.members.values_list("pk", flat=True))
         return events.chat_room_changed(room, member_ids=member_ids)
 
-    group_send_on_commit(instance.group_name, event)
+    send_on_commit(instance.group_name, event)
 
 
 def members_changed(
@@ -115,7 +113,7 @@ def members_changed(
             else [(instance.pk, pk) for pk in pk_set]
         )
         for room_id, user_id in added:
-            group_send_on_commit(me_group_name(user_id), events.chat_attention(room_id=room_id))
+            send_on_commit(me_group_name(user_id), events.chat_attention(room_id=room_id))
         return
     if action == "pre_clear":
         # post_clear does not say who was there.
@@ -133,7 +131,7 @@ def members_changed(
         removals = {instance.pk: sorted(pk_set)}
     for room_id, user_ids in removals.items():
         if user_ids:
-            group_send_on_commit(
+            send_on_commit(
                 room_group_name(room_id),
                 events.chat_access_lost(room_id=room_id, user_ids=user_ids),
             )

@@ -17,7 +17,6 @@ welcome's `online` list).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -93,8 +92,8 @@ class PresenceNews:
 async def presence_join(connection: Any, *, room_id: int, user_id: int, member: str) -> Joined:
     """Register a socket's `member` entry."""
     now = time.time()
-    came_online, version, online, ghosts = await connection.eval(
-        scripts.PRESENCE_JOIN,
+    came_online, version, online, ghosts = await scripts.PRESENCE_JOIN.run(
+        connection,
         2,
         keys.presence(room_id),
         keys.presence_version(room_id),
@@ -116,8 +115,8 @@ async def presence_leave(
     connection: Any, *, room_id: int, user_id: int, member: str
 ) -> tuple[bool, int]:
     """Unregister a socket's `member` entry; (it was the user's last in the room, version)."""
-    went_offline, version = await connection.eval(
-        scripts.PRESENCE_LEAVE,
+    went_offline, version = await scripts.PRESENCE_LEAVE.run(
+        connection,
         2,
         keys.presence(room_id),
         keys.presence_version(room_id),
@@ -144,8 +143,8 @@ async def presence_refresh(layer: Any, sockets: list[tuple[int, str]]) -> None:
 
 async def presence_sweep(connection: Any, room_id: int) -> tuple[list[str], int]:
     """Drop the expired sockets of a room; (usernames that went offline with them, version)."""
-    version, *gone = await connection.eval(
-        scripts.PRESENCE_SWEEP,
+    version, *gone = await scripts.PRESENCE_SWEEP.run(
+        connection,
         2,
         keys.presence(room_id),
         keys.presence_version(room_id),
@@ -184,9 +183,7 @@ async def socket_announce(
         )
     try:
         for event in news:
-            await asyncio.wait_for(
-                layer.group_send(room.group_name, event), settings.CHAT_LAYER_TIMEOUT
-            )
+            await pools.bounded(layer.group_send(room.group_name, event))
     except LAYER_ERRORS:
         logger.warning("presence broadcast failed", exc_info=True)
 
@@ -202,9 +199,7 @@ async def socket_leaves(layer: Any, *, room: Any, user: Any, member: str) -> Non
             event = events.chat_presence(
                 room_id=room.pk, left=[user.get_username()], version=version
             )
-            await asyncio.wait_for(
-                layer.group_send(room.group_name, event), settings.CHAT_LAYER_TIMEOUT
-            )
+            await pools.bounded(layer.group_send(room.group_name, event))
     except LAYER_ERRORS:
         # The entry expires within ttl(); a sweep then says `left`.
         logger.warning("presence leave failed", exc_info=True)

@@ -14,8 +14,9 @@ import regex
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from chat.access import write_check
 from chat.errors import ChatError
-from chat.models import Message, Reaction, Room
+from chat.models import Message, Reaction
 from chat.protocol import MAX_ID, whole_number
 from chat.services import author_may_write
 
@@ -66,10 +67,7 @@ def reaction_set(
         )
         if message is None:
             raise ChatError("not_found", "no such message")
-        if message.room.archived:
-            raise ChatError("room_archived", "this room is archived and read-only")
-        if message.room.kind == Room.Kind.BROADCAST and not user.is_staff:
-            raise ChatError("forbidden", "only publishers react in a broadcast room")
+        write_check(room=message.room, user=user, verb="react")
         author_may_write(author_id=user.pk, room_id=room_id)
         mine = Reaction.objects.filter(message=message, user=user, emoji=emoji)
         if present:

@@ -26,11 +26,11 @@ from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
-from django.conf import settings
 
 from chat.feeds import feed_hub
 from chat.layers import LAYER_ERRORS, Inbox
 from chat.protocol import CloseCode
+from chat.redis import pools
 from chat.wire import SharedText, Wire
 
 # Room groups (chat.models.room_group_name) are joined through the worker's feed.
@@ -84,10 +84,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
             if group.startswith(ROOM_GROUP_PREFIX):
                 await feed_hub(self.channel_layer).join(group, self, batched=batched)
             else:
-                await asyncio.wait_for(
-                    self.channel_layer.group_add(group, self.channel_name),
-                    settings.CHAT_LAYER_TIMEOUT,
-                )
+                await pools.bounded(self.channel_layer.group_add(group, self.channel_name))
             self.groups_joined.append(group)
 
     async def leave_groups(self) -> None:
@@ -103,10 +100,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
             if group.startswith(ROOM_GROUP_PREFIX):
                 await feed_hub(self.channel_layer).leave(group, self)
             else:
-                await asyncio.wait_for(
-                    self.channel_layer.group_discard(group, self.channel_name),
-                    settings.CHAT_LAYER_TIMEOUT,
-                )
+                await pools.bounded(self.channel_layer.group_discard(group, self.channel_name))
         except LAYER_ERRORS:
             # The group entry expires with the layer's group_expiry.
             logger.warning("leaving %s failed", group, exc_info=True)
@@ -115,11 +109,20 @@ class InboxConsumer(AsyncWebsocketConsumer):
         """Called once the consumer has handled its last event."""
 
     def shards(self) -> set[int]:
-        """The shards this socket's groups and its worker's queue live on: the loss of
-        any of them deafens it (chat/watcher.py)."""
+        """The shards this socket's groups live on (where their messages queue for it):
+        the loss of any of them deafens it (chat/watcher.py)."""
         layer = self.channel_layer
-        queue = layer.consistent_hash(layer.process_queue)
-        return {queue, *(layer.consistent_hash(group) for group in self.groups_joined)}
+        return {layer.consistent_hash(group) for group in self.groups_joined}
+
+    async def chat_layer_lost(self, event: dict[str, Any]) -> None:
+        """A reader of the worker's queue failed on a shard: the socket closes (4012) if
+        messages for it may have been lost there, and its client resumes."""
+        if event["shard"] in self.shards():
+            await self.layer_restarted()
+
+    async def layer_restarted(self) -> None:
+        """The layer may have lost messages for this socket: the client must resume."""
+        await self.close(code=CloseCode.SERVICE_RESTART)
 
     def take_batch(self, batch: dict[str, Any]) -> bool:
         """A room feed's tick of messages (chat/feeds.py), written now if this socket

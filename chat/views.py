@@ -25,10 +25,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from chat import events, presence, protocol
 from chat.access import may_publish, room_for_user
 from chat.accounts import SignupForm
+from chat.actions.messages import Sent, message_send
+from chat.actions.rooms import notify_set, room_state_set
 from chat.attachments import attachment_create, attachment_for_reader, upload_limit_error
-from chat.attention import notify_of, notify_set, room_entries, room_members, room_titles
+from chat.attention import notify_of, room_entries, room_members, room_titles
 from chat.bots import bot_key_check, bot_key_room, looks_like_key
-from chat.broadcast import group_send_on_commit
 from chat.errors import ChatError
 from chat.limits import (
     login_keys,
@@ -38,8 +39,7 @@ from chat.limits import (
     throttle_wait,
     wait_detail,
 )
-from chat.models import BotKey, Message, Notify, ReadState, Room, me_group_name
-from chat.publish import broadcast_on_commit, room_state_set
+from chat.models import BotKey, Message, Notify, ReadState, Room
 from chat.redis.pools import shard_names, shards_ping
 from chat.search import (
     SEARCH_CANDIDATES,
@@ -51,7 +51,7 @@ from chat.search import (
     permalink,
     search_parse,
 )
-from chat.services import MAX_NUMBER, direct_room_find, direct_room_open, message_create
+from chat.services import MAX_NUMBER, direct_room_find, direct_room_open
 from chat.serving import file_response
 from chat.tokens import token_check, token_issue
 
@@ -370,7 +370,6 @@ def api_notify(request: HttpRequest, user: User, slug: str) -> JsonResponse:
     """Set what the reader is told of a room: `{"notify": "all" | "mentions" | "none"}`."""
     room = room_for_user(user=user, slug=slug)
     notify = notify_set(user=user, room=room, notify=json_object(request).get("notify"))
-    group_send_on_commit(me_group_name(user.pk), events.chat_attention(room_id=room.pk))
     return JsonResponse({"slug": room.slug, "notify": notify})
 
 
@@ -390,21 +389,28 @@ def api_publish(request: HttpRequest, user: User, slug: str) -> JsonResponse:
     key = request.bot_key  # type: ignore[attr-defined]
     room = publisher_room(request, user, slug)
     fields = json_object(request)
-    counted = {"bot_key_id": key.pk} if key is not None else {"user_id": user.pk}
-    with rate_place_blocking(what="messages", **counted) as place:
-        message, place.kept = message_create(
-            room_id=room.pk,
-            author=user,
-            body=fields.get("body"),
-            client_id=fields.get("client_id"),
-            reply_to=fields.get("reply_to"),
-            publisher=key is not None,
-            attachments=fields.get("attachments"),
-        )
-    if place.kept:
-        broadcast_on_commit(message)
-    payload = events.message_payload(message, for_author=True)
-    return JsonResponse(payload, status=201 if place.kept else 200, json_dumps_params=JSON_STRICT)
+    if key is not None:
+        # A bot's key is limited per key in Redis; a person by their stored messages.
+        with rate_place_blocking(what="messages", bot_key_id=key.pk) as place:
+            sent = publish_send(room, user, fields, publisher=True)
+            place.kept = sent.created
+    else:
+        sent = publish_send(room, user, fields, publisher=False)
+    assert sent.message is not None
+    payload = events.message_payload(sent.message, for_author=True)
+    return JsonResponse(payload, status=201 if sent.created else 200, json_dumps_params=JSON_STRICT)
+
+
+def publish_send(room: Room, user: User, fields: dict[str, Any], *, publisher: bool) -> Sent:
+    return message_send(
+        room_id=room.pk,
+        author=user,
+        body=fields.get("body"),
+        client_id=fields.get("client_id"),
+        reply_to=fields.get("reply_to"),
+        publisher=publisher,
+        attachments=fields.get("attachments"),
+    )
 
 
 @require_http_methods(["PUT"])
@@ -716,10 +722,10 @@ def health_details_shown(request: HttpRequest) -> bool:
 def healthz(request: HttpRequest) -> JsonResponse:
     """The database and every Redis shard, each checked (docs/protocol.md, HTTP API).
 
-    503 when the database is down, or the shard of this worker's own queue:
-    it can serve nothing then. Another shard down serves its rooms no more,
-    and the worker all the others: 200, "degraded", naming the shard. Why a
-    part fails is said to health_details_shown only.
+    503 when the database is down, or every shard: the worker can serve nothing
+    then. A shard down serves its rooms no more, and the worker all the others:
+    200, "degraded", naming the shard. Why a part fails is said to
+    health_details_shown only.
     """
     report: dict[str, Any] = {}
     try:
@@ -731,12 +737,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         report["db_error"] = str(error).strip().splitlines()[0][:200] if str(error) else "error"
     layer = get_channel_layer()
     failures = async_to_sync(shards_ping)(layer)
-    own = async_to_sync(layer.queue_shard)()
     shards: list[dict[str, Any]] = [
         {"shard": index, "status": "ok" if failure is None else "error"}
         for index, failure in enumerate(failures)
     ]
-    shards[own]["queue"] = True  # this worker's own queue lives there
     details = health_details_shown(request)
     for shard, failure, name in zip(shards, failures, shard_names(layer), strict=True):
         if details:
@@ -744,9 +748,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
             if failure is not None:
                 shard["error"] = repr(failure)[:200]
     down = [shard["shard"] for shard in shards if shard["status"] == "error"]
-    report["redis"] = "ok" if not down else "error" if own in down else "degraded"
-    if details and own in down:
-        report["redis_error"] = str(shards[own].get("error", "error"))
+    report["redis"] = "ok" if not down else "error" if len(down) == len(shards) else "degraded"
+    if details and report["redis"] == "error":
+        report["redis_error"] = str(shards[0].get("error", "error"))
     if len(shards) > 1:
         report["redis_shards"] = shards
     ok = report["db"] == "ok" and report["redis"] != "error"
