@@ -25,6 +25,20 @@ from run import CLIENT_PROCESSES, SENDERS, STEP_SECONDS, passes
 TARGETS = {"site": targets.Site, "tutorial": targets.Tutorial, "node-ws": targets.Node}
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of a process, by thread id: the
+    main thread runs the event loop; the others are the database thread and pools."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target", choices=sorted(TARGETS))
@@ -68,6 +82,7 @@ def main() -> None:
                         )
                     )
         for rate in args.rates:
+            threads_before = {pid: thread_cpu_seconds(pid) for pid in target.pids}
             before = target.cpu_seconds()
             client_before = sum(targets.process_cpu_seconds(p) for p in pool.pids)
             step = pool.step(rate, args.seconds, SENDERS)
@@ -81,6 +96,18 @@ def main() -> None:
                 f" server {server:.2f}s ({per:.0f} us/delivery) client {client:.2f}s",
                 flush=True,
             )
+            messages = step["delivered"] / args.room if step["delivered"] else 0
+            for pid, earlier in threads_before.items():
+                later = thread_cpu_seconds(pid)
+                loop = later.get(pid, 0.0) - earlier.get(pid, 0.0)
+                rest = sum(later.values()) - sum(earlier.values()) - loop
+                if messages:
+                    print(
+                        f"    worker {pid}: event loop {loop / messages * 1e6:.0f} us/message,"
+                        f" other threads {rest / messages * 1e6:.0f} us/message"
+                        f" ({messages:.0f} messages)",
+                        flush=True,
+                    )
             if not passes(step):
                 pool.settle()
     finally:

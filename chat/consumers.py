@@ -20,8 +20,10 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
-from chat import events, protocol
-from chat.access import may_publish, room_for_user
+from chat import events, outages, protocol
+from chat.access import room_for_user
+from chat.actions import live, messages, reactions, rooms
+from chat.actions.outbox import deliver, run
 from chat.audience import AudienceSocket
 from chat.db import database_sync_to_async
 from chat.delivery import Delivery, Rendered
@@ -30,18 +32,12 @@ from chat.feeds import feed_hub
 from chat.holes import messages_missing
 from chat.layers import LAYER_ERRORS
 from chat.limits import rate_place
-from chat.models import SLUG_PATTERN, Message, Room, me_group_name, user_group_name
+from chat.models import SLUG_PATTERN, Message, Room, user_group_name
 from chat.moderation import ModeratedSocket
 from chat.presence import Joined, PresenceNews, socket_announce, socket_joins, socket_leaves
 from chat.protocol import CloseCode
-from chat.reactions import reaction_set
-from chat.redis import keys, pools
 from chat.services import (
     Snapshot,
-    message_create,
-    message_delete,
-    message_edit,
-    room_read,
     socket_snapshot,
 )
 from chat.socket import InboxConsumer
@@ -49,7 +45,6 @@ from chat.watcher import EpochWatch, epoch_watch_join
 
 logger = logging.getLogger(__name__)
 
-TYPING_INTERVAL = 2.0
 # Ten `rate_limited` answers in a row on one socket close it (docs/protocol-v1.md, 4429).
 FLOOD_CLOSE_AFTER = 10
 HOLE_EXPIRED = {"type": "chat.hole_expired"}
@@ -115,12 +110,13 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
             if not user.is_authenticated:
                 return await self.refuse(CloseCode.UNAUTHENTICATED)
             return await self.refuse(error.close_code or CloseCode.NOT_FOUND)
-        except LAYER_ERRORS:
-            logger.warning("channel layer unavailable at connect", exc_info=True)
+        except LAYER_ERRORS as error:
+            outages.CHANNEL_LAYER.refused(error)
             return await self.refuse(CloseCode.TRY_AGAIN_LATER)
-        except DatabaseError:
-            logger.exception("database unavailable at connect")
+        except DatabaseError as error:
+            outages.DATABASE.refused(error)
             return await self.refuse(CloseCode.TRY_AGAIN_LATER)
+        outages.DATABASE.served()
         if self.epoch_watch is None:
             # The watch saw Redis restart while this socket was joining.
             return await self.refuse(CloseCode.SERVICE_RESTART)
@@ -204,8 +200,9 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
             await self.handlers[type(command)](self, command)
         except ChatError as error:
             await self.refused(error, client_id=protocol.echoed_client_id(value))
-        except (DatabaseError, *LAYER_ERRORS):
-            logger.exception("could not serve a frame")
+        except (DatabaseError, *LAYER_ERRORS) as error:
+            outage = outages.DATABASE if isinstance(error, DatabaseError) else outages.CHANNEL_LAYER
+            outage.refused(error)
             unavailable = ChatError("unavailable", "try again shortly")
             await self.refused(unavailable, client_id=protocol.echoed_client_id(value))
 
@@ -224,47 +221,36 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
 
     async def send_message(self, command: protocol.SendMessage) -> None:
         assert self.room is not None
-        user = self.scope["user"]
         try:
-            async with rate_place(self.channel_layer, user_id=user.pk) as place:
-                self.rate_limited_in_a_row = 0
-                message, place.kept = await database_sync_to_async(message_create)(
-                    room_id=self.room.pk,
-                    author=user,
-                    body=command.body,
-                    client_id=command.client_id,
-                    reply_to=command.reply_to,
-                    attachments=list(command.attachments),
-                )
+            sent, outbox = await messages.message_send_async(
+                room=self.room,
+                author=self.scope["user"],
+                body=command.body,
+                client_id=command.client_id,
+                reply_to=command.reply_to,
+                attachments=list(command.attachments),
+            )
         except ChatError as error:
             if error.code == "rate_limited":
                 self.rate_limited_in_a_row += 1  # refused() closes with 4429 at ten
             raise
-        if not place.kept:
-            acknowledgement = events.message_frame(message, for_author=True)
-            return await self.delivery.resent(message.number, acknowledgement)
-        event = events.chat_message(message)
-        await self.delivery.stored(message.number, event["author_text"])
+        self.rate_limited_in_a_row = 0
+        if not sent.created:
+            return await self.delivery.resent(sent.number, sent.acknowledgement)
+        await self.delivery.stored(sent.number, sent.acknowledgement)
         try:
-            await self.group_send(event)
+            await deliver(self.channel_layer, outbox)
         except LAYER_ERRORS:
             # Stored and acknowledged: the others catch up by the tail check or on resume.
-            logger.warning("broadcast of %s failed", message, exc_info=True)
+            logger.warning("broadcast of message %d failed", sent.number, exc_info=True)
 
     async def typing(self, command: protocol.Typing) -> None:
         assert self.room is not None
-        if not may_publish(user=self.scope["user"], room=self.room):
-            return  # a broadcast room's audience types nothing anyone sees
         now = time.monotonic()
-        if now - self.typing_at < TYPING_INTERVAL:
-            return
+        if now - self.typing_at < live.TYPING_INTERVAL:
+            return  # the user's other sockets share the limit; this saves a round trip
         self.typing_at = now
-        user = self.scope["user"]
-        # The limit is per user and room, not per socket: the user's other
-        # sockets, on any worker, share it (the check above saves a round trip).
-        connection = pools.for_room(self.channel_layer, self.room.pk)
-        if await pools.first_in(connection, keys.typing(self.room.pk, user.pk), TYPING_INTERVAL):
-            await self.group_send(events.chat_typing(user_id=user.pk, username=user.get_username()))
+        await live.typing_tell(self.channel_layer, room=self.room, user=self.scope["user"])
 
     async def history(self, command: protocol.History) -> None:
         assert self.room is not None
@@ -279,29 +265,31 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
 
     async def edit_message(self, command: protocol.EditMessage) -> None:
         assert self.room is not None
-        edited = await database_sync_to_async(message_edit)(
-            room_id=self.room.pk, number=command.id, user=self.scope["user"], body=command.body
+        _, outbox = await run(
+            messages.message_edit,
+            room_id=self.room.pk,
+            number=command.id,
+            user=self.scope["user"],
+            body=command.body,
         )
-        await self.group_send(
-            events.chat_message_edited(
-                edited.message, mentions=edited.mentions, mentions_changed=edited.mentions_changed
-            )
-        )
+        await deliver(self.channel_layer, outbox)
 
     async def delete_message(self, command: protocol.DeleteMessage) -> None:
         assert self.room is not None
-        deleted = await database_sync_to_async(message_delete)(
-            room_id=self.room.pk, number=command.id, user=self.scope["user"]
+        _, outbox = await run(
+            messages.message_delete,
+            room_id=self.room.pk,
+            number=command.id,
+            user=self.scope["user"],
         )
-        await self.group_send(
-            events.chat_message_deleted(deleted.message, mention_ids=deleted.mention_ids)
-        )
+        await deliver(self.channel_layer, outbox)
 
     async def react(self, command: protocol.React) -> None:
         assert self.room is not None
         user = self.scope["user"]
         async with rate_place(self.channel_layer, user_id=user.pk, what="reactions") as place:
-            result = await database_sync_to_async(reaction_set)(
+            result, outbox = await run(
+                reactions.reaction_set,
                 room_id=self.room.pk,
                 number=command.id,
                 user=user,
@@ -309,26 +297,19 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
                 present=command.present,
             )
             place.kept = result.changed
-        frame_args = (result.message, result.reactions)
         if not result.changed:
             # Nothing to tell the room: this socket alone learns how things stand.
             return await self.delivery.answer(
-                events.reactions_frame(*frame_args, version=result.version)
+                events.reactions_frame(result.message, result.reactions, version=result.version)
             )
-        await self.group_send(events.chat_reactions(*frame_args, version=result.version))
+        await deliver(self.channel_layer, outbox)
 
     async def read(self, command: protocol.Read) -> None:
         assert self.room is not None
-        user = self.scope["user"]
-        mark = await database_sync_to_async(room_read)(room=self.room, user=user, number=command.id)
-        if mark.moved:
-            # The reader's pages (/ws/me/, on any worker) count again.
-            await asyncio.wait_for(
-                self.channel_layer.group_send(
-                    me_group_name(user.pk), events.chat_attention(room_id=self.room.pk)
-                ),
-                settings.CHAT_LAYER_TIMEOUT,
-            )
+        _, outbox = await run(
+            rooms.room_read, room=self.room, user=self.scope["user"], number=command.id
+        )
+        await deliver(self.channel_layer, outbox)
 
     async def ping(self, command: protocol.Ping) -> None:
         await self.delivery.answer('{"type":"pong"}')
@@ -345,12 +326,6 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
         protocol.Comment: AudienceSocket.comment,
     }
 
-    async def group_send(self, event: dict[str, Any]) -> None:
-        assert self.room is not None
-        await asyncio.wait_for(
-            self.channel_layer.group_send(self.room.group_name, event), settings.CHAT_LAYER_TIMEOUT
-        )
-
     # --- delivery's I/O -------------------------------------------------------------------
 
     def rendered(self, message: Message) -> Rendered:
@@ -363,9 +338,9 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
         assert self.room is not None
         try:
             missing = await messages_missing(room_id=self.room.pk, after=after, before=before)
-        except DatabaseError:
+        except DatabaseError as error:
             # Better a resume than a hole: the client comes back with after=.
-            logger.exception("could not fill a hole before %s", before)
+            outages.DATABASE.refused(error)
             await self.close(code=CloseCode.TRY_AGAIN_LATER)
             return None
         return [self.rendered(message) for message in missing]
@@ -413,9 +388,6 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
     async def chat_typing(self, event: dict[str, Any]) -> None:
         if event["user_id"] != self.scope["user"].pk:
             await self.send_text(event["text"])
-
-    async def chat_layer_lost(self, event: dict[str, Any]) -> None:
-        await self.layer_restarted()
 
     async def layer_restarted(self) -> None:
         """The layer may have lost this socket's group: the client must resume."""

@@ -26,6 +26,16 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 CHECK_INTERVAL = 1.0
 # When each open connection of the database thread last answered without an error.
 _answered: weakref.WeakKeyDictionary[BaseDatabaseWrapper, float] = weakref.WeakKeyDictionary()
+# When another connection of the worker last failed (chat.plain, on the event loop):
+# the database may have gone away under this thread's connection too.
+_failed_elsewhere = 0.0
+
+
+def failed_elsewhere() -> None:
+    """Another connection of the worker met a database error: the database thread checks
+    its own connection before its next call, however recently it answered."""
+    global _failed_elsewhere
+    _failed_elsewhere = time.monotonic()
 
 
 class CheckedOncePerInterval(DatabaseSyncToAsync):
@@ -40,6 +50,7 @@ class CheckedOncePerInterval(DatabaseSyncToAsync):
             if (
                 answered is not None
                 and now - answered < CHECK_INTERVAL
+                and answered > _failed_elsewhere
                 and connection.connection is not None
                 and not connection.errors_occurred
             ):

@@ -1,11 +1,13 @@
 """Limits shared by every worker through Redis: messages, log-ins, sign-ups, and the rest.
 
-Per user (messages, reactions, comments, uploads, searches, new conversations):
-a sorted set per user and kind holds the times of their recent ones, on the
-user's shard (CHAT_RATE_LIMIT and its kin: `<count>/<seconds>s`). A send first
-reserves a place; one that turns out not to store anything new (a resend, a
-refusal, a failure) gives its place back, so only new ones count. A bot key
-has a set of its own (CHAT_PUBLISH_RATE_LIMIT).
+Per user (reactions, comments, uploads, searches, new conversations): a
+sorted set per user and kind holds the times of their recent ones, on the
+user's shard (CHAT_REACTION_RATE_LIMIT and its kin: `<count>/<seconds>s`). An
+action first reserves a place; one that turns out not to change anything (a
+refusal, a failure) gives its place back, so only real ones count. A bot
+key's messages have a set of their own (CHAT_PUBLISH_RATE_LIMIT). A person's
+messages are not counted here: the database counts the stored ones, in the
+transaction that stores one (chat.services.rate_check, chat.plain).
 
 Log-ins and sign-ups (the views, sync): sets of recent failed log-ins per
 username and per client address (CHAT_LOGIN_LIMIT), and of sign-up attempts
@@ -39,7 +41,6 @@ ADDRESS_FACTOR = 10
 def rate_limit(what: str) -> tuple[int, int]:
     """(count, seconds) for `what`, a kind of thing a user does often."""
     limits: dict[str, tuple[int, int]] = {
-        "messages": settings.CHAT_RATE_LIMIT,
         "reactions": settings.CHAT_REACTION_RATE_LIMIT,
         "comments": settings.CHAT_COMMENT_RATE_LIMIT,
         "uploads": settings.CHAT_UPLOAD_RATE_LIMIT,
@@ -69,20 +70,15 @@ class Place:
 
 
 @contextlib.asynccontextmanager
-async def rate_place(layer: Any, *, user_id: int, what: str = "messages") -> AsyncIterator[Place]:
+async def rate_place(layer: Any, *, user_id: int, what: str) -> AsyncIterator[Place]:
     """Reserve a place for one new `what` of the user (or ChatError(rate_limited));
-    given back unless kept.
-
-    A send that turns out not to store a new message (a resend, a refusal, a
-    failure) does not count against the limit; nor does a reaction that
-    changes nothing.
-    """
+    given back unless kept: a reaction that changes nothing does not count."""
     count, seconds = rate_limit(what)
     connection = pools.for_user(layer, user_id)
     key, member = keys.rate(user_id, what), uuid.uuid4().hex
     wait = float(
         await pools.bounded(
-            connection.eval(scripts.RESERVE, 1, key, time.time(), seconds, count, member)
+            scripts.RESERVE.run(connection, 1, key, time.time(), seconds, count, member)
         )
     )
     if wait > 0:
@@ -113,7 +109,7 @@ def rate_place_blocking(
         client = pools.sync_for_user(user_id)
     member = uuid.uuid4().hex
     try:
-        wait = float(client.eval(scripts.RESERVE, 1, key, time.time(), seconds, count, member))
+        wait = float(scripts.RESERVE.run_sync(client, 1, key, time.time(), seconds, count, member))
     except (redis.RedisError, OSError):
         logger.warning("rate limit unavailable", exc_info=True)
         raise ChatError("unavailable", "try again shortly") from None
@@ -161,7 +157,7 @@ def throttle_wait(sets: list[tuple[str, int]], *, seconds: int) -> float:
     wait = 0.0
     try:
         for key, limit in sets:
-            answer = pools.sync_for(key).eval(scripts.WAIT, 1, key, time.time(), seconds, limit)
+            answer = scripts.WAIT.run_sync(pools.sync_for(key), 1, key, time.time(), seconds, limit)
             wait = max(wait, float(answer))
     except (redis.RedisError, OSError):
         logger.warning("throttle unavailable: letting an attempt through", exc_info=True)

@@ -274,6 +274,10 @@ class Message(models.Model):
                 name="message_room_author_client_id",
             ),
         ]
+        indexes = [
+            # The rate limit counts an author's newest messages (chat/services.py).
+            models.Index(fields=["author", "created"], name="message_author_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.room.slug}#{self.number}"

@@ -7,21 +7,23 @@ views call them directly. Refusals raise `ChatError` with a protocol code.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from chat.access import may_publish
+from chat.access import write_check
 from chat.attachments import attachment_ids_clean, attachments_attach
 from chat.errors import ChatError
-from chat.mentions import mentioned_members, mentioned_names
+from chat.mentions import mentioned_members
 from chat.models import Mention, Message, Mute, ReadState, Room, wire_relations_set
 from chat.protocol import MAX_ID, CloseCode, whole_number
 
@@ -83,15 +85,24 @@ def _author_state(*, author_id: int, room_id: int, client_id: str | None = None)
     """The author's is_active and mutes in the room and, with a client_id, the id
     of the author's message in the room that already has it (or None): one query,
     as a dict, or None for no such user."""
-    sql, params = _author_state_sql(client_id is not None)
-    values = {"author_id": author_id, "room_id": room_id, "client_id": client_id}
+    sql, params = author_state_query(author_id=author_id, room_id=room_id, client_id=client_id)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [values[p] if isinstance(p, _Parameter) else p for p in params])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
         # DB-API: the first item of each column's description is its name
         # (psycopg's Column objects and sqlite3's tuples alike).
         columns = [column[0] for column in cursor.description]
     return None if row is None else dict(zip(columns, row, strict=True))
+
+
+def author_state_query(
+    *, author_id: int, room_id: int, client_id: str | None
+) -> tuple[str, list[Any]]:
+    """The author's is_active, mutes in the room and, with a client_id, resend: the SQL
+    (compiled once per process) and its parameters. chat.plain runs it too."""
+    sql, params = _author_state_sql(client_id is not None)
+    values = {"author_id": author_id, "room_id": room_id, "client_id": client_id}
+    return sql, [values[p] if isinstance(p, _Parameter) else p for p in params]
 
 
 class _Parameter(str):
@@ -125,7 +136,9 @@ def _author_state_sql(with_client_id: bool) -> tuple[str, tuple[Any, ...]]:
         annotations["resent"] = Subquery(
             Message.objects.filter(
                 room_id=room_id, author_id=OuterRef("pk"), client_id=_SENTINELS["client_id"]
-            ).values("pk")[:1]
+            )
+            .order_by()
+            .values("pk")[:1]
         )
     query = (
         get_user_model()
@@ -159,19 +172,13 @@ def _mute_end(*, room_id: int) -> QuerySet[Mute, Any]:
     return _mutes(room_id).order_by(F("until").desc(nulls_first=True)).values("until")[:1]
 
 
-def _room_for_write(room_id: int) -> Room:
-    """Lock the room row; refuse writes to archived rooms."""
+def _room_for_write(room_id: int, user: User, verb: str) -> Room:
+    """Lock the room row, and pass the gate (chat.access.write_check). In a broadcast
+    room only publishers change posts: an account that once posted there and may not
+    publish now may not change them."""
     room = Room.objects.select_for_update().get(pk=room_id)
-    if room.archived:
-        raise ChatError("room_archived", "this room is archived and read-only")
+    write_check(room=room, user=user, verb=verb)
     return room
-
-
-def _publisher_check(room: Room, user: User, verb: str) -> None:
-    """In a broadcast room, only publishers change posts: an account that once posted
-    there (or took a publisher's name) and has no publish rights now may not."""
-    if room.kind == Room.Kind.BROADCAST and not may_publish(user=user, room=room):
-        raise ChatError("forbidden", f"only publishers {verb} posts in a broadcast room")
 
 
 def _next_number(room_id: int) -> Room:
@@ -193,62 +200,6 @@ def _next_number(room_id: int) -> Room:
     return rooms[0]
 
 
-def _plain_message_insert(
-    *, room_id: int, author: User, body: str, client_id: str | None, may_broadcast: bool
-) -> Message | None:
-    """PostgreSQL: a message with no reply and no mention, stored in one statement.
-
-    The room's number is taken, and the row inserted, only where nothing stands
-    in the way: an active, unmuted author, a client_id not used before, a room
-    that is not archived, and in a broadcast room a publisher (the checks of
-    message_create's transaction, from the same compiled query). One round
-    trip, without BEGIN and COMMIT, where the transaction takes five. None
-    when the statement stored nothing, or when it cannot run on its own (in a
-    transaction already, or on SQLite, whose writes stay in-process anyway):
-    message_create's transaction then decides, with the exact reason.
-    """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return None
-    state_sql, state_params = _author_state_sql(client_id is not None)
-    clear = "is_active AND NOT muted" + (" AND resent IS NULL" if client_id is not None else "")
-    rooms, messages = Room._meta.db_table, Message._meta.db_table
-    sql = (
-        f"WITH state AS ({state_sql}),"  # noqa: S608  (model table names and compiled SQL)
-        f" room AS (UPDATE {rooms} SET last_message_number = last_message_number + 1"
-        "  WHERE id = %s AND NOT archived AND (kind <> %s OR %s)"
-        f"  AND EXISTS (SELECT 1 FROM state WHERE {clear}) RETURNING *),"
-        f" inserted AS (INSERT INTO {messages}"
-        "  (room_id, number, author_id, body, created, edited, client_id, reactions_version)"
-        "  SELECT id, last_message_number, %s, %s, %s, false, %s, 0 FROM room RETURNING id)"
-        " SELECT room.*, inserted.id AS message_id FROM room, inserted"
-    )
-    values = {"author_id": author.pk, "room_id": room_id, "client_id": client_id}
-    now = timezone.now()
-    params = [values[p] if isinstance(p, _Parameter) else p for p in state_params]
-    params += [room_id, Room.Kind.BROADCAST.value, may_broadcast]
-    params += [author.pk, body, now, client_id]
-    try:
-        rooms_written = list(Room.objects.raw(sql, params))
-    except IntegrityError:
-        return None  # the same client_id, sent twice at once: the other one was stored
-    if not rooms_written:
-        return None
-    room = rooms_written[0]
-    message = Message(
-        id=room.message_id,  # type: ignore[attr-defined]
-        room=room,
-        number=room.last_message_number,
-        author=author,
-        body=body,
-        created=now,
-        client_id=client_id,
-    )
-    message._state.adding = False
-    message._state.db = connection.alias
-    wire_relations_set(message, reactions=[], mentions=[])
-    return message
-
-
 def message_create(
     *,
     room_id: int,
@@ -262,14 +213,17 @@ def message_create(
     """Store a message under the next number of its room; (message, created).
 
     A client_id the author already used in this room returns the stored message
-    and False: a resend is stored once. The room row stays locked until commit,
-    so numbers are gapless and committed in order. A plain message (no reply,
-    no @name, no attachment) is one statement on PostgreSQL
-    (_plain_message_insert); otherwise, or when that stored nothing, three in a
-    transaction: the number, the author's state, the insert; a reply reads its
+    and False: a resend is stored once. One transaction: the author's row is
+    locked first (one author's sends are taken one at a time), their state is
+    read (deactivated, muted, a resend), their messages of the window are
+    counted against CHAT_RATE_LIMIT (stored messages only; publishers are not
+    counted), then the room's row is locked until commit while it gives the
+    number, so numbers are gapless and committed in order. A reply reads its
     original, @names are looked up and stored as mentions, and `attachments`
     (the author's upload ids) are attached, or the whole message refused
     (chat.attachments.attachments_attach). With attachments the body may be empty.
+    A socket's plain message on PostgreSQL takes chat.plain instead: the same
+    rules in one round trip on the event loop.
 
     In a broadcast room only publishers post: `publisher` (a bot's key for the
     room, or Django code: chat.publish) or a staff user.
@@ -277,30 +231,19 @@ def message_create(
     attachment_ids = attachment_ids_clean(attachments)
     body = body_clean(body, may_be_empty=bool(attachment_ids))
     client_id = client_id_clean(client_id)
-    if reply_to is None and not attachment_ids and not mentioned_names(body):
-        stored = _plain_message_insert(
-            room_id=room_id,
-            author=author,
-            body=body,
-            client_id=client_id,
-            may_broadcast=publisher or author.is_staff,
-        )
-        if stored is not None:
-            return stored, True
     with transaction.atomic():
-        room = _next_number(room_id)
+        _author_lock(author.pk)
         state = _author_state(author_id=author.pk, room_id=room_id, client_id=client_id)
-        # Checked before `archived`: a resend of a message stored before the
-        # room was archived is acknowledged with it, not refused.
+        # Before anything else: a resend of a message stored before the room was
+        # archived, or before the author reached the limit, is acknowledged.
         if state is not None and state.get("resent") is not None:
-            transaction.set_rollback(True)  # the number goes back
             resent = state["resent"]
         else:
             _author_check(state)
-            if room.archived:
-                raise ChatError("room_archived", "this room is archived and read-only")
-            if room.kind == Room.Kind.BROADCAST and not (publisher or author.is_staff):
-                raise ChatError("forbidden", "only publishers post in a broadcast room")
+            if not publisher:
+                rate_check(author_id=author.pk)
+            room = _next_number(room_id)
+            write_check(room=room, user=author, publisher=publisher)
             message = Message(
                 room=room,
                 number=room.last_message_number,
@@ -321,6 +264,39 @@ def message_create(
             wire_relations_set(message, reactions=[], mentions=mentions, attachments=attached)
             return message, True
     return Message.objects.for_wire().get(pk=resent), False
+
+
+def _author_lock(author_id: int) -> None:
+    """Lock the author's row until commit (PostgreSQL; SQLite's IMMEDIATE transactions
+    take one writer at a time anyway): their sends are counted and numbered in turn,
+    so that two at once never both pass the limit, nor store one client_id twice."""
+    list(get_user_model().objects.select_for_update().filter(pk=author_id).values_list("pk"))
+
+
+def rate_check(*, author_id: int) -> None:
+    """Refuse a message over CHAT_RATE_LIMIT: the author's stored messages of the
+    window are counted (deleted ones too); ChatError(rate_limited) with retry_after,
+    when the oldest of the counted ones leaves the window."""
+    count, seconds = settings.CHAT_RATE_LIMIT
+    now = timezone.now()
+    newest = list(
+        Message.objects.filter(author_id=author_id, created__gt=now - timedelta(seconds=seconds))
+        .order_by("-created")
+        .values_list("created", flat=True)[:count]
+    )
+    if len(newest) >= count:
+        wait = (newest[-1] + timedelta(seconds=seconds) - now).total_seconds()
+        raise rate_refusal(wait)
+
+
+def rate_refusal(wait: float) -> ChatError:
+    """The refusal of a message over CHAT_RATE_LIMIT, `wait` seconds before it would pass."""
+    count, seconds = settings.CHAT_RATE_LIMIT
+    # Rounded up: a client that waits exactly retry_after is let through.
+    retry_after = max(0.01, math.ceil(wait * 100) / 100)
+    return ChatError(
+        "rate_limited", f"at most {count} messages per {seconds} s", retry_after=retry_after
+    )
 
 
 def _reply_target(room_id: int, number: object) -> Message:
@@ -375,13 +351,12 @@ def message_edit(*, room_id: int, number: object, user: User, body: object) -> E
     """
     body = body_clean(body, may_be_empty=True)
     with transaction.atomic():
-        room = _room_for_write(room_id)
+        _room_for_write(room_id, user, "edit posts")
         message = _message_for_write(room_id=room_id, number=number)
         if not body and not message.attachments.exists():
             raise ChatError("empty", "the message is empty")
         if message.author_id != user.pk:
             raise ChatError("forbidden", "only the author may edit a message")
-        _publisher_check(room, user, "edit")
         author_may_write(author_id=user.pk, room_id=room_id)
         message.body = body
         message.edited = True
@@ -421,7 +396,7 @@ def message_delete(
     """
     with transaction.atomic():
         if not moderating:
-            _publisher_check(_room_for_write(room_id), user, "delete")
+            _room_for_write(room_id, user, "delete posts")
         message = _message_for_write(room_id=room_id, number=number)
         if message.author_id != user.pk and not getattr(user, "is_staff", False):
             raise ChatError("forbidden", "only the author or staff may delete a message")

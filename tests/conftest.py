@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
+from chat import plain
 from chat.layers import ChatChannelLayer
 from chat.models import Room
 from chat.tokens import token_issue
@@ -47,7 +48,8 @@ def django_db_modify_db_settings() -> None:
 
 @pytest.fixture(autouse=True)
 async def _flush_layer() -> AsyncIterator[None]:
-    """Every test starts with an empty channel layer (this run's prefix only).
+    """Every test starts with an empty channel layer (this run's prefix only), and
+    leaves no database connection of its event loop open.
 
     And with a layer object of its own: each test runs its own event loop, and
     channels-redis keeps receive state bound to the loop that last received
@@ -58,6 +60,8 @@ async def _flush_layer() -> AsyncIterator[None]:
     layer = get_channel_layer()
     await layer.flush()
     channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    # The loop's own database connection (chat.plain) ends with the test's loop.
+    await plain.connection_close()
 
 
 @pytest.fixture

@@ -19,6 +19,9 @@ from chatsite.settings import *  # noqa: F403
 # The one Redis of the unit tests (the integration tests start shards of their own).
 REDIS_URL = os.environ["REDIS_URL"]
 
+# Tests store many messages per user; the tests of the limit set their own.
+CHAT_RATE_LIMIT = (10_000, 10)
+
 # Hashing is deliberately slow; tests create many users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -29,7 +29,8 @@ from django.core import signing
 from django.db import OperationalError, transaction
 from django.test import Client
 
-from chat import consumers, events, middleware, presence, protocol, services
+from chat import consumers, events, middleware, plain, presence, protocol, services
+from chat.actions import live
 from chat.models import Message, ReadState, Room
 from chat.protocol import CloseCode
 from chat.tokens import token_issue
@@ -744,7 +745,7 @@ async def test_a_failure_in_the_disconnect_ends_the_consumer_quietly(
 async def test_typing_reaches_the_others_once_per_interval(
     connect, alice, bob, carol, general, monkeypatch
 ):
-    monkeypatch.setattr(consumers, "TYPING_INTERVAL", 0.5)
+    monkeypatch.setattr(live, "TYPING_INTERVAL", 0.5)
     a, _ = await connect(alice)
     b, _ = await connect(bob)
     c, _ = await connect(carol)
@@ -1076,6 +1077,17 @@ def unavailable(*args: Any, **kwargs: Any) -> Any:
     raise OperationalError("the database is down")
 
 
+async def unavailable_async(*args: Any, **kwargs: Any) -> Any:
+    """Stands in for chat.plain's round trip while the database is down."""
+    raise OperationalError("the database is down")
+
+
+def database_down(patch: pytest.MonkeyPatch) -> None:
+    """Both ways a socket stores a message fail, as with the database down."""
+    patch.setattr(services, "message_create", unavailable)
+    patch.setattr(plain, "plain_store", unavailable_async)
+
+
 async def test_database_down_at_authentication_is_4013(connect, alice, general, monkeypatch):
     monkeypatch.setattr(middleware, "token_check", unavailable)
     sock, _ = await connect(alice, expect_welcome=False)
@@ -1097,7 +1109,7 @@ async def test_database_down_at_send_is_unavailable(connect, alice, bob, general
     b, _ = await connect(bob)
 
     with monkeypatch.context() as patch:
-        patch.setattr(consumers, "message_create", unavailable)
+        database_down(patch)
         await a.send({"type": "message.send", "body": "lost?", "client_id": "retry-me"})
         error = await a.receive_type("error")
         assert (error["code"], error["client_id"]) == ("unavailable", "retry-me")
@@ -1106,6 +1118,25 @@ async def test_database_down_at_send_is_unavailable(connect, alice, bob, general
     ack = await send_body(a, "lost?", "retry-me")
     assert (ack["id"], ack["client_id"]) == (1, "retry-me")
     assert (await b.receive_type("message"))["id"] == 1
+
+
+async def test_an_outage_is_one_warning_when_it_starts_and_one_when_it_ends(
+    connect, alice, general, monkeypatch, caplog
+):
+    """An outage answered by design is no error: no traceback per refused frame."""
+    a, _ = await connect(alice)
+    caplog.clear()
+    with monkeypatch.context() as patch:
+        database_down(patch)
+        for n in range(3):
+            await a.send({"type": "message.send", "body": "x", "client_id": f"o{n}"})
+            assert (await a.receive_type("error"))["code"] == "unavailable"
+    assert (await send_body(a, "back", "o0"))["id"] == 1
+    records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "chat.outages"]
+    assert [level for level, _ in records] == ["WARNING", "WARNING"]
+    assert records[0][1].startswith("database unavailable")
+    assert "database back after" in records[1][1] and "3 answers" in records[1][1]
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
 
 
 async def test_origin_without_a_session_is_closed_4401(connect, general):
