@@ -278,7 +278,7 @@ def shards_section(results: Results) -> list[str]:
         f" {first['rooms']:,} rooms of {first['room_size']} sockets"
         f" ({first['rooms'] * first['room_size']:,} sockets, each its own user), one sender in"
         f" each room, every room chatting, on {first['workers']} workers both times"
-        f" ({first['workers']}, so that each shard can hold one worker's queue). Capacity: the"
+        " (every worker keeps a queue on every shard). Capacity: the"
         " highest total rate with every member getting every message of its room and p99 ≤"
         f" {settings['p99_limit_ms']:.0f} ms. Commands: every shard's `INFO commandstats`"
         " (calls, the commands Lua scripts run included) after one step at the same rate for"
@@ -330,9 +330,9 @@ def shards_section(results: Results) -> list[str]:
     lines += [
         f"- Redis CPU in that step (`INFO cpu`, user + system): {cpu_text}.",
         "",
-        "| Redis | workers' queues on shards | capacity, messages/s in all | p99 ms there"
+        "| Redis | capacity, messages/s in all | p99 ms there"
         " | workers' CPU µs per message there |",
-        "|---|---|---:|---:|---:|",
+        "|---|---:|---:|---:|",
     ]
     for entry in entries:
         at = next(
@@ -343,7 +343,6 @@ def shards_section(results: Results) -> list[str]:
         per_message = "-" if cpu is None else f"{cpu * entry['room_size']:,.0f}"
         lines.append(
             f"| {entry['shards']} shard{'s' if entry['shards'] > 1 else ''} |"
-            f" {', '.join(str(shard) for shard in entry['queue_shards'])} |"
             f" {rate_text(entry['capacity'])} | {ms(at['p99_ms']) if at else '-'} |"
             f" {per_message} |"
         )
@@ -377,9 +376,9 @@ def shards_section(results: Results) -> list[str]:
         " step (every key of a room lives with its group, every key of a user with its"
         " group). Commands per second over the step and its drain.",
         "",
-        "| Redis | shard | rooms | users | workers' queues | commands | commands/s"
+        "| Redis | shard | rooms | users | commands | commands/s"
         " | against the mean | Redis CPU s | of a core |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for entry in entries:
         calls = [shard["calls"] for shard in entry["per_shard"]]
@@ -391,7 +390,7 @@ def shards_section(results: Results) -> list[str]:
             lines.append(
                 f"| {entry['shards']} shard{'s' if entry['shards'] > 1 else ''} |"
                 f" {shard['shard']} | {keys.get('group:room', 0):,} |"
-                f" {keys.get('group:user', 0):,} | {shard['queues']} | {shard['calls']:,} |"
+                f" {keys.get('group:user', 0):,} | {shard['calls']:,} |"
                 f" {shard['calls'] / window:,.0f} | {against} |"
                 f" {shard['cpu_seconds']:.2f} | {shard['cpu_seconds'] / window * 100:.1f}% |"
             )
@@ -426,15 +425,15 @@ def shards_section(results: Results) -> list[str]:
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "What sends them (chat/redis/, chat/layers.py): `eval` runs the rate limit's"
-        " reservation (on the sender's user's shard), the group send's script (once per shard"
-        " holding a member's queue) and the presence sweep (each worker, each of its rooms,"
-        " every heartbeat of 10 s, on the room's shard); the commands those scripts run count"
-        " as well. `zadd` and `expire` outside scripts are the presence refresh (each socket,"
-        " every heartbeat, on its room's shard); `zremrangebyscore` and `zrange` also read a"
-        " group's members before a send (the group's shard); `bzpopmin` and `zpopmin` are the"
-        " workers' readers of their queues; `set`, `get` and `info` are the epoch watch"
-        " (each worker, every shard, every 2 s); the registry of live workers is on one shard.",
+        "What sends them (chat/redis/, chat/layers.py): `evalsha` runs the group send's"
+        " script (once per message, on the room's shard: it reads the group and queues the"
+        " message for each member worker there) and the presence sweep (each worker, each"
+        " room due, every heartbeat of 10 s, on the room's shard); the commands those"
+        " scripts run count as well. `zadd` and `expire` outside scripts are the presence"
+        " refresh (each socket, every heartbeat, on its room's shard); `bzmpop` is each"
+        " worker's reader of its queue on each shard; `set`, `get` and `info` are the"
+        " epoch watch (each worker, every shard, every 2 s); the registry of live workers"
+        " is on one shard. People's rate limit is counted by the database, not Redis.",
         "",
         "![Commands per shard, and p99 against rate](shards.png)",
         "",

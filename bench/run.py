@@ -63,8 +63,8 @@ SMALL_ROOMS = 200
 SMALL_ROOM_SIZE = 5
 # Redis shards: the site on SHARDS shards against the site on one, in the same run, each
 # on Redis servers of the run's own. SHARD_ROOMS rooms of SHARD_ROOM_SIZE sockets (every
-# socket its own user), one sender in each room, on SHARD_WORKERS workers: as many as
-# shards, so that each shard can hold one worker's queue.
+# socket its own user), one sender in each room, on SHARD_WORKERS workers (every worker
+# keeps a queue on every shard).
 SHARDS = 3
 SHARD_ROOMS = 1000
 SHARD_ROOM_SIZE = 2
@@ -528,12 +528,10 @@ class Bench:
                     server.start()
                 site.prepare()
                 site.start(SHARD_WORKERS)
-                queues = site.queue_shards()
                 spec = site.rooms_spec(SHARD_ROOMS, SHARD_ROOM_SIZE)
                 opened = self.pool.open(spec, sockets, site.open_concurrency)
                 self.say(
-                    f"  {sockets} sockets open in {opened['seconds']:.1f} s;"
-                    f" the workers' queues on shards {queues}"
+                    f"  {sockets} sockets open in {opened['seconds']:.1f} s"
                 )
                 site.wait_idle()
                 capacity, steps = self.search(
@@ -569,7 +567,6 @@ class Bench:
                             "usec": sum(done["usec_by_command"].values()),
                             **done,
                             "keys": server.keys_by_kind(site.prefix),
-                            "queues": queues.count(number),
                         }
                     )
                 for shard in shards:
@@ -588,7 +585,6 @@ class Bench:
                         "steps": steps,
                         "counted": counted,
                         "counted_window_s": window,
-                        "queue_shards": queues,
                         "per_shard": shards,
                         "log_warnings": site.log_warnings(),
                     }

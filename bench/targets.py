@@ -470,17 +470,6 @@ class Site(Target):
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
             return str(json.load(response)["token"])
 
-    def queue_shards(self) -> list[int]:
-        """The shard of each worker's queue, as its /healthz says (0 on a single shard)."""
-        shards = []
-        for server in self.servers:
-            url = f"http://127.0.0.1:{server.port}/healthz"
-            with urllib.request.urlopen(url, timeout=10) as response:
-                report = json.load(response)
-            own = [shard["shard"] for shard in report.get("redis_shards", []) if shard.get("queue")]
-            shards.append(own[0] if own else 0)
-        return shards
-
     def tokens_issue(self) -> list[str]:
         """Every user's token, issued by chat.tokens.token_issue in one manage.py shell: the
         token POST /api/token/ answers with, without checking thousands of passwords."""
