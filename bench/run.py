@@ -530,9 +530,7 @@ class Bench:
                 site.start(SHARD_WORKERS)
                 spec = site.rooms_spec(SHARD_ROOMS, SHARD_ROOM_SIZE)
                 opened = self.pool.open(spec, sockets, site.open_concurrency)
-                self.say(
-                    f"  {sockets} sockets open in {opened['seconds']:.1f} s"
-                )
+                self.say(f"  {sockets} sockets open in {opened['seconds']:.1f} s")
                 site.wait_idle()
                 capacity, steps = self.search(
                     site,
