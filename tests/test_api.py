@@ -30,6 +30,7 @@ MESSAGE_KEYS = {"id", "room", "user", "body", "created", "client_id", "edited"} 
 ROOM_KEYS = {"slug", "name", "description", "kind", "archived", "online", "unread"} | {
     "mentions",
     "notify",
+    "role",
 }
 
 
