@@ -279,7 +279,8 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         last_id = room.last_message_number
     user = request.user
     signed_in = isinstance(user, User)
-    role = role_of(user=user, room=room)
+    # A direct conversation has no owners, and nobody leaves it: no query for it.
+    role = role_of(user=user, room=room) if room.kind != Room.Kind.DIRECT else None
     may_manage = room.kind != Room.Kind.DIRECT and (
         role == Role.OWNER or (signed_in and user.is_staff)
     )

@@ -66,3 +66,12 @@ def room_admin_form(room, *, members: dict) -> dict:
         for name, value in row.items():
             data[f"memberships-{index}-{name}"] = value
     return data
+
+
+# The admin's room form with no rows in its inlines (members, invites).
+NO_INLINES = {
+    "memberships-TOTAL_FORMS": "0",
+    "memberships-INITIAL_FORMS": "0",
+    "invites-TOTAL_FORMS": "0",
+    "invites-INITIAL_FORMS": "0",
+}

@@ -17,7 +17,7 @@ from chat.models import Message, Reaction, Room
 from chat.reactions import reaction_set
 from chat.services import message_create, message_delete
 from tests.conftest import PASSWORD
-from tests.helpers import room_admin_form, send
+from tests.helpers import NO_INLINES, room_admin_form, send
 
 pytestmark = pytest.mark.django_db
 
@@ -173,7 +173,7 @@ def test_room_slug_is_validated_in_the_admin(admin):
     assert not Room.objects.filter(name="Bad").exists()
     response = admin.post(
         "/admin/chat/room/add/",
-        {"name": "Good", "slug": "good-1", "description": "", "kind": "public"},
+        {"name": "Good", "slug": "good-1", "description": "", "kind": "public", **NO_INLINES},
     )
     assert response.status_code == 302
     assert Room.objects.get(slug="good-1").last_message_number == 0
