@@ -276,7 +276,8 @@ def test_lobby_shows_unread_counts(alice, bob, general, world):
     assert 'aria-label="0 unread"' not in content
 
     # Bob sees his own messages as read, alice's as unread.
-    bob_rooms = logged_in(bob).get("/").context["rooms"]
+    bob_lobby = logged_in(bob).get("/").context
+    bob_rooms = bob_lobby["rooms"] + bob_lobby["browse"]
     bob_unread = {room["slug"]: room["unread"] for room in bob_rooms}
     assert bob_unread["general"] == 4  # alice's #2 and #6, carol's #4 and #7
     assert bob_unread["ours"] == 1
