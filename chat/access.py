@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 
 from chat.errors import ChatError
-from chat.models import Room
+from chat.models import Membership, Role, Room
 
 
 def room_for_user(*, user: User | AnonymousUser, slug: str) -> Room:
@@ -65,3 +66,34 @@ def write_check(
         raise ChatError("room_archived", "this room is archived and read-only")
     if room.kind == Room.Kind.BROADCAST and not (publisher or may_publish(user=user, room=room)):
         raise ChatError("forbidden", f"only publishers {verb} in a broadcast room")
+
+
+def role_of(*, user: User | AnonymousUser, room: Room) -> str | None:
+    """The user's role in the room: "owner", "member", or None for someone not in it."""
+    if not user.is_authenticated:
+        return None
+    found = Membership.objects.filter(room=room, user_id=user.pk).values_list("role", flat=True)
+    return found.first()
+
+
+def create_check(*, user: User | AnonymousUser) -> None:
+    """Whether `user` may create a room: anyone signed in, or staff alone when
+    CHAT_ROOM_CREATORS is "staff" (forbidden)."""
+    if not user.is_authenticated or not user.is_active:
+        raise ChatError("forbidden", "log in first")
+    if settings.CHAT_ROOM_CREATORS == "staff" and not user.is_staff:
+        raise ChatError("forbidden", "only staff create rooms on this site")
+
+
+def manage_check(*, user: User | AnonymousUser, room: Room, role: str | None = None) -> None:
+    """The gate of every change to a room and its members: its owners, and staff
+    (forbidden for anyone else). A direct conversation has no owners: nobody
+    manages it here. `role` is the user's, when the caller has read it already."""
+    if room.kind == Room.Kind.DIRECT:
+        raise ChatError("forbidden", "a direct conversation has no owners")
+    if user.is_authenticated and user.is_staff and user.is_active:
+        return
+    if role is None:
+        role = role_of(user=user, room=room)
+    if role != Role.OWNER:
+        raise ChatError("forbidden", "only the room's owners may do that")

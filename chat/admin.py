@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -23,17 +23,60 @@ from chat.actions.reactions import reaction_moderate
 from chat.attachments import size_words
 from chat.bots import bot_key_new, bot_key_revoke, bot_user_new
 from chat.errors import ChatError
-from chat.models import Attachment, Bot, BotKey, Message, Mute, Reaction, Room
+from chat.models import (
+    Attachment,
+    Bot,
+    BotKey,
+    Invite,
+    Membership,
+    Message,
+    Mute,
+    Reaction,
+    Role,
+    Room,
+)
 from chat.services import body_clean
+
+
+class MembershipInline(admin.TabularInline[Membership, Room]):
+    """Who is in the room, and who owns it: rows added or deleted here reach open
+    pages as the owners' changes do (chat.moderation)."""
+
+    model = Membership
+    extra = 1
+    raw_id_fields = ["user"]
+    fields = ["user", "role", "created"]
+    readonly_fields = ["created"]
+
+
+class InviteInline(admin.TabularInline[Invite, Room]):
+    """The room's invite links (their codes are shown to owners in the room's page only)."""
+
+    model = Invite
+    extra = 0
+    fields = ["created_by", "created", "expires", "max_uses", "uses", "revoked"]
+    readonly_fields = ["created_by", "created", "uses"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # made by owners (chat.actions.membership.invite_create)
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin[Room]):
-    list_display = ["name", "slug", "kind", "archived", "member_count", "message_count", "created"]
+    list_display = [
+        "name",
+        "slug",
+        "kind",
+        "archived",
+        "owner_names",
+        "member_count",
+        "message_count",
+        "created",
+    ]
     list_filter = ["kind", "archived", "live_comments"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
-    filter_horizontal = ["members"]
+    inlines = [MembershipInline, InviteInline]
     readonly_fields = ["created", "last_message_number", "state", "state_version"]
     actions = ["archive", "unarchive"]
 
@@ -48,10 +91,23 @@ class RoomAdmin(admin.ModelAdmin[Room]):
             super()
             .get_queryset(request)
             .annotate(
-                member_total=count_of(Room.members.through.objects.filter(room_id=OuterRef("pk"))),
+                member_total=count_of(Membership.objects.filter(room_id=OuterRef("pk"))),
                 message_total=count_of(Message.objects.visible().filter(room_id=OuterRef("pk"))),
             )
+            .prefetch_related(
+                Prefetch(
+                    "memberships",
+                    Membership.objects.filter(role=Role.OWNER)
+                    .select_related("user")
+                    .order_by("user__username"),
+                    to_attr="owner_memberships",
+                )
+            )
         )
+
+    @admin.display(description="owners")
+    def owner_names(self, room: Any) -> str:
+        return ", ".join(m.user.get_username() for m in room.owner_memberships) or "—"
 
     @admin.display(description="members", ordering="member_total")
     def member_count(self, room: Any) -> int:

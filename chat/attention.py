@@ -13,11 +13,11 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 
 from chat.access import room_for_user
 from chat.errors import ChatError
-from chat.models import Message, Notify, NotifySetting, Room, notify_default
+from chat.models import Membership, Message, Notify, NotifySetting, Room, notify_default
 
 # Autocomplete answers at most this many names.
 MEMBERS_MAX = 10
@@ -35,6 +35,8 @@ class RoomEntry:
     last_read: int
     # The room's newest message when the counts were read (in the same query).
     last_id: int
+    # The reader's role in the room: "owner", "member", or None (not in it).
+    role: str | None = None
 
 
 def room_entries(user: User, *, room_ids: list[int] | None = None) -> list[RoomEntry]:
@@ -42,7 +44,8 @@ def room_entries(user: User, *, room_ids: list[int] | None = None) -> list[RoomE
     rooms = Room.objects.visible_to(user)
     if room_ids is not None:
         rooms = rooms.filter(pk__in=room_ids)
-    found = list(rooms.with_attention(user))
+    role = Membership.objects.filter(room=OuterRef("pk"), user_id=user.pk).values("role")[:1]
+    found: list[Room] = list(rooms.with_attention(user).annotate(role=Subquery(role)))
     titles = room_titles(found, user)
     return [
         RoomEntry(
@@ -53,6 +56,7 @@ def room_entries(user: User, *, room_ids: list[int] | None = None) -> list[RoomE
             notify=room.notify or notify_default(room.kind),  # type: ignore[attr-defined]
             last_read=room.last_read,  # type: ignore[attr-defined]
             last_id=room.last_message_number,
+            role=room.role,  # type: ignore[attr-defined]
         )
         for room in found
     ]
@@ -80,7 +84,7 @@ def room_titles(rooms: list[Room], user: Any) -> dict[int, str]:
     if direct_ids:
         username_field = get_user_model().USERNAME_FIELD
         titles.update(
-            Room.members.through.objects.filter(room_id__in=direct_ids)
+            Membership.objects.filter(room_id__in=direct_ids)
             .exclude(user_id=user.pk)
             .values_list("room_id", f"user__{username_field}")
         )

@@ -26,6 +26,12 @@ ERROR_CODES = frozenset(
         "too_large",
         "over_quota",
         "bad_attachment",
+        # Extensions (docs/protocol.md, Rooms people make): a slug or a membership that
+        # exists already (HTTP 409), the last owner leaving a room that is not archived
+        # (HTTP 409), and an invite that expired, was used up or was revoked (HTTP 410).
+        "conflict",
+        "last_owner",
+        "invite_invalid",
     }
 )
 

@@ -387,6 +387,7 @@ def room_entry_payload(entry: RoomEntry, *, online: int) -> dict[str, Any]:
         "unread": entry.unread,
         "mentions": entry.mentions,
         "notify": entry.notify,
+        "role": entry.role,
     }
 
 

@@ -99,6 +99,7 @@ class Room(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
+        through="Membership",
         related_name="chat_rooms",
         help_text="Who may read and write a private or direct room.",
     )
@@ -157,6 +158,81 @@ class Room(models.Model):
     def group_name(self) -> str:
         """The channel-layer group of everyone connected to this room."""
         return room_group_name(self.pk)
+
+
+class Role(models.TextChoices):
+    """A member's part in a room: owners run it (chat.actions.membership)."""
+
+    OWNER = "owner", "Owner"
+    MEMBER = "member", "Member"
+
+
+class Membership(models.Model):
+    """One person in one room, as an owner or a member.
+
+    A private or direct room is read by its members alone; a public room's
+    members are those who joined it (the lobby's "Your rooms"). Rows made or
+    deleted any way (the actions, the admin's inline, `room.members.remove`)
+    reach open pages through chat.moderation's receivers.
+    """
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["room", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="membership_room_user"),
+        ]
+        indexes = [models.Index(fields=["user", "room"], name="membership_user_room")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id} ({self.role})"
+
+
+class InviteQuerySet(models.QuerySet["Invite"]):
+    def usable(self) -> InviteQuerySet:
+        """Invites not revoked, not expired and not used up."""
+        return (
+            self.filter(revoked__isnull=True)
+            .filter(Q(expires__isnull=True) | Q(expires__gt=Now()))
+            .filter(Q(max_uses__isnull=True) | Q(uses__lt=models.F("max_uses")))
+        )
+
+
+class Invite(models.Model):
+    """A link that lets whoever holds it join a room: /invite/<code>/.
+
+    The code is unguessable (secrets.token_urlsafe); an owner may give it an
+    end, a number of uses, and revoke it.
+    """
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invites")
+    code = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="chat_invites",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField(null=True, blank=True)
+    max_uses = models.PositiveIntegerField(null=True, blank=True)
+    uses = models.PositiveIntegerField(default=0)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    objects = InviteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        return f"invite to {self.room_id}"
 
 
 class MessageQuerySet(models.QuerySet["Message"]):

@@ -7,8 +7,11 @@ these receivers tell the sockets it concerns once the change has committed:
 - a password changed: every socket closes with 4401 (sessions and tokens
   made with the old password no longer authenticate);
 - a logout: the sockets of that session close with 4401;
-- a member removed from a private or direct room: their sockets to it close
-  with 4404, as if it had never existed for them;
+- a member removed from a private or direct room (by an owner, leaving, the
+  admin, or any delete of a Membership row): their sockets to it close with
+  4404, as if it had never existed for them, and their pages' own sockets
+  (chat/me.py) send `room.removed`; a member added or a role changed: their
+  pages read the room's entry again (`room`, with their role);
 - a room renamed, archived or made private: open sockets get a `room` frame,
   and those of users who may no longer read it close with 4404;
 - a broadcast room closed to viewers (or made another kind): the sockets of
@@ -32,6 +35,7 @@ from chat.actions.outbox import send_on_commit
 from chat.models import (
     ROOMS_GROUP,
     SERVICE_FIELDS,
+    Membership,
     Room,
     me_group_name,
     room_group_name,
@@ -98,43 +102,39 @@ def room_saved(
     send_on_commit(instance.group_name, event)
 
 
-def members_changed(
+def members_added(
     sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
 ) -> None:
-    """Members removed from a room (from either side of the relation) lose their sockets to it.
+    """Members added through the relation (`room.members.add`, either side) hear of the
+    room on their pages (chat/me.py), as a new direct conversation does.
 
-    Members added hear of it on their pages (chat/me.py), as a new direct
-    conversation does.
+    (The relation adds its rows in bulk, with no post_save; removals are told by
+    membership_deleted, which sees every deletion, however made.)
     """
-    if action == "post_add" and pk_set:
-        added = (
-            [(pk, instance.pk) for pk in pk_set]
-            if reverse
-            else [(instance.pk, pk) for pk in pk_set]
-        )
-        for room_id, user_id in added:
-            send_on_commit(me_group_name(user_id), events.chat_attention(room_id=room_id))
+    if action != "post_add" or not pk_set:
         return
-    if action == "pre_clear":
-        # post_clear does not say who was there.
-        related = instance.chat_rooms if reverse else instance.members
-        instance._chat_cleared = set(related.values_list("pk", flat=True))
-        return
-    if action == "post_clear":
-        pk_set = getattr(instance, "_chat_cleared", set())
-    elif action != "post_remove":
-        return
-    assert pk_set is not None
-    if reverse:  # user.chat_rooms.remove(room, ...)
-        removals = {room_id: [instance.pk] for room_id in pk_set}
-    else:  # room.members.remove(user, ...)
-        removals = {instance.pk: sorted(pk_set)}
-    for room_id, user_ids in removals.items():
-        if user_ids:
-            send_on_commit(
-                room_group_name(room_id),
-                events.chat_access_lost(room_id=room_id, user_ids=user_ids),
-            )
+    added = (
+        [(pk, instance.pk) for pk in pk_set] if reverse else [(instance.pk, pk) for pk in pk_set]
+    )
+    for room_id, user_id in added:
+        send_on_commit(me_group_name(user_id), events.chat_attention(room_id=room_id))
+
+
+def membership_saved(sender: Any, instance: Membership, created: bool, **kwargs: Any) -> None:
+    """A membership made or its role changed (the actions, the admin's inline): the
+    person's pages read the room again (its entry carries their role)."""
+    send_on_commit(me_group_name(instance.user_id), events.chat_attention(room_id=instance.room_id))
+
+
+def membership_deleted(sender: Any, instance: Membership, **kwargs: Any) -> None:
+    """A member removed, however (an owner, leaving, the admin, `room.members.remove` or
+    `clear`, from either side): their sockets to a private or direct room close with
+    4404, as if it had never existed for them, and their pages drop it or, for a
+    public room, show it as one they are not in."""
+    send_on_commit(
+        room_group_name(instance.room_id),
+        events.chat_access_lost(room_id=instance.room_id, user_ids=[instance.user_id]),
+    )
 
 
 def connect() -> None:
@@ -145,8 +145,10 @@ def connect() -> None:
     post_delete.connect(account_deleted, sender=user_model, dispatch_uid="chat-account-deleted")
     user_logged_out.connect(session_ended, dispatch_uid="chat-session-ended")
     post_save.connect(room_saved, sender=Room, dispatch_uid="chat-room-saved")
-    m2m_changed.connect(
-        members_changed, sender=Room.members.through, dispatch_uid="chat-members-changed"
+    m2m_changed.connect(members_added, sender=Membership, dispatch_uid="chat-members-added")
+    post_save.connect(membership_saved, sender=Membership, dispatch_uid="chat-membership-saved")
+    post_delete.connect(
+        membership_deleted, sender=Membership, dispatch_uid="chat-membership-deleted"
     )
 
 

@@ -19,16 +19,33 @@ from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import events, presence, protocol
-from chat.access import may_publish, room_for_user
+from chat.access import manage_check, may_publish, role_of, room_for_user
 from chat.accounts import SignupForm
+from chat.actions.membership import (
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    UNSET,
+    invite_accept,
+    invite_create,
+    invite_find,
+    invite_problem,
+    invite_revoke,
+    member_add,
+    member_remove,
+    member_role_set,
+    room_create,
+    room_join,
+    room_update,
+)
 from chat.actions.messages import Sent, message_send
 from chat.actions.rooms import notify_set, room_state_set
 from chat.attachments import attachment_create, attachment_for_reader, upload_limit_error
-from chat.attention import notify_of, room_entries, room_members, room_titles
+from chat.attention import notify_of, room_entries, room_entry, room_members, room_titles
 from chat.bots import bot_key_check, bot_key_room, looks_like_key
 from chat.errors import ChatError
 from chat.limits import (
@@ -39,7 +56,7 @@ from chat.limits import (
     throttle_wait,
     wait_detail,
 )
-from chat.models import BotKey, Message, Notify, ReadState, Room
+from chat.models import BotKey, Invite, Membership, Message, Notify, ReadState, Role, Room
 from chat.redis.pools import shard_names, shards_ping
 from chat.search import (
     SEARCH_CANDIDATES,
@@ -110,11 +127,116 @@ def rooms_payload(user: User) -> list[dict[str, Any]]:
     ]
 
 
+def lobby_sides(rooms: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """ "Your rooms" (those one is in, direct conversations, broadcast rooms) and
+    "Browse rooms" (public rooms one is not in), as lobby.js splits them too."""
+    mine = [
+        room
+        for room in rooms
+        if room["role"] is not None or room["kind"] in (Room.Kind.DIRECT, Room.Kind.BROADCAST)
+    ]
+    browse = [room for room in rooms if room not in mine]
+    return mine, browse
+
+
 @login_required
 def lobby(request: HttpRequest) -> HttpResponse:
-    """The rooms the user can see, with online, unread and mention counts."""
+    """The rooms the user is in, the public rooms they may join, with online, unread and
+    mention counts; and the form of a new room (POST creates it, then opens it)."""
     assert isinstance(request.user, User)
-    return render(request, "chat/lobby.html", {"rooms": rooms_payload(request.user)})
+    user = request.user
+    form: dict[str, Any] = {"name": "", "kind": "public", "description": "", "error": ""}
+    status = 200
+    if request.method == "POST":
+        form.update(
+            name=request.POST.get("name", ""),
+            kind=request.POST.get("kind", "public"),
+            description=request.POST.get("description", ""),
+        )
+        try:
+            room = room_create(
+                user=user, name=form["name"], kind=form["kind"], description=form["description"]
+            )
+        except ChatError as error:
+            form["error"] = error.detail
+            status = ERROR_STATUS.get(error.code, 400)
+        else:
+            return redirect("chat:room", slug=room.slug)
+    mine, browse = lobby_sides(rooms_payload(user))
+    return render(
+        request,
+        "chat/lobby.html",
+        {
+            "rooms": mine,
+            "browse": browse,
+            "form": form,
+            "may_create": settings.CHAT_ROOM_CREATORS == "all" or user.is_staff,
+            "name_max": NAME_MAX,
+            "description_max": DESCRIPTION_MAX,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def join(request: HttpRequest, slug: str) -> HttpResponse:
+    """The lobby's Join button (without JavaScript too): join a public room and open it."""
+    assert isinstance(request.user, User)
+    room = viewable_room(request, slug)
+    if isinstance(room, HttpResponse):
+        return room
+    try:
+        room_join(user=request.user, room=room)
+    except ChatError as error:
+        if error.code != "conflict":  # in it already: just open it
+            return refused(request, "Not now", error)
+    return redirect("chat:room", slug=room.slug)
+
+
+def refused(request: HttpRequest, heading: str, error: ChatError) -> HttpResponse:
+    """A page's refusal in the site's layout, with the code's status."""
+    return render(
+        request,
+        "chat/refused.html",
+        {"heading": heading, "reason": error.detail},
+        status=ERROR_STATUS.get(error.code, 400),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invite_page(request: HttpRequest, code: str) -> HttpResponse:
+    """/invite/<code>/: the room an invite leads to and a Join button (POST joins).
+
+    A code that is unknown, revoked, expired or used up says to ask an owner for a
+    new link, and names no room. Someone in the room already goes straight in.
+    """
+    assert isinstance(request.user, User)
+    user = request.user
+    try:
+        invite = invite_find(code)
+        problem = invite_problem(invite)
+        if problem is not None:
+            raise ChatError("invite_invalid", f"{problem}: ask an owner for a new link")
+        room = invite.room
+        if role_of(user=user, room=room) is not None:
+            return redirect("chat:room", slug=room.slug)
+        if request.method == "POST":
+            invite_accept(user=user, code=code)
+            return redirect("chat:room", slug=room.slug)
+    except ChatError as error:
+        if error.code == "not_found":
+            error = ChatError(
+                "not_found", "this invite link does not work: ask an owner for a new link"
+            )
+        return refused(request, "This invite does not work", error)
+    members = Membership.objects.filter(room=room).count()
+    return render(
+        request,
+        "chat/invite.html",
+        {"room": room, "invite": invite, "member_count": members},
+    )
 
 
 def viewable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
@@ -157,6 +279,11 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
         last_id = room.last_message_number
     user = request.user
     signed_in = isinstance(user, User)
+    # A direct conversation has no owners, and nobody leaves it: no query for it.
+    role = role_of(user=user, room=room) if room.kind != Room.Kind.DIRECT else None
+    may_manage = room.kind != Room.Kind.DIRECT and (
+        role == Role.OWNER or (signed_in and user.is_staff)
+    )
     # The page draws its unread divider after this mark.
     last_read = None
     if isinstance(user, User):
@@ -183,6 +310,8 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
             "has_newer": has_newer,
             "around": around,
             "staff": user.is_staff,
+            "role": role,
+            "may_manage": may_manage,
             "may_post": signed_in and may_publish(user=user, room=room),
             "state": events.dumps(room.state),
             "last_id": last_id,
@@ -191,6 +320,8 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
             "comment_max": settings.CHAT_COMMENT_MAX,
             "upload_max": settings.CHAT_UPLOAD_MAX_BYTES,
             "attachments_max": settings.CHAT_ATTACHMENTS_MAX,
+            "name_max": NAME_MAX,
+            "description_max": DESCRIPTION_MAX,
         },
     )
 
@@ -262,6 +393,9 @@ ERROR_STATUS = {
     "unavailable": 503,
     "too_large": 413,
     "over_quota": 413,
+    "conflict": 409,
+    "last_owner": 409,
+    "invite_invalid": 410,
 }
 
 
@@ -350,18 +484,181 @@ def json_object(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @api_view
 def api_rooms(request: HttpRequest, user: User) -> JsonResponse:
+    """GET: the rooms the user can see. POST `{"name", "kind", "description", "slug"}`:
+    create a room the caller owns, 201 with its room object (docs/protocol.md)."""
+    if request.method == "POST":
+        body = json_object(request)
+        room = room_create(
+            user=user,
+            name=body.get("name"),
+            kind=body.get("kind", Room.Kind.PUBLIC),
+            description=body.get("description", ""),
+            slug=body.get("slug"),
+        )
+        return JsonResponse(room_object(user, room), status=201)
     return JsonResponse({"rooms": rooms_payload(user)})
 
 
-@require_GET
+def room_object(user: User, room: Room) -> dict[str, Any]:
+    """A room as the API shows it to `user`: its entry (with their role) and who is online."""
+    entry = room_entry(user, room.pk)
+    if entry is None:  # staff managing a private room they are not in
+        room.refresh_from_db()
+        return {
+            "slug": room.slug,
+            "name": room.name,
+            "description": room.description,
+            "kind": room.kind,
+            "archived": room.archived,
+            "role": None,
+        }
+    online = presence.online_counts([room.pk]).get(room.pk, 0)
+    return events.room_entry_payload(entry, online=online)
+
+
+def managed_room(user: User, slug: str) -> Room:
+    """The room of an owner's call: through the gate, except for staff, who run every room."""
+    if user.is_staff and user.is_active:
+        room = Room.objects.filter(slug=slug).first()
+        if room is None:
+            raise ChatError("not_found", "no such room")
+        return room
+    return room_for_user(user=user, slug=slug)
+
+
+def invite_payload(request: HttpRequest, invite: Invite) -> dict[str, Any]:
+    """An invite as its room's owners see it."""
+    expires = invite.expires.isoformat().replace("+00:00", "Z") if invite.expires else None
+    problem = invite_problem(invite)
+    return {
+        "code": invite.code,
+        "url": request.build_absolute_uri(reverse("chat:invite", args=[invite.code])),
+        "expires": expires,
+        "max_uses": invite.max_uses,
+        "uses": invite.uses,
+        "usable": problem is None,
+    }
+
+
+def members_payload(room: Room) -> list[dict[str, str]]:
+    """The room's members and their roles, owners first, by name."""
+    rows = (
+        Membership.objects.filter(room=room)
+        .select_related("user")
+        .order_by("role", "user__username")[:MEMBERS_LISTED]
+    )
+    return [{"username": row.user.get_username(), "role": row.role} for row in rows]
+
+
+# The members GET /api/rooms/<slug>/ lists at most.
+MEMBERS_LISTED = 1000
+
+
+def member_payload(membership: Membership) -> dict[str, str]:
+    return {"username": membership.user.get_username(), "role": membership.role}
+
+
+@require_http_methods(["GET", "PATCH"])
+@api_view
+def api_room(request: HttpRequest, user: User, slug: str) -> JsonResponse:
+    """GET: the room object, its members and, for its owners, its invites.
+    PATCH `{"name", "description", "archived"}` (any of them): owners and staff."""
+    room = managed_room(user, slug)
+    if request.method == "PATCH":
+        body = json_object(request)
+        unknown = set(body) - {"name", "description", "archived"}
+        if unknown:
+            raise ChatError("bad_request", f"unknown fields: {', '.join(sorted(unknown))}")
+        room = room_update(
+            user=user,
+            room=room,
+            name=body.get("name", UNSET),
+            description=body.get("description", UNSET),
+            archived=body.get("archived", UNSET),
+        )
+        return JsonResponse(room_object(user, room))
+    answer = room_object(user, room)
+    answer["members"] = members_payload(room)
+    role = answer.get("role")
+    try:
+        manage_check(user=user, room=room, role=role or "")
+    except ChatError:
+        pass
+    else:
+        invites = Invite.objects.filter(room=room, revoked__isnull=True)[:100]
+        answer["invites"] = [invite_payload(request, invite) for invite in invites]
+    return JsonResponse(answer)
+
+
+@require_http_methods(["GET", "POST"])
 @api_view
 def api_members(request: HttpRequest, user: User, slug: str) -> JsonResponse:
-    """Who `@q` may complete to in the room (docs/protocol.md, Mentions)."""
+    """GET: who `@q` may complete to in the room (docs/protocol.md, Mentions).
+    POST `{"username"}`: add a member (owners and staff), 201."""
+    if request.method == "POST":
+        room = managed_room(user, slug)
+        membership = member_add(user=user, room=room, username=json_object(request).get("username"))
+        return JsonResponse(member_payload(membership), status=201)
     names = room_members(user=user, slug=slug, prefix=request.GET.get("q", ""))
     return JsonResponse({"members": names})
+
+
+@require_http_methods(["PATCH", "DELETE"])
+@api_view
+def api_member(request: HttpRequest, user: User, slug: str, username: str) -> HttpResponse:
+    """PATCH `{"role"}`: make a member an owner or an owner a member (owners and staff).
+    DELETE: take someone out (owners and staff), or leave (anyone, themselves): 204."""
+    room = managed_room(user, slug)
+    if request.method == "PATCH":
+        role = json_object(request).get("role")
+        membership = member_role_set(user=user, room=room, username=username, role=role)
+        return JsonResponse(member_payload(membership))
+    member_remove(user=user, room=room, username=username)
+    return HttpResponse(status=204)
+
+
+@require_POST
+@api_view
+def api_join(request: HttpRequest, user: User, slug: str) -> JsonResponse:
+    """POST /api/rooms/<slug>/join/: join a public room; its room object, with the role."""
+    room = room_for_user(user=user, slug=slug)
+    room_join(user=user, room=room)
+    return JsonResponse(room_object(user, room))
+
+
+@require_POST
+@api_view
+def api_invites(request: HttpRequest, user: User, slug: str) -> JsonResponse:
+    """POST `{"expires_in", "max_uses"}`, both optional: a new invite link (owners, staff), 201."""
+    room = managed_room(user, slug)
+    body = json_object(request)
+    invite = invite_create(
+        user=user, room=room, expires_in=body.get("expires_in"), max_uses=body.get("max_uses")
+    )
+    payload = invite_payload(request, invite)
+    return JsonResponse(
+        {name: payload[name] for name in ("code", "url", "expires", "max_uses")}, status=201
+    )
+
+
+@require_http_methods(["DELETE"])
+@api_view
+def api_invite(request: HttpRequest, user: User, slug: str, code: str) -> HttpResponse:
+    """DELETE /api/rooms/<slug>/invites/<code>/: revoke an invite (owners, staff): 204."""
+    room = managed_room(user, slug)
+    invite_revoke(user=user, room=room, code=code)
+    return HttpResponse(status=204)
+
+
+@require_POST
+@api_view
+def api_invite_accept(request: HttpRequest, user: User, code: str) -> JsonResponse:
+    """POST /api/invites/<code>/accept/: join the invite's room; its room object."""
+    room = invite_accept(user=user, code=code)
+    return JsonResponse(room_object(user, room))
 
 
 @require_http_methods(["PUT"])

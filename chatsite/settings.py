@@ -48,6 +48,8 @@ Every variable the site reads (mirrored in .env.example):
                                default 10/3600s
     CHAT_DIRECT_RATE_LIMIT     "<count>/<seconds>s" new direct conversations a user starts
                                (/dm/<username>/); default 30/3600s
+    CHAT_ROOM_CREATORS         who may create rooms: "all" (anyone signed in) or "staff";
+                               default "all". Owners run the rooms they make either way
     CHAT_SEARCH_RATE_LIMIT     "<count>/<seconds>s" searches per user (page and API);
                                default 30/60s
     CHAT_SEARCH_LANGUAGE       the language messages are searched in: a PostgreSQL text
@@ -313,6 +315,10 @@ CHAT_SIGNUP_LIMIT = env_rate("CHAT_SIGNUP_LIMIT", "10/3600s")
 CHAT_TOKEN_TTL = env_int("CHAT_TOKEN_TTL", 300, minimum=1)
 CHAT_SEARCH_RATE_LIMIT = env_rate("CHAT_SEARCH_RATE_LIMIT", "30/60s")
 CHAT_DIRECT_RATE_LIMIT = env_rate("CHAT_DIRECT_RATE_LIMIT", "30/3600s")
+# Who may create public and private rooms (chat.access.create_check).
+CHAT_ROOM_CREATORS = (os.environ.get("CHAT_ROOM_CREATORS") or "").strip().lower() or "all"
+if CHAT_ROOM_CREATORS not in ("all", "staff"):
+    raise ImproperlyConfigured(f"CHAT_ROOM_CREATORS={CHAT_ROOM_CREATORS!r} is not all or staff")
 CHAT_SEARCH_LANGUAGE = (os.environ.get("CHAT_SEARCH_LANGUAGE") or "").strip() or "english"
 if not re.fullmatch(r"[a-z_][a-z0-9_]*", CHAT_SEARCH_LANGUAGE):
     raise ImproperlyConfigured(

@@ -32,3 +32,46 @@ def current_database_url() -> str:
     user = quote(database["USER"], safe="")
     password = quote(database["PASSWORD"], safe="")
     return f"postgres://{user}:{password}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+
+
+def room_admin_form(room, *, members: dict) -> dict:
+    """The admin's change form of `room` as posted: its fields, and its members' inline
+    set to `members` (user -> role): rows kept, changed, deleted and added."""
+    from chat.models import Membership
+
+    data = {
+        "name": room.name,
+        "slug": room.slug,
+        "description": room.description,
+        "kind": room.kind,
+        "invites-TOTAL_FORMS": "0",
+        "invites-INITIAL_FORMS": "0",
+    }
+    if room.archived:
+        data["archived"] = "on"
+    existing = list(Membership.objects.filter(room=room).order_by("pk"))
+    wanted = {user.pk: role for user, role in members.items()}
+    rows = []
+    for membership in existing:
+        row = {"id": membership.pk, "room": room.pk, "user": membership.user_id}
+        if membership.user_id in wanted:
+            row["role"] = wanted.pop(membership.user_id)
+        else:
+            row["role"], row["DELETE"] = membership.role, "on"
+        rows.append(row)
+    rows += [{"id": "", "room": room.pk, "user": pk, "role": role} for pk, role in wanted.items()]
+    data["memberships-TOTAL_FORMS"] = str(len(rows))
+    data["memberships-INITIAL_FORMS"] = str(len(existing))
+    for index, row in enumerate(rows):
+        for name, value in row.items():
+            data[f"memberships-{index}-{name}"] = value
+    return data
+
+
+# The admin's room form with no rows in its inlines (members, invites).
+NO_INLINES = {
+    "memberships-TOTAL_FORMS": "0",
+    "memberships-INITIAL_FORMS": "0",
+    "invites-TOTAL_FORMS": "0",
+    "invites-INITIAL_FORMS": "0",
+}

@@ -17,7 +17,7 @@ from chat.models import Message, Reaction, Room
 from chat.reactions import reaction_set
 from chat.services import message_create, message_delete
 from tests.conftest import PASSWORD
-from tests.helpers import send
+from tests.helpers import NO_INLINES, room_admin_form, send
 
 pytestmark = pytest.mark.django_db
 
@@ -148,20 +148,16 @@ def test_members_are_editable_on_the_change_form(admin, rooms, alice, bob, make_
     secret = rooms["secret"]
     page = admin.get(f"/admin/chat/room/{secret.pk}/change/")
     assert page.status_code == 200
-    assert 'name="members"' in page.content.decode()
+    assert 'name="memberships-0-role"' in page.content.decode()
+    secret.archived = False
     response = admin.post(
         f"/admin/chat/room/{secret.pk}/change/",
-        {
-            "name": "Secret",
-            "slug": "secret",
-            "description": "the plan",
-            "kind": "private",
-            "members": [alice.pk, carol.pk],
-        },
+        room_admin_form(secret, members={alice: "owner", carol: "member"}),
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     secret.refresh_from_db()
     assert set(secret.members.all()) == {alice, carol}
+    assert secret.memberships.get(user=alice).role == "owner"
     assert secret.archived is False  # the unchecked box
     # Numbering is not the admin's to change.
     assert secret.last_message_number == 1
@@ -177,7 +173,7 @@ def test_room_slug_is_validated_in_the_admin(admin):
     assert not Room.objects.filter(name="Bad").exists()
     response = admin.post(
         "/admin/chat/room/add/",
-        {"name": "Good", "slug": "good-1", "description": "", "kind": "public"},
+        {"name": "Good", "slug": "good-1", "description": "", "kind": "public", **NO_INLINES},
     )
     assert response.status_code == 302
     assert Room.objects.get(slug="good-1").last_message_number == 0

@@ -30,6 +30,7 @@ MESSAGE_KEYS = {"id", "room", "user", "body", "created", "client_id", "edited"} 
 ROOM_KEYS = {"slug", "name", "description", "kind", "archived", "online", "unread"} | {
     "mentions",
     "notify",
+    "role",
 }
 
 
@@ -269,6 +270,7 @@ def test_rooms_shape_and_visibility(alice, bob, make_user, general):
         "unread": 1,
         "mentions": 0,
         "notify": "mentions",
+        "role": None,
     }
     assert rooms[mine.slug]["notify"] == "all"  # a direct conversation tells of everything
     assert rooms["attic"]["archived"] is True

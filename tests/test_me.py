@@ -98,6 +98,7 @@ async def test_the_snapshot_lists_every_room_the_user_sees(me, connect, alice, b
         "unread": 1,
         "mentions": 1,
         "notify": "mentions",
+        "role": None,
     }
 
 
@@ -223,3 +224,45 @@ async def test_the_page_socket_needs_a_user(connect):
     assert connected
     assert await Socket(communicator).closed_with() == 4401
     await communicator.disconnect()
+
+
+async def test_an_owner_removing_a_member_closes_their_room_and_drops_it_live(
+    me, connect, alice, bob
+):
+    """Through the action, as through the admin: the room socket closes with 4404 and
+    the person's page drops the room, on any worker."""
+    from chat.actions import membership
+
+    room = await database_sync_to_async(membership.room_create)(
+        user=alice, name="Team", kind="private"
+    )
+    await database_sync_to_async(membership.member_add)(user=alice, room=room, username="bob")
+    m, rooms = await me(bob)
+    assert by_slug(rooms)["team"]["role"] == "member"
+    sock, _ = await connect(bob, "team")
+    await database_sync_to_async(membership.member_remove)(user=alice, room=room, username="bob")
+    assert await sock.closed_with() == 4404
+    frame = await m.receive()
+    while frame["type"] == "room":  # news of who is online in it, before the removal
+        frame = await m.receive()
+    assert frame == {"type": "room.removed", "slug": "team"}
+
+
+async def test_joining_and_roles_reach_the_persons_pages(me, alice, bob, general):
+    from chat.actions import membership
+
+    m, rooms = await me(bob)
+    assert by_slug(rooms)["general"]["role"] is None
+    await database_sync_to_async(membership.room_join)(user=bob, room=general)
+    await room_reaching(m, "general", role="member")
+    room = await database_sync_to_async(membership.room_create)(
+        user=alice, name="Team", kind="private"
+    )
+    await database_sync_to_async(membership.member_add)(user=alice, room=room, username="bob")
+    await room_reaching(m, "team", role="member")
+    await database_sync_to_async(membership.member_role_set)(
+        user=alice, room=room, username="bob", role="owner"
+    )
+    await room_reaching(m, "team", role="owner")
+    await database_sync_to_async(membership.room_leave)(user=bob, room=general)
+    await room_reaching(m, "general", role=None)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from chat.admin import RoomAdmin
 from chat.models import Message, Mute, Room
-from tests.helpers import logged_in
+from tests.helpers import logged_in, room_admin_form
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -180,13 +180,7 @@ async def test_membership_lost_any_way_closes_the_socket(connect, alice, bob, wo
             client.force_login(admin)
             response = client.post(
                 f"/admin/chat/room/{world.pk}/change/",
-                {
-                    "name": world.name,
-                    "slug": world.slug,
-                    "description": "",
-                    "kind": "private",
-                    "members": [alice.pk],
-                },
+                room_admin_form(world, members={alice: "member"}),
             )
             assert response.status_code == 302, response.content
 

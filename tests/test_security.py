@@ -217,7 +217,9 @@ def test_dm_never_opens_someone_elses_conversation(world, alice, bob, carol):
 def test_lobby_shows_nothing_of_hidden_rooms(world, carol):
     response = logged_in(carol).get("/")
     assert response.status_code == 200
-    slugs = {room["slug"] for room in response.context["rooms"]}
+    # Carol is in no room: the public ones are hers to browse, the rest unseen.
+    assert response.context["rooms"] == []
+    slugs = {room["slug"] for room in response.context["browse"]}
     assert slugs == {"general", "random"}
     assert_nothing_of(world, response.content)
 

@@ -225,8 +225,12 @@ def world(alice, bob, make_user, general):
 def test_lobby_lists_public_and_own_rooms_only(alice, general, world):
     response = logged_in(alice).get("/")
     assert response.status_code == 200
-    slugs = {room["slug"] for room in response.context["rooms"]}
-    assert {"general", "random", "ours", world["mine_direct"].slug} <= slugs
+    # Your rooms: those one is in; Browse rooms: the public ones one is not in.
+    mine = {room["slug"] for room in response.context["rooms"]}
+    browse = {room["slug"] for room in response.context["browse"]}
+    assert {"ours", world["mine_direct"].slug} <= mine
+    assert {"general", "random"} <= browse
+    slugs = mine | browse
     assert "theirs" not in slugs
     assert world["other_direct"].slug not in slugs
     content = response.content.decode()
@@ -259,7 +263,8 @@ def test_lobby_shows_unread_counts(alice, bob, general, world):
     send(world["theirs"], bob)
 
     response = logged_in(alice).get("/")
-    unread = {room["slug"]: room["unread"] for room in response.context["rooms"]}
+    listed = response.context["rooms"] + response.context["browse"]
+    unread = {room["slug"]: room["unread"] for room in listed}
     # general: after #2, others' visible messages are #3 (bob), #4 (carol), #7 (carol).
     assert unread["general"] == 3
     assert unread["ours"] == 2
@@ -271,7 +276,8 @@ def test_lobby_shows_unread_counts(alice, bob, general, world):
     assert 'aria-label="0 unread"' not in content
 
     # Bob sees his own messages as read, alice's as unread.
-    bob_rooms = logged_in(bob).get("/").context["rooms"]
+    bob_lobby = logged_in(bob).get("/").context
+    bob_rooms = bob_lobby["rooms"] + bob_lobby["browse"]
     bob_unread = {room["slug"]: room["unread"] for room in bob_rooms}
     assert bob_unread["general"] == 4  # alice's #2 and #6, carol's #4 and #7
     assert bob_unread["ours"] == 1
@@ -300,14 +306,15 @@ def test_lobby_query_count_does_not_grow_with_rooms(
     add_rooms(0, 2)
     with CaptureQueriesContext(connection) as few:
         response = client.get("/")
-    few_rooms = len(response.context["rooms"])
+    few_rooms = len(response.context["rooms"]) + len(response.context["browse"])
     # Session, user, then one query for the rooms with their unread counts.
     assert len(few) <= 4
     add_rooms(2, 20)
     with django_assert_num_queries(len(few)):
         response = client.get("/")
     assert response.status_code == 200
-    assert len(response.context["rooms"]) - few_rooms == 18 * 3
+    listed = len(response.context["rooms"]) + len(response.context["browse"])
+    assert listed - few_rooms == 18 * 3
 
 
 # --- the room page ------------------------------------------------------------------

@@ -1,13 +1,26 @@
-// The lobby's client: keeps the room list live from the page's own socket
+// The lobby's client: keeps the room lists live from the page's own socket
 // (attention.js, /ws/me/), with no polling, updating rooms in place so that
-// focus and scroll stay put. Names and descriptions are set as text, never HTML.
+// focus and scroll stay put. "Your rooms" holds the rooms the reader is in
+// (a role), direct conversations and broadcast rooms; "Browse rooms" the
+// public rooms they may join, as chat.views.lobby_sides splits them. Names and
+// descriptions are set as text, never HTML.
 
 import { onRooms } from "./attention.js";
 import { avatarColor, make } from "./dom.js";
 
 (function () {
   const list = document.getElementById("room-list");
-  if (!list) return;
+  const browseList = document.getElementById("browse-list");
+  if (!list || !browseList) return;
+
+  function csrfToken() {
+    const match = /(?:^|;\s*)csrftoken=([^;]+)/.exec(document.cookie);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function isMine(room) {
+    return Boolean(room.role) || room.kind === "direct" || room.kind === "broadcast";
+  }
 
   function setText(element, text) {
     if (element.textContent !== text) element.textContent = text;
@@ -44,11 +57,35 @@ import { avatarColor, make } from "./dom.js";
     return item;
   }
 
+  // A public room one is not in gets a Join button: a form, as the server renders it.
+  function setJoin(item, room) {
+    const wanted = !isMine(room) && !room.archived;
+    let form = item.querySelector(".join-form");
+    if (!wanted) {
+      if (form) form.remove();
+      return;
+    }
+    if (form) return;
+    form = make("form", "join-form");
+    form.method = "post";
+    form.action = "/rooms/" + encodeURIComponent(room.slug) + "/join/";
+    const token = make("input");
+    token.type = "hidden";
+    token.name = "csrfmiddlewaretoken";
+    token.value = csrfToken();
+    const button = make("button", "join-button", "Join");
+    button.type = "submit";
+    button.setAttribute("aria-label", "Join " + room.name);
+    form.append(token, button);
+    item.append(form);
+  }
+
   // The badges after a room's name: its kind (unless public), then "archived".
   function setBadges(titleLine, room) {
     const wanted = [];
     if (room.kind !== "public") wanted.push(["badge-kind", room.kind]);
     if (room.archived) wanted.push(["badge-archived", "archived"]);
+    if (room.role === "owner") wanted.push(["badge-owner", "owner"]);
     const current = Array.from(titleLine.querySelectorAll(".badge"));
     const same = current.length === wanted.length && current.every(function (badge, index) {
       return badge.classList.contains(wanted[index][0]) && badge.textContent === wanted[index][1];
@@ -61,6 +98,9 @@ import { avatarColor, make } from "./dom.js";
 
   function update(item, room) {
     item.dataset.kind = room.kind;
+    if (room.role) item.dataset.role = room.role;
+    else delete item.dataset.role;
+    setJoin(item, room);
     paintIcon(item.querySelector(".room-icon"), room);
     setText(item.querySelector(".room-name"), room.name);
     setBadges(item.querySelector(".room-title-line"), room);
@@ -94,10 +134,8 @@ import { avatarColor, make } from "./dom.js";
     badge.setAttribute("aria-label", label);
   }
 
-  function render(rooms) {
-    const existing = new Map();
-    for (const item of list.querySelectorAll("li.room-item")) existing.set(item.dataset.slug, item);
-    const empty = list.querySelector("li.room-empty");
+  function renderList(target, rooms, existing, emptyText) {
+    const empty = target.querySelector("li.room-empty");
     if (rooms.length && empty) empty.remove();
     rooms.forEach(function (room, index) {
       let item = existing.get(room.slug);
@@ -107,16 +145,24 @@ import { avatarColor, make } from "./dom.js";
       } else {
         item = build(room);
       }
-      const here = list.children[index] || null;
-      if (here !== item) list.insertBefore(item, here);
+      const here = target.children[index] || null;
+      if (here !== item) target.insertBefore(item, here);
     });
-    for (const gone of existing.values()) gone.remove();
-    if (!rooms.length && !list.querySelector("li.room-empty")) {
-      list.append(make("li", "room-empty", "No rooms yet."));
+    if (!rooms.length && !target.querySelector("li.room-empty")) {
+      target.append(make("li", "room-empty", emptyText));
     }
   }
 
-  for (const item of list.querySelectorAll("li.room-item")) {
+  function render(rooms) {
+    // A room moving between the lists (joined, left) keeps its element.
+    const existing = new Map();
+    for (const item of document.querySelectorAll(".lobby li.room-item")) existing.set(item.dataset.slug, item);
+    renderList(list, rooms.filter(isMine), existing, "You are in no room yet: join one below, or make one.");
+    renderList(browseList, rooms.filter((room) => !isMine(room)), existing, "No other public rooms.");
+    for (const gone of existing.values()) gone.remove();
+  }
+
+  for (const item of document.querySelectorAll(".lobby li.room-item")) {
     const name = item.querySelector(".room-name");
     paintIcon(item.querySelector(".room-icon"), { kind: item.dataset.kind, name: name ? name.textContent : "" });
   }

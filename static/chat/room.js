@@ -11,6 +11,7 @@ import { Connection } from "./connection.js";
 import { MentionCompleter } from "./mentions.js";
 import { MessageList } from "./messages.js";
 import { Presence } from "./presence.js";
+import { RoomSettings } from "./settings.js";
 import { StateView } from "./state.js";
 import { Uploads } from "./uploads.js";
 
@@ -55,9 +56,10 @@ const connection = new Connection({
       location.assign("/accounts/login/?next=" + encodeURIComponent(location.pathname));
       return;
     }
-    closedReason = code === CLOSE.NOT_FOUND ?
-      "This room is no longer available to you." :
-      "Your account can no longer chat.";
+    // A private room closes this way when its owners remove the reader.
+    closedReason = code !== CLOSE.NOT_FOUND ? "Your account can no longer chat." :
+      kind === "private" ? "You were removed from this room." :
+      "This room is no longer available to you.";
     connection.setStatus("Disconnected", "offline");
     presence.clear();
     applyReadOnly();
@@ -328,6 +330,8 @@ document.addEventListener("visibilitychange", function () {
     messages.hidden();
   }
 });
+
+if (signedIn) new RoomSettings({ slug: slug, me: me, staff: root.dataset.staff === "true", kind: kind });
 
 messages.start(Number(root.dataset.around) || 0);
 applyReadOnly();

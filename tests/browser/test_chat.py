@@ -279,7 +279,7 @@ def test_lobby_and_room_screenshots(one_worker, room, database_url, open_person,
     shots = []
     for person, width in ((ann, "desktop"), (phone, "phone")):
         person.goto("/")
-        item = person.page.locator(f'#room-list li.room-item[data-slug="{room}"]')
+        item = person.page.locator(f'.lobby li.room-item[data-slug="{room}"]')
         expect(item.locator(".room-name")).to_have_text("Release train")
         expect(item.locator(".room-description")).to_have_text(
             "Builds, deploys and who is on call."
