@@ -50,6 +50,8 @@ Every variable the site reads (mirrored in .env.example):
                                (/dm/<username>/); default 30/3600s
     CHAT_SEARCH_RATE_LIMIT     "<count>/<seconds>s" searches per user (page and API);
                                default 30/60s
+    CHAT_PEOPLE_RATE_LIMIT     "<count>/<seconds>s" look-ups of people by name per user
+                               (/people/, the picker, /api/users/); default 120/60s
     CHAT_SEARCH_LANGUAGE       the language messages are searched in: a PostgreSQL text
                                search configuration (english, simple, german, ...);
                                default "english". The index is built in it: after a
@@ -313,6 +315,7 @@ CHAT_SIGNUP_LIMIT = env_rate("CHAT_SIGNUP_LIMIT", "10/3600s")
 CHAT_TOKEN_TTL = env_int("CHAT_TOKEN_TTL", 300, minimum=1)
 CHAT_SEARCH_RATE_LIMIT = env_rate("CHAT_SEARCH_RATE_LIMIT", "30/60s")
 CHAT_DIRECT_RATE_LIMIT = env_rate("CHAT_DIRECT_RATE_LIMIT", "30/3600s")
+CHAT_PEOPLE_RATE_LIMIT = env_rate("CHAT_PEOPLE_RATE_LIMIT", "120/60s")
 CHAT_SEARCH_LANGUAGE = (os.environ.get("CHAT_SEARCH_LANGUAGE") or "").strip() or "english"
 if not re.fullmatch(r"[a-z_][a-z0-9_]*", CHAT_SEARCH_LANGUAGE):
     raise ImproperlyConfigured(
