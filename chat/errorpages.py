@@ -66,7 +66,7 @@ class Missing(_Said, Http404):
 
     def __init__(
         self,
-        reason: str = NO_SUCH_ROOM,
+        reason: str,
         *,
         heading: str = "Not found",
         back: tuple[str, str] | None = None,

@@ -32,7 +32,7 @@ from chat.actions.rooms import notify_set, room_state_set
 from chat.attachments import attachment_create, attachment_for_reader, upload_limit_error
 from chat.attention import notify_of, room_entries, room_members, room_titles
 from chat.bots import bot_key_check, bot_key_room, looks_like_key
-from chat.errorpages import Missing
+from chat.errorpages import NO_SUCH_ROOM, Missing
 from chat.errors import ChatError
 from chat.limits import (
     login_keys,
@@ -129,7 +129,7 @@ def viewable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
     except ChatError:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        raise Missing() from None
+        raise Missing(NO_SUCH_ROOM, heading="No such room") from None
 
 
 def room_page(request: HttpRequest, slug: str) -> HttpResponse:

@@ -92,6 +92,10 @@ def test_users_are_bounded_and_say_when_more_match(alice, make_user):
     body = client.get("/api/users/?q=person5&limit=5").json()
     assert [person["username"] for person in body["users"]] == [f"person5{i}" for i in range(5)]
     assert body["more"] is False
+    # The page shows 50 at most, and says others match.
+    content = client.get("/people/?q=person").content.decode()
+    assert content.count('class="person"') == 50
+    assert "The first 50 people matching “person”: type more of a name" in content
 
 
 def test_users_take_one_query_however_many_match(alice, make_user):
@@ -193,7 +197,7 @@ def test_people_page_lists_everyone_each_opening_a_conversation(alice, people):
     for name in ("alice", "bobsleigh", "bobbot", "announcements"):
         assert f'href="/dm/{name}/"' not in content
     assert "Ann Smith" in content
-    assert "Everyone: 5." in content
+    assert "Everyone here: 5 people." in content
     # The picker's box, and its script.
     assert 'role="combobox"' in content and "/static/chat/people.js" in content
 
@@ -201,6 +205,7 @@ def test_people_page_lists_everyone_each_opening_a_conversation(alice, people):
 def test_people_page_finds_by_name(alice, people):
     content = logged_in(alice).get("/people/?q=bob").content.decode()
     assert 'value="bob"' in content
+    assert "3 people matching “bob”." in content
     assert content.index('href="/dm/bob/"') < content.index('href="/dm/Bobby/"')
     assert 'href="/dm/dave/"' not in content
     content = logged_in(alice).get("/people/?q=nobody-at-all").content.decode()
