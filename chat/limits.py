@@ -1,10 +1,11 @@
 """Limits shared by every worker through Redis: messages, log-ins, sign-ups, and the rest.
 
-Per user (reactions, comments, uploads, searches, new conversations): a
-sorted set per user and kind holds the times of their recent ones, on the
-user's shard (CHAT_REACTION_RATE_LIMIT and its kin: `<count>/<seconds>s`). An
-action first reserves a place; one that turns out not to change anything (a
-refusal, a failure) gives its place back, so only real ones count. A bot
+Per user (reactions, comments, uploads, searches, new conversations, look-ups
+of people): a sorted set per user and kind holds the times of their recent
+ones, on the user's shard (CHAT_REACTION_RATE_LIMIT and its kin:
+`<count>/<seconds>s`). An action first reserves a place; one that turns out
+not to change anything (a refusal, a failure) gives its place back, so only
+real ones count. A bot
 key's messages have a set of their own (CHAT_PUBLISH_RATE_LIMIT). A person's
 messages are not counted here: the database counts the stored ones, in the
 transaction that stores one (chat.services.rate_check, chat.plain).
@@ -46,12 +47,13 @@ def rate_limit(what: str) -> tuple[int, int]:
         "uploads": settings.CHAT_UPLOAD_RATE_LIMIT,
         "searches": settings.CHAT_SEARCH_RATE_LIMIT,
         "directs": settings.CHAT_DIRECT_RATE_LIMIT,
+        "people": settings.CHAT_PEOPLE_RATE_LIMIT,
     }
     return limits[what]
 
 
 # What a refusal calls a kind, where its name is not the word.
-NOUNS = {"directs": "new conversations"}
+NOUNS = {"directs": "new conversations", "people": "look-ups of people"}
 
 
 def _refusal(wait: float, count: int, seconds: int, what: str) -> ChatError:

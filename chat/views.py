@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -16,7 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -47,6 +48,7 @@ from chat.actions.rooms import notify_set, room_state_set
 from chat.attachments import attachment_create, attachment_for_reader, upload_limit_error
 from chat.attention import notify_of, room_entries, room_entry, room_members, room_titles
 from chat.bots import bot_key_check, bot_key_room, looks_like_key
+from chat.errorpages import NO_SUCH_ROOM, Missing
 from chat.errors import ChatError
 from chat.limits import (
     login_keys,
@@ -57,6 +59,7 @@ from chat.limits import (
     wait_detail,
 )
 from chat.models import BotKey, Invite, Membership, Message, Notify, ReadState, Role, Room
+from chat.people import PEOPLE_LIMIT_MAX, people_find, people_query, person_payload
 from chat.redis.pools import shard_names, shards_ping
 from chat.search import (
     SEARCH_CANDIDATES,
@@ -240,13 +243,14 @@ def invite_page(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def viewable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
-    """The room of a page, or where to go instead: log in, or 404 for no such room."""
+    """The room of a page, or where to go instead: log in, or 404 for no such room
+    (which a private room the reader is not in reads as, word for word)."""
     try:
         return room_for_user(user=request.user, slug=slug)
     except ChatError:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        raise Http404("No such room") from None
+        raise Missing(NO_SUCH_ROOM, heading="No such room") from None
 
 
 def room_page(request: HttpRequest, slug: str) -> HttpResponse:
@@ -267,7 +271,16 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         around = query_number(request, "around", low=1, high=10**30)
     except ChatError:
-        raise Http404("A permalink names a message by its number") from None
+        # docs/protocol.md (Permalinks): 404, on a page that says what a link looks like.
+        raise Missing(
+            "This link names no message: a message's link ends in ?around= and the"
+            " message's number.",
+            heading="No such message",
+            back=(
+                reverse("chat:room", kwargs={"slug": room.slug}),
+                f"Open {room_titles([room], request.user)[room.pk]}",
+            ),
+        ) from None
     page = Message.objects.history(
         room_id=room.pk, limit=PAGE_SIZE, around=None if around is None else min(around, MAX_NUMBER)
     )
@@ -351,6 +364,14 @@ def direct(request: HttpRequest, username: str) -> HttpResponse:
     CHAT_DIRECT_RATE_LIMIT new ones per person; opening one that exists is free.
     """
     assert isinstance(request.user, User)
+    find_someone = (reverse("chat:people"), "Find someone to talk to")
+    if username == request.user.get_username():
+        # The contract's 404 (docs/protocol-v1.md), on a page that says why.
+        raise Missing(
+            "You cannot open a conversation with yourself. Find someone to talk to instead.",
+            heading="That is you",
+            back=find_someone,
+        )
     try:
         room = direct_room_find(user=request.user, username=username)
         if room is None:
@@ -359,7 +380,9 @@ def direct(request: HttpRequest, username: str) -> HttpResponse:
                 place.kept = True
     except ChatError as error:
         if error.code == "not_found":
-            raise Http404("No such user") from None
+            raise Missing(
+                person_missing(username), heading="No such person", back=find_someone
+            ) from None
         status = ERROR_STATUS.get(error.code, 400)
         reason = error.detail
         if error.retry_after is not None:
@@ -374,6 +397,21 @@ def direct(request: HttpRequest, username: str) -> HttpResponse:
             response["Retry-After"] = str(math.ceil(error.retry_after))
         return response
     return redirect("chat:room", slug=room.slug)
+
+
+def person_missing(username: str) -> str:
+    """Why /dm/<username>/ opens nothing, the same for no such account and an inactive one.
+
+    The name is repeated only when it could be a username: a link's text is never
+    put on the site's page as the site's own words.
+    """
+    if USERNAME_SHAPE.fullmatch(username):
+        return f"There is nobody called “{username}” to talk to here."
+    return "There is nobody by that name to talk to here."
+
+
+# What Django's usernames may be: letters, digits and @.+-_, at most 150.
+USERNAME_SHAPE = re.compile(r"[\w.@+-]{1,150}")
 
 
 # --- JSON API -------------------------------------------------------------
@@ -829,14 +867,17 @@ def file_thumbnail(request: HttpRequest, pk: int) -> HttpResponseBase:
 
 def _file(request: HttpRequest, pk: int, *, thumbnail: bool) -> HttpResponseBase:
     reader, key = file_reader(request)
+    missing = Missing(
+        "There is no file at this address, or you may not open it.", heading="No such file"
+    )
     try:
         attachment = attachment_for_reader(user=reader, pk=pk)
     except ChatError:
-        raise Http404("No such file") from None
+        raise missing from None
     if key is not None and not key_may_fetch(key, attachment):
-        raise Http404("No such file")
+        raise missing
     if thumbnail and not attachment.thumbnail:
-        raise Http404("No such file")
+        raise missing
     return file_response(request, attachment, thumbnail=thumbnail)
 
 
@@ -953,6 +994,51 @@ def search_page_context(
         "first_number": (page.page - 1) * SEARCH_PAGE_SIZE + 1,
         "candidates": SEARCH_CANDIDATES,
     }
+
+
+# --- people (chat/people.py) --------------------------------------------------------
+
+
+def people_count(user: User) -> None:
+    """Count one look-up of people against CHAT_PEOPLE_RATE_LIMIT (the picker asks as
+    one types): ChatError(rate_limited) beyond it."""
+    with rate_place_blocking(user_id=user.pk, what="people") as place:
+        place.kept = True
+
+
+@require_GET
+@api_view
+def api_users(request: HttpRequest, user: User) -> JsonResponse:
+    """GET /api/users/?q=<name>[&limit=<n>]: people to talk to, by name (docs/protocol.md)."""
+    query, limit = people_query(request.GET)
+    people_count(user)
+    found = people_find(user=user, query=query, limit=limit)
+    return JsonResponse(
+        {"users": [person_payload(person) for person in found.people], "more": found.more},
+        json_dumps_params=JSON_STRICT,
+    )
+
+
+@login_required
+def people_page(request: HttpRequest) -> HttpResponse:
+    """Everyone one may talk to, or those a name finds: each opens the conversation."""
+    assert isinstance(request.user, User)
+    context: dict[str, Any] = {"q": request.GET.get("q", ""), "found": None}
+    try:
+        query, _ = people_query(request.GET)
+        people_count(request.user)
+        context["found"] = people_find(user=request.user, query=query, limit=PEOPLE_LIMIT_MAX)
+    except ChatError as error:
+        wait = None if error.retry_after is None else math.ceil(error.retry_after)
+        context["error"] = error.detail
+        if wait is not None:
+            context["error"] += f". Try again in {wait} seconds."
+        status = ERROR_STATUS.get(error.code, 400)
+        response = render(request, "chat/people.html", context, status=status)
+        if wait is not None:
+            response["Retry-After"] = str(wait)
+        return response
+    return render(request, "chat/people.html", context)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -52,6 +52,8 @@ Every variable the site reads (mirrored in .env.example):
                                default "all". Owners run the rooms they make either way
     CHAT_SEARCH_RATE_LIMIT     "<count>/<seconds>s" searches per user (page and API);
                                default 30/60s
+    CHAT_PEOPLE_RATE_LIMIT     "<count>/<seconds>s" look-ups of people by name per user
+                               (/people/, the picker, /api/users/); default 120/60s
     CHAT_SEARCH_LANGUAGE       the language messages are searched in: a PostgreSQL text
                                search configuration (english, simple, german, ...);
                                default "english". The index is built in it: after a
@@ -319,6 +321,7 @@ CHAT_DIRECT_RATE_LIMIT = env_rate("CHAT_DIRECT_RATE_LIMIT", "30/3600s")
 CHAT_ROOM_CREATORS = (os.environ.get("CHAT_ROOM_CREATORS") or "").strip().lower() or "all"
 if CHAT_ROOM_CREATORS not in ("all", "staff"):
     raise ImproperlyConfigured(f"CHAT_ROOM_CREATORS={CHAT_ROOM_CREATORS!r} is not all or staff")
+CHAT_PEOPLE_RATE_LIMIT = env_rate("CHAT_PEOPLE_RATE_LIMIT", "120/60s")
 CHAT_SEARCH_LANGUAGE = (os.environ.get("CHAT_SEARCH_LANGUAGE") or "").strip() or "english"
 if not re.fullmatch(r"[a-z_][a-z0-9_]*", CHAT_SEARCH_LANGUAGE):
     raise ImproperlyConfigured(

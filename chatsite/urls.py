@@ -4,6 +4,12 @@ from django.urls import include, path
 
 from chat.views import LoginView, signup
 
+# The site's own error pages, and JSON under /api/ (chat/errorpages.py).
+handler400 = "chat.errorpages.bad_request"
+handler403 = "chat.errorpages.permission_denied"
+handler404 = "chat.errorpages.page_not_found"
+handler500 = "chat.errorpages.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/signup/", signup, name="signup"),
