@@ -423,8 +423,9 @@ def test_room_page_query_count_does_not_grow_with_messages(
         response = client.get(f"/rooms/{room.slug}/")
     assert len(response.context["messages"]) == 5
     # Session, user, room, membership, page, its reactions, its mentions, its
-    # attachments, read mark, notification setting (+ the other member of a direct room).
-    assert len(few) <= 11
+    # attachments, read mark, notification setting, the reader's mute (+ the other
+    # member of a direct room).
+    assert len(few) <= 12
     for index in range(55):
         send(room, authors[index % len(authors)] if kind == Room.Kind.PUBLIC else bob)
     with django_assert_num_queries(len(few)):
