@@ -126,7 +126,7 @@ def test_long_messages_fold_and_the_edit_box_takes_the_column(
     ann.open_room(room)
     ben.page.set_viewport_size(PHONE)
     ben.open_room(room)
-    long_body = ("A long report, line after line. " * 125)[:4000]
+    long_body = ("A long report, line after line. " * 125)[:3999] + "."
     ann.send(long_body)
     ann.send("ok")
     for person in (ann, ben):
