@@ -26,6 +26,8 @@ class AudienceSocket(InboxConsumer):
     room: Room | None
     delivery: Delivery
     opened: bool
+    # A viewer of the room, counted in `viewers` (a page's /ws/me/ socket is not).
+    watches = True
 
     async def chat_messages(self, event: dict[str, Any]) -> None:
         """A tick's messages of a broadcast room, in id order (chat/feeds.py)."""

@@ -128,6 +128,7 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
                 online=joined.online,
                 last_id=snapshot.last_number or None,
                 viewers=feed_hub(self.channel_layer).viewers(room.group_name),
+                mute=snapshot.mute,
             )
         )
         if snapshot.gap is not None:

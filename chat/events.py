@@ -155,11 +155,13 @@ def welcome_frame(
     online: list[str],
     last_id: int | None,
     viewers: int | None = None,
+    mute: dict[str, Any] | None = None,
 ) -> str:
     """The `welcome` frame, always a socket's first.
 
     A broadcast room's adds `viewers` (instead of whom `online` would list) and
     its `state` and `state_version`; a viewer not signed in has `user: null`.
+    A signed-in reader's has `mute`: their mute in force here, or null.
     """
     frame: dict[str, Any] = {
         "type": "welcome",
@@ -168,6 +170,8 @@ def welcome_frame(
         "online": online,
         "last_id": last_id,
     }
+    if username is not None:
+        frame["mute"] = mute
     if room.kind == Room.Kind.BROADCAST:
         frame.update(viewers=viewers or 0, state=room.state, state_version=room.state_version)
     return dumps(frame)
@@ -428,3 +432,14 @@ def chat_access_lost(*, room_id: int, user_ids: list[int]) -> dict[str, Any]:
 def chat_user_closed(*, code: int, session_key: str | None = None) -> dict[str, Any]:
     """User-group event: close the user's sockets (of one session only, when given)."""
     return {"type": "chat.user_closed", "code": int(code), "session_key": session_key}
+
+
+def chat_mute_changed() -> dict[str, Any]:
+    """User-group event: a mute of the user began, changed or was lifted; each room
+    socket of theirs reads what holds for its room now (a `mute` frame)."""
+    return {"type": "chat.mute_changed"}
+
+
+def mute_frame(mute: dict[str, Any] | None) -> str:
+    """The `mute` frame: the reader's mute in force in this room now, or null."""
+    return dumps({"type": "mute", "mute": mute})

@@ -60,6 +60,10 @@ class Member(Protocol):
     """What a feed needs of a socket."""
 
     inbox: Inbox
+    # True for a room's own socket: a viewer of a broadcast room. A page's /ws/me/
+    # socket is a member of the room's group too, to count unread messages, and
+    # watches nothing.
+    watches: bool
 
     def take_batch(self, batch: dict[str, Any]) -> bool:
         """Write a `chat.messages` event's frame now; False to get the event in the inbox."""
@@ -78,7 +82,7 @@ class Feed:
         # Sockets watching the room on every worker, as last counted (broadcast rooms),
         # and as last told to the sockets.
         self.viewers = 0
-        self.announced = 0
+        self.announced: int | None = 0
         self.task: asyncio.Task[None] | None = None
         self.timers: list[asyncio.TimerHandle] = []
         # Batched feeds: chat.message events by id, waiting for the tick or for a hole;
@@ -222,6 +226,10 @@ class Feed:
                 await asyncio.sleep(0)
         self.handed_at = time.monotonic()
 
+    def watching(self) -> int:
+        """The room's own sockets among the members: viewers, not /ws/me/ sockets."""
+        return sum(1 for member in self.members if member.watches)
+
     def hand_out(self, message: dict[str, Any]) -> None:
         capacity = self.hub.layer.capacity
         for member in list(self.members):
@@ -295,6 +303,11 @@ class FeedHub:
         feed = self.feeds.get(group)
         return len(feed.members) if feed is not None else 0
 
+    def watching(self, group: str) -> int:
+        """How many sockets of this worker watch the group's room (its viewers here)."""
+        feed = self.feeds.get(group)
+        return feed.watching() if feed is not None else 0
+
     # --- viewers of broadcast rooms, over every worker --------------------------------------
 
     @property
@@ -330,7 +343,7 @@ class FeedHub:
             pipe = self.layer.connection(shard).pipeline(transaction=False)
             for feed in feeds:
                 key = keys.viewers(feed.group)
-                pipe.hset(key, self.worker, f"{len(feed.members)}:{now + ttl}")
+                pipe.hset(key, self.worker, f"{feed.watching()}:{now + ttl}")
                 pipe.expire(key, int(ttl * 2))
                 pipe.hgetall(key)
             return list(await pipe.execute())
@@ -345,6 +358,13 @@ class FeedHub:
             for index, feed in enumerate(shard_feeds):
                 counts[feed.group] = answer[3 * index + 2]
         for feed in feeds:
+            if self.feeds.get(feed.group) is not feed:
+                # Its last socket left while the count was on its way: the count may
+                # have landed after leave() took this worker's entry out. Out again.
+                if feed.group not in self.feeds:
+                    connection = pools.for_name(self.layer, feed.group)
+                    await pools.bounded(connection.hdel(keys.viewers(feed.group), self.worker))
+                continue
             total = 0
             for value in counts[feed.group].values():
                 count, until = value.decode().split(":")
@@ -354,6 +374,11 @@ class FeedHub:
             if announce and total != feed.announced:
                 feed.announced = total
                 feed.hand_out({"type": "chat.viewers", "count": total})
+            elif not announce and total != feed.announced:
+                # A newcomer's welcome says `total`, the others were told `announced`:
+                # the next tick tells them all, even if the total is back to
+                # `announced` by then (someone left meanwhile).
+                feed.announced = None
 
     def viewers(self, group: str) -> int:
         feed = self.feeds.get(group)

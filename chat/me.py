@@ -121,7 +121,10 @@ class MeConsumer(InboxConsumer):
         now = time.time()
 
         async def read(shard: int, entries: list[RoomEntry]) -> list[Any]:
-            pipe = layer.connection(shard).pipeline(transaction=False)
+            # One transaction: the entries and the version they are at, with no
+            # join or leave between the two reads (a leave between them would
+            # be older than the version read, and never heard of).
+            pipe = layer.connection(shard).pipeline(transaction=True)
             for entry in entries:
                 pipe.zrangebyscore(keys.presence(entry.room.pk), now, "+inf")
                 pipe.get(keys.presence_version(entry.room.pk))
@@ -267,6 +270,9 @@ class MeConsumer(InboxConsumer):
 
     async def chat_viewers(self, event: dict[str, Any]) -> None:
         pass
+
+    async def chat_mute_changed(self, event: dict[str, Any]) -> None:
+        pass  # the room's own sockets tell their pages
 
     async def chat_comment(self, event: dict[str, Any]) -> None:
         pass  # live comments count for nothing

@@ -15,7 +15,9 @@ these receivers tell the sockets it concerns once the change has committed:
 - a room renamed, archived or made private: open sockets get a `room` frame,
   and those of users who may no longer read it close with 4404;
 - a broadcast room closed to viewers (or made another kind): the sockets of
-  viewers who are not signed in close with 4401, as a new one would be.
+  viewers who are not signed in close with 4401, as a new one would be;
+- a mute made, changed or deleted: the user's room sockets each send a `mute`
+  frame with what holds in their room now (the page disables its composer).
 
 `ModeratedSocket` is the receiving half: what a room socket does with each.
 """
@@ -32,16 +34,19 @@ from django.http import HttpRequest
 from chat import events
 from chat.access import still_readable
 from chat.actions.outbox import send_on_commit
+from chat.db import database_sync_to_async
 from chat.models import (
     ROOMS_GROUP,
     SERVICE_FIELDS,
     Membership,
+    Mute,
     Room,
     me_group_name,
     room_group_name,
     user_group_name,
 )
 from chat.protocol import CloseCode
+from chat.services import mute_state
 from chat.socket import InboxConsumer
 
 
@@ -137,6 +142,11 @@ def membership_deleted(sender: Any, instance: Membership, **kwargs: Any) -> None
     )
 
 
+def mute_saved(sender: Any, instance: Mute, **kwargs: Any) -> None:
+    """A mute began, changed or was lifted: the user's open rooms learn what holds now."""
+    send_on_commit(user_group_name(instance.user_id), events.chat_mute_changed())
+
+
 def connect() -> None:
     """Connect the receivers (ChatConfig.ready)."""
     user_model = get_user_model()
@@ -150,6 +160,8 @@ def connect() -> None:
     post_delete.connect(
         membership_deleted, sender=Membership, dispatch_uid="chat-membership-deleted"
     )
+    post_save.connect(mute_saved, sender=Mute, dispatch_uid="chat-mute-saved")
+    post_delete.connect(mute_saved, sender=Mute, dispatch_uid="chat-mute-deleted")
 
 
 class ModeratedSocket(InboxConsumer):
@@ -179,6 +191,14 @@ class ModeratedSocket(InboxConsumer):
         assert self.room is not None
         if self.room.kind != Room.Kind.PUBLIC and self.scope["user"].pk in event["user_ids"]:
             await self.close(code=CloseCode.NOT_FOUND)
+
+    async def chat_mute_changed(self, event: dict[str, Any]) -> None:
+        """Tell the page its mute in this room as it stands now (a `mute` frame)."""
+        room, user = self.room, self.scope["user"]
+        if room is None or not user.is_authenticated:
+            return
+        mute = await database_sync_to_async(mute_state)(user_id=user.pk, room_id=room.pk)
+        await self.send_text(events.mute_frame(mute))
 
     async def chat_user_closed(self, event: dict[str, Any]) -> None:
         session_key = event["session_key"]

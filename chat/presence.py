@@ -4,8 +4,11 @@ One Redis sorted set per room holds every open socket as
 `<user pk>:<username>:<channel name>`, scored by the time it expires. The
 worker holding a socket pushes that time forward every CHAT_HEARTBEAT_SECONDS,
 so a worker killed with SIGKILL leaves entries that expire on their own within
-three heartbeats (`ttl`); the surviving workers sweep them and tell the room
-who `left`.
+three heartbeats (`ttl`). Each shard keeps an index of its rooms with
+entries, scored no later than each room's first expiry; on every heartbeat
+every worker sweeps the rooms of every shard that are due, its own or not,
+and tells each room who `left` (the lobby's counts hear it too). So a
+socket of a dead worker stops counting within ttl() + one heartbeat.
 
 A user is online while any of their sockets is; the scripts below decide
 `joined` and `left` atomically in Redis, so two workers never disagree. Each
@@ -94,14 +97,16 @@ async def presence_join(connection: Any, *, room_id: int, user_id: int, member: 
     now = time.time()
     came_online, version, online, ghosts = await scripts.PRESENCE_JOIN.run(
         connection,
-        2,
+        3,
         keys.presence(room_id),
         keys.presence_version(room_id),
+        keys.presence_rooms(),
         member,
         now,
         now + ttl(),
         f"{user_id}:",
         int(ttl() * 4),
+        room_id,
     )
     return Joined(
         came_online=bool(came_online),
@@ -141,16 +146,34 @@ async def presence_refresh(layer: Any, sockets: list[tuple[int, str]]) -> None:
         await pipe.execute()
 
 
-async def presence_sweep(connection: Any, room_id: int) -> tuple[list[str], int]:
-    """Drop the expired sockets of a room; (usernames that went offline with them, version)."""
-    version, *gone = await scripts.PRESENCE_SWEEP.run(
-        connection,
-        2,
-        keys.presence(room_id),
-        keys.presence_version(room_id),
-        time.time(),
-    )
-    return [_username(user) for user in gone], int(version)
+# Rooms one sweep script looks at, at most; a shard with more due sweeps again.
+SWEEP_BATCH = 200
+
+
+async def presence_sweep_due(connection: Any) -> list[tuple[int, int, list[str]]]:
+    """Drop the expired sockets of every room of one shard that is due a sweep:
+    (room id, version, usernames that went offline) for each room where someone did."""
+    now = time.time()
+    swept: list[tuple[int, int, list[str]]] = []
+    while True:
+        answer = await scripts.PRESENCE_SWEEP_DUE.run(
+            connection,
+            1,
+            keys.presence_rooms(),
+            now,
+            keys.presence_prefix(),
+            keys.presence_version_prefix(),
+            SWEEP_BATCH,
+        )
+        index = 0
+        while index < len(answer):
+            room_id, version, count = (int(value) for value in answer[index : index + 3])
+            users = answer[index + 3 : index + 3 + count]
+            swept.append((room_id, version, [_username(user) for user in users]))
+            index += 3 + count
+        due = await connection.zcount(keys.presence_rooms(), "-inf", now)
+        if not due:
+            return swept
 
 
 async def socket_joins(
@@ -206,15 +229,17 @@ async def socket_leaves(layer: Any, *, room: Any, user: Any, member: str) -> Non
 
 
 async def presence_heartbeat(layer: Any, consumers: list[Any]) -> None:
-    """Keep this worker's sockets alive in Redis; tell rooms whose ghosts expired.
+    """Keep this worker's sockets alive in Redis; sweep every room whose sockets expired.
 
     `consumers` carry `presence_entry` (room id, member) once they joined.
+    Every room of every shard is swept, not only this worker's: a room whose
+    sockets were all on a worker that died has no one else to sweep it, and
+    the lobby's counts (every page's /ws/me/) would keep its ghosts.
     """
     entries = [c.presence_entry for c in consumers if c.presence_entry is not None]
     await presence_refresh(layer, entries)
-    for room_id in sorted({room_id for room_id, _ in entries}):
-        gone, version = await presence_sweep(pools.for_room(layer, room_id), room_id)
-        if gone:
+    for shard in range(layer.ring_size):
+        for room_id, version, gone in await presence_sweep_due(layer.connection(shard)):
             await layer.group_send(
                 room_group_name(room_id),
                 events.chat_presence(room_id=room_id, left=gone, version=version),

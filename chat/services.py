@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -78,7 +78,9 @@ def author_may_write(*, author_id: int, room_id: int) -> None:
     Read in the write's transaction, so that a moderator's decision holds from
     its commit on, whatever the open sockets have heard yet.
     """
-    _author_check(_author_state(author_id=author_id, room_id=room_id))
+    _author_check(
+        _author_state(author_id=author_id, room_id=room_id), author_id=author_id, room_id=room_id
+    )
 
 
 def _author_state(*, author_id: int, room_id: int, client_id: str | None = None) -> Any:
@@ -152,15 +154,50 @@ def _author_state_sql(with_client_id: bool) -> tuple[str, tuple[Any, ...]]:
     return sql, tuple(by_value.get(param, param) for param in params)
 
 
-def _author_check(state: Any) -> None:
+def _author_check(state: Any, *, author_id: int, room_id: int) -> None:
     if state is None or not state["is_active"]:
         raise ChatError("forbidden", "this account is deactivated", close_code=CloseCode.FORBIDDEN)
     if state["muted"]:
-        until = state["muted_until"]
-        detail = "you are muted in this room"
-        if until is not None:
-            detail += f" until {until.isoformat(timespec='minutes').replace('+00:00', 'Z')}"
-        raise ChatError("muted", detail)
+        # The refusal's words name the mute that keeps the author silent longest.
+        mute = mute_state(user_id=author_id, room_id=room_id)
+        raise ChatError("muted", mute_words(mute))
+
+
+def _wire_time(moment: Any) -> str:
+    return str(moment.isoformat(timespec="minutes").replace("+00:00", "Z"))
+
+
+def mute_state(*, user_id: int | None, room_id: int) -> dict[str, Any] | None:
+    """The user's mute in force for the room, as the wire shows it: {"scope": "room" or
+    "all", "until": ISO time or None (no end)}, or None when they may write.
+
+    Of several mutes in force, the one that ends last: it says when the user may
+    write here again (a mute with no end before any other).
+    """
+    if user_id is None:
+        return None
+    mute = (
+        Mute.objects.active(room_id=room_id)
+        .filter(user_id=user_id)
+        .order_by(F("until").desc(nulls_first=True), F("room_id").asc(nulls_first=True))
+        .values("room_id", "until")
+        .first()
+    )
+    if mute is None:
+        return None
+    return {
+        "scope": "all" if mute["room_id"] is None else "room",
+        "until": None if mute["until"] is None else _wire_time(mute["until"]),
+    }
+
+
+def mute_words(mute: dict[str, Any] | None) -> str:
+    """The `detail` of a `muted` refusal: "you are muted in every room until 2026-…Z"."""
+    where = "every room" if mute is not None and mute["scope"] == "all" else "this room"
+    detail = f"you are muted in {where}"
+    if mute is not None and mute["until"] is not None:
+        detail += f" until {mute['until']}"
+    return detail
 
 
 def _mutes(room_id: int) -> QuerySet[Mute]:
@@ -239,7 +276,7 @@ def message_create(
         if state is not None and state.get("resent") is not None:
             resent = state["resent"]
         else:
-            _author_check(state)
+            _author_check(state, author_id=author.pk, room_id=room_id)
             if not publisher:
                 rate_check(author_id=author.pk)
             room = _next_number(room_id)
@@ -438,6 +475,8 @@ class Snapshot:
     messages: list[Message]
     gap: tuple[int, int] | None
     room: Room | None = None
+    # The reader's mute in force for the room (mute_state), for the welcome.
+    mute: dict[str, Any] | None = None
 
 
 def room_snapshot(*, room_id: int, after: int | None) -> Snapshot:
@@ -476,7 +515,8 @@ def socket_snapshot(*, user_id: int | None, room_id: int, after: int | None) -> 
         and not get_user_model().objects.filter(pk=user_id, is_active=True).exists()
     ):
         raise ChatError("forbidden", "this account is deactivated", close_code=CloseCode.FORBIDDEN)
-    return room_snapshot(room_id=room_id, after=after)
+    snapshot = room_snapshot(room_id=room_id, after=after)
+    return replace(snapshot, mute=mute_state(user_id=user_id, room_id=room_id))
 
 
 def rooms_last_numbers(*, room_ids: set[int]) -> dict[int, int]:

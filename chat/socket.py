@@ -49,6 +49,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
     # Set once the socket is closing (by the server, or a send found the client
     # gone): nothing more is acted on but the disconnect, which cleans up.
     closing = False
+    # Whether this socket watches the room of a broadcast room's group it joins
+    # (chat/feeds.py counts its viewers): a room's own socket does, /ws/me/ does not.
+    watches = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.scope = scope

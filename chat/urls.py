@@ -6,6 +6,7 @@ app_name = "chat"
 
 urlpatterns = [
     path("", views.lobby, name="lobby"),
+    path("watch/", views.broadcasts_page, name="broadcasts"),
     path("rooms/<str:slug>/", views.room_page, name="room"),
     path("rooms/<str:slug>/live/", views.live_page, name="live"),
     path("rooms/<str:slug>/join/", views.join, name="join"),

@@ -71,7 +71,7 @@ from chat.search import (
     permalink,
     search_parse,
 )
-from chat.services import MAX_NUMBER, direct_room_find, direct_room_open
+from chat.services import MAX_NUMBER, direct_room_find, direct_room_open, mute_state
 from chat.serving import file_response
 from chat.tokens import token_check, token_issue
 
@@ -326,6 +326,10 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
             "role": role,
             "may_manage": may_manage,
             "may_post": signed_in and may_publish(user=user, room=room),
+            # The reader's mute here, so that the composer says so before they type.
+            "mute": events.dumps(mute_state(user_id=user.pk, room_id=room.pk))
+            if signed_in
+            else "null",
             "state": events.dumps(room.state),
             "last_id": last_id,
             "last_read": last_read or 0,
@@ -337,6 +341,17 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
             "description_max": DESCRIPTION_MAX,
         },
     )
+
+
+def broadcasts_page(request: HttpRequest) -> HttpResponse:
+    """The broadcast rooms open to viewers: where a viewer who is not signed in goes back to."""
+    rooms = (
+        Room.objects.visible_to(AnonymousUser())
+        .filter(archived=False)
+        .only("slug", "name", "description", "live_comments")
+        .order_by("name")
+    )
+    return render(request, "chat/broadcasts.html", {"rooms": rooms})
 
 
 def live_page(request: HttpRequest, slug: str) -> HttpResponse:
@@ -438,10 +453,19 @@ ERROR_STATUS = {
 
 
 def bearer(request: HttpRequest) -> str | None:
-    authorization = request.headers.get("Authorization", "")
-    if authorization.startswith("Bearer "):
-        return authorization.removeprefix("Bearer ").strip()
+    """The token of `Authorization: Bearer <token>` ("" for the scheme with no token,
+    which is refused as a wrong one), or None without a Bearer header."""
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return token.strip()
     return None
+
+
+def api_unauthenticated(detail: str) -> JsonResponse:
+    """401, with the scheme to authenticate by (RFC 6750)."""
+    response = api_error(401, "unauthenticated", detail)
+    response["WWW-Authenticate"] = 'Bearer realm="chatsite"'
+    return response
 
 
 def api_view(view: Callable[..., HttpResponse] | None = None, *, keys: bool = False) -> Any:
@@ -467,7 +491,7 @@ def api_view(view: Callable[..., HttpResponse] | None = None, *, keys: bool = Fa
         if token is not None and looks_like_key(token):
             key = bot_key_check(token)
             if key is None:
-                return api_error(401, "unauthenticated", "wrong or revoked key")
+                return api_unauthenticated("wrong or revoked key")
             if not keys:
                 return api_error(
                     403, "forbidden", "a bot key publishes into its rooms and reads them, no more"
@@ -478,12 +502,16 @@ def api_view(view: Callable[..., HttpResponse] | None = None, *, keys: bool = Fa
             user = check.user if check.user is not None else AnonymousUser()
         else:
             user = request.user
-            if request.method not in ("GET", "HEAD", "OPTIONS"):
+            # CSRF guards a signed-in session's writes; with no session there is
+            # nothing to guard, and the answer is that the caller is not known.
+            if user.is_authenticated and request.method not in ("GET", "HEAD", "OPTIONS"):
                 refused = csrf_protect(lambda request: None)(request)
                 if refused is not None:
                     return refused
         if not user.is_authenticated:
-            return api_error(401, "unauthenticated", "log in or send a Bearer token")
+            if token == "":
+                return api_unauthenticated("Authorization: Bearer needs a token or a bot key")
+            return api_unauthenticated("log in or send a Bearer token")
         request.bot_key = key  # type: ignore[attr-defined]
         try:
             return view(request, user, *args, **kwargs)

@@ -594,3 +594,32 @@ def test_a_bot_key_reads_only_its_rooms(bot_key, general):
         response = client.get(path, **bearer(bot_key))
         assert response.status_code == 403, path
         assert response.json()["error"] == "forbidden"
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer", "Bearer ", "bearer   "])
+def test_a_publish_without_credentials_is_401_with_the_scheme_not_a_csrf_refusal(
+    general, authorization
+):
+    """No Authorization header and no session, or Bearer with no key: who calls is unknown."""
+    client = Client(enforce_csrf_checks=True)
+    extra = {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
+    response = post_json(client, "/api/rooms/general/messages/", {"body": "hi"}, **extra)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="chatsite"'
+    assert response.json()["error"] == "unauthenticated"
+    assert not general.messages.exists()
+
+
+def test_a_wrong_key_is_401_with_the_scheme_and_a_session_still_needs_csrf(alice, general):
+    client = Client(enforce_csrf_checks=True)
+    response = post_json(
+        client,
+        "/api/rooms/general/messages/",
+        {"body": "hi"},
+        HTTP_AUTHORIZATION="Bearer chatbot_000000000000_" + "x" * 43,
+    )
+    assert (response.status_code, response["WWW-Authenticate"]) == (401, 'Bearer realm="chatsite"')
+    client.force_login(alice)
+    response = post_json(client, "/api/rooms/general/messages/", {"body": "hi"})
+    assert response.status_code == 403 and "CSRF" in response.json()["detail"]
+    assert not general.messages.exists()

@@ -148,6 +148,8 @@ async def test_welcome_is_the_first_frame(connect, alice, general):
         "user": {"username": "alice"},
         "online": welcome["online"],
         "last_id": None,
+        # An extension (docs/protocol.md): the reader's mute here, none.
+        "mute": None,
     }
     assert "alice" in welcome["online"]
     assert await sock.nothing()

@@ -20,6 +20,7 @@ from chat import events
 from chat.feeds import FeedHub
 from chat.layers import Inbox
 from chat.models import Message, Room
+from chat.redis import keys
 from chat.services import message_delete
 from tests.helpers import send
 
@@ -29,8 +30,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class Member:
     """A socket as a feed sees it: takes batches straight away, or wants them in its inbox."""
 
-    def __init__(self, *, takes: bool = True) -> None:
+    def __init__(self, *, takes: bool = True, watches: bool = True) -> None:
         self.inbox = Inbox()
+        self.watches = watches
         self.takes = takes
         self.batches: list[dict[str, Any]] = []
         self.took = asyncio.Event()
@@ -177,3 +179,44 @@ async def test_a_repeat_of_a_message_already_handed_out_goes_to_each_socket_as_i
     assert (repeat["type"], repeat["id"]) == ("chat.message", 1)
     assert member.ids() == [1]
     await hub.leave("room-scores", member)
+
+
+def viewer_counts(member: Member) -> list[int]:
+    return [event["count"] for event in member.inbox.messages if event["type"] == "chat.viewers"]
+
+
+async def test_viewers_are_the_room_sockets_of_every_worker_and_no_page_socket(make_layer, room):
+    """Two workers (two layers); a page's /ws/me/ socket is a member of the feed and no viewer."""
+    first, second = FeedHub(make_layer(capacity=100)), FeedHub(make_layer(capacity=100))
+    await first.layer.connection(0).delete(keys.viewers("room-scores"))
+    watching = [Member(takes=False) for _ in range(3)]
+    pages = [Member(takes=False, watches=False) for _ in range(2)]
+    for member in [*watching[:2], pages[0]]:
+        await first.join("room-scores", member, batched=True)
+    for member in [watching[2], pages[1]]:
+        await second.join("room-scores", member, batched=True)
+    await first.count_viewers()
+    await second.count_viewers()
+    await first.count_viewers()
+    assert (first.viewers("room-scores"), second.viewers("room-scores")) == (3, 3)
+    assert viewer_counts(watching[0])[-1] == 3 and viewer_counts(watching[2]) == [3]
+
+    # One leaves and one arrives between two ticks: the newcomer's welcome said 4,
+    # the others were told 3; the tick tells them all 3 again.
+    newcomer = Member(takes=False)
+    await second.join("room-scores", newcomer, batched=True)
+    await second.count_viewers(["room-scores"], announce=False)
+    assert second.viewers("room-scores") == 4  # what the newcomer's welcome says
+    await first.leave("room-scores", watching[1])
+    await first.count_viewers()
+    await second.count_viewers()
+    assert viewer_counts(newcomer) == [3]
+    assert viewer_counts(watching[2]) == [3, 3]
+
+    # A worker's last viewer leaves: its count is gone at once, not when it expires.
+    await second.leave("room-scores", watching[2])
+    await second.leave("room-scores", newcomer)
+    await second.leave("room-scores", pages[1])
+    await first.count_viewers()
+    assert first.viewers("room-scores") == 1
+    assert viewer_counts(watching[0])[-1] == 1

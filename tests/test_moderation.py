@@ -296,16 +296,25 @@ async def test_a_muted_users_sends_get_muted(connect, alice, bob, general, where
     await database_sync_to_async(Mute.objects.create)(
         user=alice, room=room, until=until and timezone.now() + until
     )
-    a, _ = await connect(alice)
+    a, welcome = await connect(alice)
     b, _ = await connect(bob)
     reply = await send_body(a, "hello")
     if muted:
         assert (reply["type"], reply["code"], reply["client_id"]) == ("error", "muted", "c1")
+        # The page knew before anything was sent: the welcome names the same mute.
+        scope = "all" if where == "everywhere" else "room"
+        assert welcome["mute"]["scope"] == scope
+        words = "in every room" if scope == "all" else "in this room"
+        assert reply["detail"].startswith(f"you are muted {words}")
         if until:
-            assert "until" in reply["detail"]
+            assert welcome["mute"]["until"].endswith("Z")
+            assert reply["detail"] == f"you are muted {words} until {welcome['mute']['until']}"
+        else:
+            assert welcome["mute"]["until"] is None and "until" not in reply["detail"]
         assert await b.nothing()
         assert await bodies(general) == []
     else:
+        assert welcome["mute"] is None
         assert reply["type"] == "message"
         assert (await b.receive())["body"] == "hello"
 
@@ -314,11 +323,54 @@ async def test_a_mute_holds_from_the_next_send_and_covers_edits(connect, alice, 
     a, _ = await connect(alice)
     assert (await send_body(a, "before"))["type"] == "message"
     mute = await database_sync_to_async(Mute.objects.create)(user=alice, room=general)
+    # The open page hears of the mute at once, before anything is typed.
+    assert await a.receive() == {"type": "mute", "mute": {"scope": "room", "until": None}}
     assert (await send_body(a, "during", client_id="c2"))["code"] == "muted"
     await a.send({"type": "message.edit", "id": 1, "body": "rewritten"})
     assert (await a.receive())["code"] == "muted"
     # A resend of what was stored before the mute is still acknowledged.
     assert (await send_body(a, "before"))["id"] == 1
     await database_sync_to_async(mute.delete)()
+    assert await a.receive() == {"type": "mute", "mute": None}
     assert (await send_body(a, "after", client_id="c3"))["id"] == 2
     assert await bodies(general) == ["before", "after"]
+
+
+async def test_a_mute_reaches_each_open_room_with_what_holds_there(connect, alice, bob, general):
+    """A mute of every room, then one of this room that lasts longer: each socket is told
+    the mute that keeps its reader silent longest in its own room; others hear nothing."""
+    other = await database_sync_to_async(Room.objects.create)(name="Other", slug="other")
+    here, _ = await connect(alice)
+    there, _ = await connect(alice, "other")
+    bystander, _ = await connect(bob)
+    end = timezone.now() + timedelta(hours=2)
+    everywhere = await database_sync_to_async(Mute.objects.create)(user=alice, until=end)
+    told = {"scope": "all", "until": end.isoformat(timespec="minutes").replace("+00:00", "Z")}
+    for sock in (here, there):
+        assert await sock.receive() == {"type": "mute", "mute": told}
+    await database_sync_to_async(Mute.objects.create)(user=alice, room=general)
+    assert await here.receive() == {"type": "mute", "mute": {"scope": "room", "until": None}}
+    assert await there.receive() == {"type": "mute", "mute": told}
+    reply = await send_body(there, "hi")
+    assert reply["detail"] == f"you are muted in every room until {told['until']}"
+    await database_sync_to_async(everywhere.delete)()
+    assert await here.receive() == {"type": "mute", "mute": {"scope": "room", "until": None}}
+    assert await there.receive() == {"type": "mute", "mute": None}
+    assert (await send_body(there, "free again", client_id="c2"))["type"] == "message"
+    assert await bystander.nothing()
+    del other
+
+
+async def test_the_room_page_knows_the_mute_before_the_socket_opens(alice, bob, general):
+    end = timezone.now() + timedelta(minutes=30)
+    await database_sync_to_async(Mute.objects.create)(user=alice, until=end)
+    client = await database_sync_to_async(logged_in)(alice)
+    page = await database_sync_to_async(client.get)("/rooms/general/")
+    until = end.isoformat(timespec="minutes").replace("+00:00", "Z")
+    mute = f'{{"scope":"all","until":"{until}"}}'.replace('"', "&quot;")
+    assert f'data-mute="{mute}"' in page.content.decode()
+    other = await database_sync_to_async(logged_in)(bob)
+    assert (
+        'data-mute="null"'
+        in (await database_sync_to_async(other.get)("/rooms/general/")).content.decode()
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -54,16 +55,39 @@ async def test_expired_sockets_are_swept_and_announced(connect, alice, bob, gene
     a, _ = await connect(alice)
     layer = get_channel_layer()
     connection = layer.connection(0)
-    # A socket of a worker that died: registered, never refreshed, already expired.
+    # A socket of a worker that died: registered as a join does, never refreshed since.
     member = presence.socket_member(user_id=bob.pk, username="bob", channel_name="dead!x")
-    await connection.zadd(keys.presence(general.pk), {member: 1})
+    await presence.presence_join(connection, room_id=general.pk, user_id=bob.pk, member=member)
+    await connection.zadd(keys.presence(general.pk), {member: 1}, xx=True)
     assert await sync_to_async(presence.online_counts)([general.pk]) == {general.pk: 1}
+    # Not yet due: the room's index entry says when its first socket expires.
+    assert await presence.presence_sweep_due(connection) == []
+    await connection.zadd(keys.presence_rooms(), {str(general.pk): 1})
+    # Swept by a worker with no socket in the room: its own sockets do not matter.
     await presence.presence_heartbeat(layer, [SimpleNamespace(presence_entry=None)])
-    assert await a.nothing()  # nothing to sweep where this worker has no socket
-    alive = presence.socket_member(user_id=alice.pk, username="alice", channel_name="live!y")
-    await presence.presence_heartbeat(layer, [SimpleNamespace(presence_entry=(general.pk, alive))])
     assert await next_presence(a) == {"type": "presence", "left": ["bob"]}
     assert await connection.zcard(keys.presence(general.pk)) == 1
+    # The room is due again when alice's socket expires, and not before.
+    (first,) = await connection.zrange(keys.presence(general.pk), 0, 0, withscores=True)
+    assert await connection.zscore(keys.presence_rooms(), str(general.pk)) == first[1]
+    await presence.presence_heartbeat(layer, [])
+    assert await a.nothing()
+
+
+async def test_a_room_no_one_left_leaves_the_sweep_index(connect, alice, general):
+    from channels.layers import get_channel_layer
+
+    connection = get_channel_layer().connection(0)
+    a, _ = await connect(alice)
+    assert await connection.zscore(keys.presence_rooms(), str(general.pk)) is not None
+    await a.close()
+    for _ in range(250):  # the server's disconnect runs after the close handshake
+        if not await connection.zcard(keys.presence(general.pk)):
+            break
+        await asyncio.sleep(0.02)
+    await connection.zadd(keys.presence_rooms(), {str(general.pk): 1})
+    assert await presence.presence_sweep_due(connection) == []
+    assert await connection.zscore(keys.presence_rooms(), str(general.pk)) is None
 
 
 async def test_news_arriving_out_of_order_never_leaves_a_user_wrongly_online(

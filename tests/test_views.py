@@ -430,8 +430,9 @@ def test_room_page_query_count_does_not_grow_with_messages(
         response = client.get(f"/rooms/{room.slug}/")
     assert len(response.context["messages"]) == 5
     # Session, user, room, membership, page, its reactions, its mentions, its
-    # attachments, read mark, notification setting (+ the other member of a direct room).
-    assert len(few) <= 11
+    # attachments, read mark, notification setting, the reader's mute (+ the other
+    # member of a direct room).
+    assert len(few) <= 12
     for index in range(55):
         send(room, authors[index % len(authors)] if kind == Room.Kind.PUBLIC else bob)
     with django_assert_num_queries(len(few)):
@@ -613,3 +614,24 @@ def test_new_direct_conversations_are_limited_and_opening_one_is_free(alice, mak
     # The ones that exist open as often as asked.
     assert [client.get(f"/dm/{people[0].username}/").status_code for _ in range(5)] == [302] * 5
     assert client.get("/dm/nobody/").status_code == 404
+
+
+def test_viewers_not_signed_in_go_back_to_the_live_rooms_they_may_watch(client, general):
+    """The room page's "All rooms" leads a viewer to /watch/, not to the log-in page."""
+    stage = Room.objects.create(
+        name="Stage", slug="stage", kind=Room.Kind.BROADCAST, public_viewing=True
+    )
+    Room.objects.create(name="Closed", slug="closed", kind=Room.Kind.BROADCAST)
+    page = client.get("/rooms/stage/").content.decode()
+    assert '<a class="back-link" href="/watch/">' in page
+    listing = client.get("/watch/")
+    assert listing.status_code == 200
+    text = listing.content.decode()
+    assert 'href="/rooms/stage/"' in text and "Stage" in text
+    assert "/rooms/closed/" not in text and "/rooms/general/" not in text
+    del stage
+
+
+def test_signed_in_people_go_back_to_the_lobby(alice, general):
+    page = logged_in(alice).get("/rooms/general/").content.decode()
+    assert '<a class="back-link" href="/">' in page

@@ -55,14 +55,30 @@ def throttle(kind: str, value: str) -> str:
     return f"{_prefix()}:throttle:{kind}:{digest}"
 
 
+def presence_prefix() -> str:
+    """What every room's presence key starts with (a script derives a room's key from it)."""
+    return f"{_prefix()}:presence:"
+
+
 def presence(room_id: int) -> str:
     """A room's open sockets, scored by when each expires."""
-    return f"{_prefix()}:presence:{room_id}"
+    return f"{presence_prefix()}{room_id}"
+
+
+def presence_version_prefix() -> str:
+    """What every room's presence version key starts with."""
+    return f"{_prefix()}:presence-version:"
 
 
 def presence_version(room_id: int) -> str:
     """The number of a room's last presence decision. No expiry: it only ever grows."""
-    return f"{_prefix()}:presence-version:{room_id}"
+    return f"{presence_version_prefix()}{room_id}"
+
+
+def presence_rooms() -> str:
+    """On every shard: the ids of its rooms with presence entries, each scored no later
+    than its earliest entry's expiry (when the room may next need a sweep)."""
+    return f"{_prefix()}:presence-rooms"
 
 
 def viewers(group: str) -> str:

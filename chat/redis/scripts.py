@@ -67,9 +67,10 @@ return tostring(wait)
 """
 )
 
-# KEYS[1] room set, KEYS[2] its version; ARGV: member, now, expires at, user
-# prefix ("<pk>:"), key ttl. Returns {1 if the user came online else 0, version,
-# {"<pk>:<username>" online, the user included}, {expired users now gone}}.
+# KEYS[1] room set, KEYS[2] its version, KEYS[3] the shard's rooms with presence;
+# ARGV: member, now, expires at, user prefix ("<pk>:"), key ttl, room id.
+# Returns {1 if the user came online else 0, version, {"<pk>:<username>"
+# online, the user included}, {expired users now gone}}.
 PRESENCE_JOIN = Script(
     """
 local version = redis.call('INCR', KEYS[2])
@@ -86,6 +87,7 @@ for _, member in ipairs(live) do
 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[3], 'LT', ARGV[3], ARGV[6])
 live_users[string.match(ARGV[1], '^([^:]*:[^:]*):')] = true
 local online = {}
 for user, _ in pairs(live_users) do table.insert(online, user) end
@@ -137,6 +139,54 @@ for _, member in ipairs(gone) do
   if user and not live_users[user] then
     live_users[user] = true
     table.insert(result, user)
+  end
+end
+return result
+"""
+)
+
+# KEYS[1] the shard's rooms with presence (room id -> no later than its first
+# expiry); ARGV: now, the prefix of presence keys, that of presence versions,
+# how many rooms at most. Sweeps every room due, as PRESENCE_SWEEP does (the
+# rooms' keys are derived here, on this shard, where every room of the index
+# lives), and scores each again by its earliest entry, or drops it when it has
+# none. Returns {room id, version, count, users gone...} for each room where a
+# user went offline.
+PRESENCE_SWEEP_DUE = Script(
+    """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
+local result = {}
+for _, room in ipairs(due) do
+  local key = ARGV[2] .. room
+  local gone = redis.call('ZRANGEBYSCORE', key, '-inf', ARGV[1])
+  if #gone > 0 then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+    local live = redis.call('ZRANGE', key, 0, -1)
+    local live_users = {}
+    for _, member in ipairs(live) do
+      live_users[string.match(member, '^([^:]*:[^:]*):')] = true
+    end
+    local users = {}
+    for _, member in ipairs(gone) do
+      local user = string.match(member, '^([^:]*:[^:]*):')
+      if user and not live_users[user] then
+        live_users[user] = true
+        table.insert(users, user)
+      end
+    end
+    if #users > 0 then
+      local version = redis.call('INCR', ARGV[3] .. room)
+      table.insert(result, room)
+      table.insert(result, version)
+      table.insert(result, #users)
+      for _, user in ipairs(users) do table.insert(result, user) end
+    end
+  end
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', KEYS[1], room)
+  else
+    redis.call('ZADD', KEYS[1], first[2], room)
   end
 end
 return result

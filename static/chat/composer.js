@@ -130,17 +130,20 @@ export class Composer {
     return code === "rate_limited" || code === "unavailable";
   }
 
-  // "Wait 3 s", counting down, so the reader knows when the message will go.
-  showWait(seconds, prefix) {
+  // "Wait 3 s", counting down, so the reader knows when the message will go;
+  // onTick(seconds left, 0 when it goes) says it elsewhere too (under the messages).
+  showWait(seconds, prefix, onTick) {
     const until = Date.now() + seconds * 1000;
     const tick = () => {
       const left = Math.ceil((until - Date.now()) / 1000);
       if (left <= 0) {
         clearInterval(this.errorTimer);
         this.errorLine.textContent = prefix + " Sending now…";
+        if (onTick) onTick(0);
         return;
       }
       this.errorLine.textContent = prefix + " Sending again in " + left + " s.";
+      if (onTick) onTick(left);
     };
     this.showError("rate_limited", "");
     tick();
@@ -149,7 +152,7 @@ export class Composer {
 
   showRefusal(frame) {
     let text;
-    if (frame.code === "muted") text = mutedWords(frame.detail);
+    if (frame.code === "muted") text = muteWords(muteFromDetail(frame.detail));
     else if (frame.code === "rate_limited") {
       text = "You are sending messages too fast. Wait " + Math.ceil(Number(frame.retry_after) || 1) + " s.";
     } else text = this.words[frame.code] || frame.detail || "Something went wrong (" + frame.code + ").";
@@ -157,12 +160,20 @@ export class Composer {
   }
 }
 
-function mutedWords(detail) {
-  const match = /until (\S+)/.exec(detail || "");
-  const until = match ? new Date(match[1]) : null;
+// A mute as the wire has it ({scope: "room" | "all", until: ISO time or null}), in words.
+export function muteWords(mute) {
+  const where = mute && mute.scope === "all" ? "in every room" : "in this room";
+  const until = mute && mute.until ? new Date(mute.until) : null;
+  let text = "You are muted " + where;
   if (until && !isNaN(until.getTime())) {
-    return "You are muted in this room until " +
-      until.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) + ".";
+    text += " until " + until.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
   }
-  return "You are muted in this room.";
+  return text + ": you can read, but not post.";
+}
+
+// The mute a `muted` refusal names in its detail ("you are muted in every room until …Z").
+export function muteFromDetail(detail) {
+  const text = detail || "";
+  const match = /until (\S+)/.exec(text);
+  return { scope: /every room/.test(text) ? "all" : "room", until: match ? match[1] : null };
 }

@@ -38,6 +38,10 @@ export class Connection {
     this.pending = new Map(); // client_id -> {body, reply_to}, in the order they were written
     this.holdUntil = 0; // no send before this time (rate_limited, unavailable)
     this.holdTimer = null;
+    // After a hold, one message at a time until the queue is empty: sending them all
+    // at once would have all but the first refused again, and ten refusals in a
+    // row close the socket (4429) for half a minute.
+    this.trickle = false;
     window.addEventListener("online", () => {
       if (!this.socket) this.connect();
       else this.checkAlive();
@@ -76,9 +80,11 @@ export class Connection {
     return Boolean(clientId) && this.pending.has(clientId);
   }
 
-  // Acknowledged, or refused for good: never sent again.
+  // Acknowledged, or refused for good: never sent again. While trickling, the next goes.
   settle(clientId) {
     this.pending.delete(clientId);
+    if (!this.pending.size) this.trickle = false;
+    else if (this.trickle && !this.holding()) this.sendPending(this.pending.keys().next().value);
   }
 
   holding() {
@@ -90,6 +96,7 @@ export class Connection {
   hold(seconds) {
     this.holdUntil = Math.max(this.holdUntil, Date.now() + seconds * 1000);
     clearTimeout(this.holdTimer);
+    this.trickle = true;
     this.holdTimer = setTimeout(() => {
       this.holdUntil = 0;
       this.sendAllPending();
@@ -100,11 +107,16 @@ export class Connection {
   sendPending(clientId) {
     const message = this.pending.get(clientId);
     if (message === undefined || this.holding()) return;
+    // Trickling: a new message waits its turn behind the first one still pending.
+    if (this.trickle && clientId !== this.pending.keys().next().value) return;
     this.send(Object.assign({ type: "message.send", client_id: clientId }, message));
   }
 
   sendAllPending() {
-    for (const clientId of this.pending.keys()) this.sendPending(clientId);
+    for (const clientId of this.pending.keys()) {
+      this.sendPending(clientId);
+      if (this.trickle) return; // the next when this one is settled
+    }
   }
 
   // --- the socket ------------------------------------------------------------------------

@@ -82,6 +82,36 @@ function renderReactions(container, reactions, me) {
   container.hidden = !container.childElementCount;
 }
 
+// A body longer than this (characters or lines) is folded behind "Show more".
+const FOLD_CHARACTERS = 700;
+const FOLD_LINES = 12;
+
+// Long bodies fold to a few lines, with a button to unfold them (and fold again).
+function foldLong(body) {
+  const source = body.dataset.source || "";
+  const long = source.length > FOLD_CHARACTERS || source.split("\n").length > FOLD_LINES;
+  let toggle = body.nextElementSibling;
+  if (!toggle || !toggle.classList.contains("show-more")) toggle = null;
+  if (!long) {
+    body.classList.remove("folded");
+    if (toggle) toggle.remove();
+    return;
+  }
+  body.classList.add("folded");
+  if (!toggle) {
+    toggle = make("button", "link-button show-more");
+    toggle.type = "button";
+    toggle.addEventListener("click", () => {
+      const folded = body.classList.toggle("folded");
+      toggle.textContent = folded ? "Show more" : "Show less";
+      toggle.setAttribute("aria-expanded", folded ? "false" : "true");
+    });
+    body.after(toggle);
+  }
+  toggle.textContent = "Show more";
+  toggle.setAttribute("aria-expanded", "false");
+}
+
 function setDelivery(item, text) {
   let note = item.querySelector(".delivery");
   if (!text) {
@@ -205,6 +235,7 @@ export class MessageList {
     const reactions = make("div", "reactions");
     renderReactions(reactions, message.reactions, this.me);
     main.append(body, files, reactions);
+    foldLong(body);
     const actions = make("button", "message-actions", "⋯");
     actions.type = "button";
     actions.setAttribute("aria-haspopup", "menu");
@@ -283,6 +314,12 @@ export class MessageList {
     this.scrollToBottom();
   }
 
+  // What the messages still on their way say under them ("Sending…", or the wait
+  // for a rate limit), all alike: they go in the order they were written.
+  pendingStatus(text) {
+    for (const element of this.pendingItems.values()) setDelivery(element, text);
+  }
+
   // Refused for good: it stays, marked as not sent.
   failed(clientId) {
     const element = this.pendingItems.get(clientId);
@@ -343,6 +380,7 @@ export class MessageList {
     body.dataset.source = frame.body;
     renderBody(body, frame.body, frame.mentions);
     body.hidden = !frame.body;
+    foldLong(body);
     if (!item.querySelector(".edited")) item.querySelector(".message-meta").append(" ", editedMark());
     for (const quote of this.list.querySelectorAll('.reply-quote[data-reply-to="' + Number(frame.id) + '"]')) {
       renderBody(quote.querySelector(".reply-body"), frame.body.split("\n", 1)[0], []);

@@ -6,7 +6,7 @@
 
 import { MessageActions } from "./actions.js";
 import { setBaseTitle } from "./attention.js";
-import { Composer } from "./composer.js";
+import { Composer, muteFromDetail, muteWords } from "./composer.js";
 import { Connection } from "./connection.js";
 import { MentionCompleter } from "./mentions.js";
 import { MessageList } from "./messages.js";
@@ -35,6 +35,10 @@ const signedIn = Boolean(me);
 const stateView = new StateView(byId("room-state"));
 let archived = root.dataset.archived === "true";
 let closedReason = ""; // set when the server refused us for good (FORBIDDEN, NOT_FOUND)
+// The reader's mute here ({scope, until}) or null: known from the page, the welcome
+// and `mute` frames, so that the composer is shut before anything is typed.
+let mute = null;
+let muteTimer = null;
 let replyTo = null; // {id, user, body, deleted}: the message the next one answers
 
 const connection = new Connection({
@@ -173,10 +177,26 @@ function setReply(message) {
 
 // --- the room's state ----------------------------------------------------------------------
 
+function setMute(value) {
+  mute = value && typeof value === "object" ? value : null;
+  clearTimeout(muteTimer);
+  if (mute && mute.until) {
+    // Unlocked by the page's own clock when the mute ends (the server refuses until then).
+    const left = new Date(mute.until).getTime() - Date.now();
+    if (!(left > 0)) mute = null;
+    else muteTimer = setTimeout(() => setMute(null), Math.min(left + 500, 2147483647));
+  }
+  root.dataset.muted = mute ? mute.scope : "";
+  applyReadOnly();
+}
+
 function applyReadOnly() {
   root.dataset.archived = archived ? "true" : "false";
-  notice.textContent = archived ? "This room is archived" : closedReason;
-  const locked = archived || Boolean(closedReason) || !mayPost;
+  let words = archived ? "This room is archived" : closedReason;
+  if (!words && mute && mayPost) words = muteWords(mute);
+  notice.textContent = words;
+  notice.classList.toggle("mute-notice", Boolean(mute) && words === muteWords(mute));
+  const locked = archived || Boolean(closedReason) || !mayPost || Boolean(mute);
   composer.setLocked(locked);
   uploads.setEnabled(!locked);
   byId("attach").disabled = locked;
@@ -199,6 +219,7 @@ function applyRoom(room) {
 function onFrame(frame) {
   switch (frame.type) {
     case "welcome":
+      if ("mute" in frame) setMute(frame.mute);
       applyRoom(frame.room);
       if (frame.room.kind === "broadcast") {
         presence.viewers(frame.viewers);
@@ -247,6 +268,10 @@ function onFrame(frame) {
     case "message.reactions":
       messages.reactions(frame);
       break;
+    case "mute":
+      setMute(frame.mute);
+      if (!mute && composer.errorLine.dataset.code === "muted") composer.clearError();
+      break;
     case "error":
       onError(frame);
       break;
@@ -267,14 +292,21 @@ function onError(frame) {
   if (waiting && RETRYABLE.has(frame.code)) {
     const seconds = frame.code === "rate_limited" ? Math.max(Number(frame.retry_after) || 1, 0.2) : 2;
     const wait = connection.hold(seconds);
-    if (frame.code === "rate_limited") composer.showWait(wait, "You are sending messages too fast.");
-    else composer.showError("unavailable", "The server could not save your message. Trying again…");
+    if (frame.code === "rate_limited") {
+      // Said in the composer and under every message still waiting, counting down.
+      composer.showWait(wait, "You are sending messages too fast.", (left) => {
+        messages.pendingStatus(left > 0 ? "Waiting " + left + " s: sending too fast" : "Sending…");
+      });
+    } else {
+      composer.showError("unavailable", "The server could not save your message. Trying again…");
+    }
     return;
   }
   if (waiting) {
-    connection.settle(frame.client_id);
     messages.failed(frame.client_id);
+    connection.settle(frame.client_id);
   }
+  if (frame.code === "muted") setMute(muteFromDetail(frame.detail));
   if (frame.code === "room_archived" && !archived) {
     archived = true;
     applyReadOnly();
@@ -334,5 +366,9 @@ document.addEventListener("visibilitychange", function () {
 if (signedIn) new RoomSettings({ slug: slug, me: me, staff: root.dataset.staff === "true", kind: kind });
 
 messages.start(Number(root.dataset.around) || 0);
-applyReadOnly();
+try {
+  setMute(JSON.parse(root.dataset.mute || "null"));
+} catch (error) {
+  setMute(null);
+}
 connection.connect();
