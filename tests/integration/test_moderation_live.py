@@ -103,7 +103,8 @@ async def test_moderation_in_the_admin_reaches_pages_on_every_worker(cluster, ro
             "id": sent["id"],
         }
 
-    # Mutes the author: their next send is refused, whichever worker it is on.
+    # Mutes the author: their page is told at once, and their next send is refused,
+    # whichever worker it is on.
     shell(
         cluster,
         "from django.contrib.auth import get_user_model\n"
@@ -111,6 +112,10 @@ async def test_moderation_in_the_admin_reaches_pages_on_every_worker(cluster, ro
         f"Mute.objects.create(user=get_user_model().objects.get(username={newcomer!r}),"
         f" room=Room.objects.get(slug={room!r}))\n",
     )
+    assert await author.receive_type("mute") == {
+        "type": "mute",
+        "mute": {"scope": "room", "until": None},
+    }
     await author.send({"type": "message.send", "body": "more spam", "client_id": "s2"})
     error = await author.receive_type("error")
     assert (error["code"], error["client_id"]) == ("muted", "s2")
