@@ -117,9 +117,11 @@ class Editor:
 
 async def until(condition: Any, timeout: float) -> None:
     """Wait for `condition()`, which the editors' readers make true."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"still not so after {timeout} s")
 
 
 def varuint(data: bytes) -> int:
