@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from chat.actions.messages import message_delete, message_moderate
+from chat.actions.notes import notes_clear
 from chat.actions.reactions import reaction_moderate
 from chat.attachments import size_words
 from chat.bots import bot_key_new, bot_key_revoke, bot_user_new
@@ -31,10 +32,12 @@ from chat.models import (
     Membership,
     Message,
     Mute,
+    NotesDocument,
     Reaction,
     Role,
     Room,
 )
+from chat.notes.store import notes_text
 from chat.services import body_clean
 
 
@@ -485,3 +488,38 @@ class ChatUserAdmin(UserAdmin):
         url = reverse("admin:chat_attachment_changelist") + f"?uploader__id__exact={user.pk}"
         quota = settings.CHAT_UPLOAD_QUOTA_BYTES
         return format_html('<a href="{}">{} of {}</a>', url, size_words(used), size_words(quota))
+
+
+@admin.register(NotesDocument)
+class NotesDocumentAdmin(admin.ModelAdmin[NotesDocument]):
+    """Each room's shared notes, as text; clearing them is an edit every open editor gets."""
+
+    list_display = ["room", "last_number", "snapshot_number", "changed"]
+    list_select_related = ["room"]
+    search_fields = ["room__name", "room__slug"]
+    fields = ["room", "text", "last_number", "snapshot_number", "changed"]
+    readonly_fields = ["room", "text", "last_number", "snapshot_number", "changed"]
+    actions = ["clear"]
+
+    @admin.display(description="text")
+    def text(self, document: NotesDocument) -> str:
+        return notes_text(room_id=document.room_id)
+
+    @admin.action(description="Clear the selected rooms' notes (open editors see them cleared)")
+    def clear(self, request: HttpRequest, queryset: QuerySet[NotesDocument]) -> None:
+        assert isinstance(request.user, User)
+        cleared = [
+            document.room_id
+            for document in queryset
+            if notes_clear(room_id=document.room_id, user=request.user) is not None
+        ]
+        self.message_user(request, f"Cleared the notes of {len(cleared)} room(s).")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a room's notes begin with its first edit
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the numbering must go on: clear instead

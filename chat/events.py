@@ -443,3 +443,25 @@ def chat_mute_changed() -> dict[str, Any]:
 def mute_frame(mute: dict[str, Any] | None) -> str:
     """The `mute` frame: the reader's mute in force in this room now, or null."""
     return dumps({"type": "mute", "mute": mute})
+
+
+# --- shared notes (chat/notes/) ---------------------------------------------------------
+# The notes' events carry Yjs bytes: the Redis layer packs them as msgpack binary.
+
+
+def notes_update(*, room_id: int, number: int, update: bytes, origin: str) -> dict[str, Any]:
+    """Group event (`notes-<pk>`): the room's notes update `number`, stored; `origin`
+    is the channel of the socket that sent it (which has it already)."""
+    return {
+        "type": "notes.update",
+        "room_id": room_id,
+        "number": number,
+        "update": bytes(update),
+        "origin": origin,
+    }
+
+
+def notes_awareness(*, room_id: int, entries: list[dict[str, Any]], origin: str) -> dict[str, Any]:
+    """Group event (`notes-<pk>`): awareness states (client id, clock, JSON state) of
+    the notes' editors, as a socket sent them or as its close removed them."""
+    return {"type": "notes.awareness", "room_id": room_id, "entries": entries, "origin": origin}

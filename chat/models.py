@@ -616,3 +616,52 @@ class Mute(models.Model):
     def __str__(self) -> str:
         where = self.room.slug if self.room_id is not None and self.room else "every room"
         return f"{self.user} muted in {where}"
+
+
+def notes_group_name(room_id: int) -> str:
+    """The channel-layer group of a room's shared notes (chat/notes/)."""
+    return f"notes-{room_id}"
+
+
+class NotesDocument(models.Model):
+    """A room's shared notes (chat/notes/): a snapshot and the count of its updates.
+
+    Updates are numbered 1, 2, 3 ... per room, allocated under a lock on this
+    row (chat.actions.notes.notes_append). `snapshot` holds the document as of
+    update `snapshot_number` (a Yjs update, v1 encoding); the updates after it
+    are `NotesUpdate` rows. A room has no row until its notes are first edited.
+    """
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="notes")
+    last_number = models.PositiveBigIntegerField(default=0)
+    snapshot = models.BinaryField(default=b"")
+    snapshot_number = models.PositiveBigIntegerField(default=0)
+    changed = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "room's notes"
+        verbose_name_plural = "rooms' notes"
+
+    def __str__(self) -> str:
+        return f"notes of {self.room_id}"
+
+
+class NotesUpdate(models.Model):
+    """One accepted update of a room's notes (a Yjs update), stored before anyone hears of it."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="notes_updates")
+    number = models.PositiveBigIntegerField()
+    data = models.BinaryField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["room", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "number"], name="notes_update_room_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"notes update {self.number} of {self.room_id}"

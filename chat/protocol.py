@@ -50,6 +50,10 @@ class CloseCode(IntEnum):
     SERVICE_RESTART = 4012
     # The channel layer or the database cannot serve now: try again later.
     TRY_AGAIN_LATER = 4013
+    # The notes socket (docs/protocol.md): a message that is not a valid Yjs message
+    # (garbage bytes, a truncated varuint, an update that does not decode, a text
+    # frame). Nothing of it was applied or stored.
+    MALFORMED = 4422
 
 
 def close_codes() -> dict[str, int]:

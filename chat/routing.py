@@ -3,6 +3,7 @@ from django.urls import re_path
 
 from chat.consumers import RoomConsumer
 from chat.me import MeConsumer
+from chat.notes.consumer import NotesConsumer
 from chat.protocol import CloseCode
 
 
@@ -18,6 +19,8 @@ websocket_urlpatterns = [
     # Any single path segment reaches the room consumer, which answers unknown
     # or malformed slugs with 4404.
     re_path(r"^ws/rooms/(?P<slug>[^/]+)/$", RoomConsumer.as_asgi()),
+    # A room's shared notes: y-protocols over binary frames (docs/protocol.md).
+    re_path(r"^ws/rooms/(?P<slug>[^/]+)/notes/$", NotesConsumer.as_asgi()),
     # Every signed-in page's own socket: counts of every room, notifications.
     re_path(r"^ws/me/$", MeConsumer.as_asgi()),
     # Every other path too (no trailing slash, an empty slug, extra segments):

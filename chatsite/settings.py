@@ -91,6 +91,19 @@ Every variable the site reads (mirrored in .env.example):
     CHAT_S3_SECRET_ACCESS_KEY  (AWS_* variables, an instance role, ...)
     CHAT_S3_ADDRESSING_STYLE   "path" or "virtual"; default boto3's choice
     CHAT_S3_URL_SECONDS        lifetime of the signed URLs a file is redirected to; default 60
+
+  Shared notes (docs/protocol.md, The notes socket):
+    CHAT_NOTES_MAX_BYTES       the largest a room's notes may grow, in bytes of the encoded
+                               Yjs document; an update that would pass it is refused (not
+                               applied, not stored); default 1048576 (1 MiB)
+    CHAT_NOTES_FRAME_MAX_BYTES the largest message a notes socket takes; a larger one closes
+                               it with 4009. At most daphne's --websocket-max-message-size
+                               (deploy/daphne.args, 1 MiB); default 262144 (256 KiB)
+    CHAT_NOTES_RATE_LIMIT      "<count>/<seconds>s" updates per person (per worker); past it
+                               the socket's next messages wait until the window allows;
+                               default 50/1s
+    CHAT_NOTES_COMPACT_EVERY   stored updates after which a room's notes are compacted into
+                               a snapshot (the updates it holds are deleted); default 200
 """
 
 from __future__ import annotations
@@ -336,6 +349,16 @@ CHAT_FRAME_MAX_BYTES = 64 * 1024
 # Code points of a live comment.
 CHAT_COMMENT_MAX = 200
 CHAT_REPLAY_MAX = 1000
+# Shared notes (chat/notes/): the document's cap, a socket's message cap, updates per
+# person, and how many stored updates are compacted into a snapshot.
+CHAT_NOTES_MAX_BYTES = env_int("CHAT_NOTES_MAX_BYTES", 1024 * 1024, minimum=1)
+CHAT_NOTES_FRAME_MAX_BYTES = env_int("CHAT_NOTES_FRAME_MAX_BYTES", 256 * 1024, minimum=64)
+if CHAT_NOTES_FRAME_MAX_BYTES > 1024 * 1024:
+    raise ImproperlyConfigured(
+        "CHAT_NOTES_FRAME_MAX_BYTES may be at most daphne's message cap, 1048576"
+    )
+CHAT_NOTES_RATE_LIMIT = env_rate("CHAT_NOTES_RATE_LIMIT", "50/1s")
+CHAT_NOTES_COMPACT_EVERY = env_int("CHAT_NOTES_COMPACT_EVERY", 200, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
