@@ -42,6 +42,7 @@ from chat.models import (
     Mute,
     Room,
     me_group_name,
+    notes_group_name,
     room_group_name,
     user_group_name,
 )
@@ -104,7 +105,9 @@ def room_saved(
             member_ids = list(room.members.values_list("pk", flat=True))
         return events.chat_room_changed(room, member_ids=member_ids)
 
+    # The room's sockets and its notes' editors hear the same (chat/notes/room.py).
     send_on_commit(instance.group_name, event)
+    send_on_commit(notes_group_name(instance.pk), event)
 
 
 def members_added(
@@ -136,10 +139,9 @@ def membership_deleted(sender: Any, instance: Membership, **kwargs: Any) -> None
     `clear`, from either side): their sockets to a private or direct room close with
     4404, as if it had never existed for them, and their pages drop it or, for a
     public room, show it as one they are not in."""
-    send_on_commit(
-        room_group_name(instance.room_id),
-        events.chat_access_lost(room_id=instance.room_id, user_ids=[instance.user_id]),
-    )
+    lost = events.chat_access_lost(room_id=instance.room_id, user_ids=[instance.user_id])
+    send_on_commit(room_group_name(instance.room_id), lost)
+    send_on_commit(notes_group_name(instance.room_id), lost)
 
 
 def mute_saved(sender: Any, instance: Mute, **kwargs: Any) -> None:

@@ -148,6 +148,40 @@ async def test_an_archived_room_is_read_only(alice):
     await ann.communicator.disconnect()
 
 
+async def test_archiving_and_removal_reach_open_notes_sockets(alice, bob):
+    """The room's moderation reaches an open notes socket as it reaches the room
+    socket: archived, its next update is refused; a removed member is closed 4404."""
+    room = await sync_to_async(Room.objects.create)(name="Team", slug="team", kind="private")
+    await sync_to_async(room.members.add)(alice, bob)
+    ann = await notes_open(alice, "team")
+    ben = await notes_open(bob, "team")
+    await ann.edit("plan")
+    await ben.until(lambda: str(ben) == "plan")
+
+    room.archived = True
+    await sync_to_async(room.save)()
+    await ann.pump()
+    await ann.edit(" B")
+    await ann.until(lambda: ann.denied == [codec.ARCHIVED])
+    assert await stored(room) == ("plan", 1)
+    # A refused update stays in the client's own copy, and its later edits build on
+    # it: a client drops its copy after a refusal and syncs a fresh one (the page does).
+    await ann.communicator.disconnect()
+    room.archived = False
+    await sync_to_async(room.save)()
+    ann = await notes_open(alice, "team", query="acks=1")
+    assert str(ann) == "plan"
+    await ann.edit("!")
+    await ben.until(lambda: str(ben) == "plan!")
+
+    await sync_to_async(room.members.remove)(bob)
+    assert await ben.closed_with() == 4404
+    await ann.edit("?")
+    await ann.until(lambda: ann.acked == 3)  # its step 2, "!" and "?"
+    assert await stored(room) == ("plan!?", 3)
+    await ann.communicator.disconnect()
+
+
 async def test_refusals_at_connect_are_the_room_sockets(alice, bob):
     from chatsite.asgi import application
     from tests.conftest import with_host

@@ -19,13 +19,13 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from chat import outages
-from chat.access import may_publish, room_for_user
+from chat.access import may_publish, room_for_user, still_readable
 from chat.actions import notes as notes_actions
 from chat.actions.outbox import deliver, run
 from chat.db import database_sync_to_async
 from chat.errors import ChatError
 from chat.layers import LAYER_ERRORS
-from chat.models import SLUG_PATTERN, notes_group_name, user_group_name
+from chat.models import SLUG_PATTERN, Room, notes_group_name, user_group_name
 from chat.notes import codec
 from chat.notes.room import NotesRoom, notes_hub
 from chat.protocol import CloseCode
@@ -51,6 +51,7 @@ class NotesConsumer(InboxConsumer):
     # None: may write; else the reason a write is refused (codec.READ_ONLY, ARCHIVED).
     read_only: str | None = None
     acks = False
+    room_kind = ""
     # Update messages (sync step 2 and update) received and settled, for `100,<n>`.
     settled = 0
     compacting: asyncio.Task[Any] | None = None
@@ -68,6 +69,7 @@ class NotesConsumer(InboxConsumer):
         try:
             room = await database_sync_to_async(room_for_user)(user=user, slug=slug)
             self.room_id = room.pk
+            self.room_kind = room.kind
             if room.archived:
                 self.read_only = codec.ARCHIVED
             elif not may_publish(user=user, room=room):
@@ -229,6 +231,28 @@ class NotesConsumer(InboxConsumer):
 
     async def chat_mute_changed(self, event: dict[str, Any]) -> None:
         pass  # a mute is read with every write (chat.actions.notes)
+
+    async def chat_room_changed(self, event: dict[str, Any]) -> None:
+        """The room changed in the admin or by its owners: a person who may no longer
+        read it is closed as the room socket closes them (4404); archiving makes the
+        notes read-only at once (every write is checked again in its transaction)."""
+        self.room_kind = event["kind"]
+        if not still_readable(
+            user=self.scope["user"],
+            kind=event["kind"],
+            public_viewing=event["public_viewing"],
+            member_ids=event["member_ids"],
+        ):
+            return await self.close(code=CloseCode.NOT_FOUND)
+        if event["archived"]:
+            self.read_only = codec.ARCHIVED
+        elif self.read_only == codec.ARCHIVED:
+            self.read_only = None
+
+    async def chat_access_lost(self, event: dict[str, Any]) -> None:
+        """A member removed from a private or direct room: gone for them (4404)."""
+        if self.room_kind != Room.Kind.PUBLIC and self.scope["user"].pk in event["user_ids"]:
+            await self.close(code=CloseCode.NOT_FOUND)
 
     async def send_bytes(self, data: bytes) -> None:
         """Write one binary frame; a client already closing is left to its disconnect."""

@@ -112,6 +112,10 @@ class NotesRoom:
                 self.awareness_arrived(
                     [codec.entry_of(entry) for entry in message["entries"]], message["origin"]
                 )
+            elif kind in ("chat.room_changed", "chat.access_lost"):
+                # The room's moderation (chat/moderation.py): every local editor decides.
+                for editor in self.editors:
+                    editor.inbox.put(message)
             elif message is HOLE_WAITED:
                 self.hole_timer = None
                 if self.pending:
