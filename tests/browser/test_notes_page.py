@@ -161,8 +161,8 @@ def test_a_reader_sees_the_notes_read_only(
     one_worker, stage, database_url, open_person: Callable[..., Person], artifacts: Path
 ):
     """A broadcast room's audience reads the notes and cannot change them."""
-    writer = open_person(one_worker.url, DESKTOP)
-    reader = open_person(one_worker.url, PHONE)
+    writer = open_person(one_worker.workers[0].url, DESKTOP)
+    reader = open_person(one_worker.workers[0].url, PHONE)
     writer.signup(fresh_username("staff"))
     reader.signup(fresh_username("viewer"))
     with psycopg.connect(database_url, autocommit=True) as connection:
