@@ -619,6 +619,7 @@ class Bench:
                     database_url=site.database_url,
                     say=self.say,
                     cpu=lambda: (site.cpu_seconds(), targets.machine_busy_seconds()),
+                    settle=lambda: site.wait_idle(60.0),
                 ),
                 "log_warnings": site.log_warnings(),
             }
