@@ -5,6 +5,7 @@
 #                   them), nginx, HAProxy, PgBouncer and Debian's Chromium
 # make test-fast  - the unit and socket tier on SQLite only: the loop while you work
 # make lint       - ruff and mypy
+# make vendor-yjs - refresh static/chat/vendor/ (Yjs for the notes panel) from the npm registry
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -55,3 +56,9 @@ bench: install
 	$(VENV)/bin/pip install -q -r bench/requirements.txt
 	deploy/ensure-services.sh redis postgres
 	$(PYTHON) bench/run.py
+
+# make vendor-yjs - Yjs, lib0 and y-protocols at their pinned versions, as the page's
+# ES modules with their licences (deploy/vendor_yjs.py); needs npm
+.PHONY: vendor-yjs
+vendor-yjs: install
+	$(PYTHON) deploy/vendor_yjs.py

@@ -131,6 +131,7 @@ def write(results: Results, out: Path) -> None:
     lines += small_rooms(results)
     lines += audience(results)
     lines += shards_section(results)
+    lines += notes_section(results)
     lines += search_section(results)
     if results["scenarios"]:
         lines += summary(results)
@@ -636,6 +637,68 @@ def summary(results: Results) -> list[str]:
             f" {results['settings']['history_requests']} sequential requests per page.",
         ]
     lines += ["", *client_notes(results), "", *log_notes(results), ""]
+    return lines
+
+
+def notes_section(results: Results) -> list[str]:
+    """Shared notes: editors typing into one document, each keystroke's arrival at the others."""
+    entry = results.get("notes")
+    if not entry:
+        return []
+    target = entry["target_rate_per_editor"]
+    at_target = next((step for step in entry["steps"] if step["rate_per_editor"] == target), None)
+    equal = entry.get("all_equal_to_database")
+    lines = [
+        f"## Shared notes: {entry['editors']} editors in one document",
+        "",
+        f"{entry['editors']} editors (`bench/notes.py`: pycrdt clients speaking the notes socket's"
+        f" y-protocols, each a user of its own) typing into one room's notes over"
+        f" {entry['workers']} workers, each at the end of a line of its own, every key one"
+        " update message; the time from a key's due moment to its arrival at every other"
+        " editor.",
+        "",
+        f"- Each keystroke reaches every other editor with p99 ≤ {entry['p99_target_ms']:.0f} ms"
+        f" at {target:g} keys/s per editor:"
+        f" {verdict(bool(entry.get('passed')))}"
+        + (
+            f" (p99 {ms(at_target['p99_ms'])} ms, {at_target['missing']} not delivered)"
+            if at_target
+            else ""
+        ),
+        f"- Every editor ends with the text the database holds: {verdict(equal)}"
+        f" ({entry.get('stored_chars', 0):,} characters; differing:"
+        f" {entry.get('editors_differing_from_database') or 'none'}).",
+        "",
+        "| keys/s per editor | keys/s in all | deliveries/s | p50 ms | p90 ms | p99 ms"
+        " | max ms | not delivered | errors | workers' CPU | client CPU | machine CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for step in entry["steps"]:
+        lines.append(
+            f"| {step['rate_per_editor']:g}{'' if step.get('passed', True) else ' (missed)'}"
+            f" | {step['keys_per_s']:g}"
+            f" | {step['deliveries_per_s']:,.0f} | {ms(step['p50_ms'])} | {ms(step['p90_ms'])}"
+            f" | {ms(step['p99_ms'])} | {ms(step['max_ms'])} | {step['missing']}"
+            f" | {step['errors']} | {step['server_cpu_cores']:.2f}"
+            f" | {step.get('client_cpu_cores', 0):.2f} | {step['machine_cpu_cores']:.2f} |"
+        )
+    warnings = entry.get("log_warnings") or {}
+    lines += [
+        "",
+        f"Method: {entry['client_processes']} client processes, {entry['step_seconds']:g} s"
+        f" steps, each editor's keys evenly spaced and the editors spread over the interval;"
+        f" the editors synced in {entry.get('open_seconds', 0):.1f} s before the first step;"
+        " the climb stops at the first step at or past the target rate that misses the p99"
+        " (CPU in cores)."
+        " A key is named by its Yjs id (client, clock) read from the update's head; one"
+        " machine's monotonic clock. The workers' CPU includes storing every update"
+        " (one INSERT per key) before it is relayed.",
+        "",
+        "Workers' log warnings: "
+        + ("; ".join(f"{count} x {text}" for text, count in warnings.items()) or "none")
+        + ".",
+        "",
+    ]
     return lines
 
 

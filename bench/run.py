@@ -16,6 +16,8 @@ shard's commands in one step at the same rate for both. Then the site's
 history API on a room of 1,000,000 messages,
 and last search on 1,000,000 messages against the naive search (bench/search.py,
 in a process and a database of its own; its own README in <out>/search/).
+The `notes` scenario (bench/notes.py): 50 editors typing into one room's shared
+notes on 2 workers, each keystroke's arrival at every other editor.
 `report.py` writes the results' README and plots.
 """
 
@@ -36,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen
+import notes
 import report
 import targets
 
@@ -44,7 +47,7 @@ WORKERS = (1, 2)
 SENDERS = 10  # sockets that send, each a different user on the site
 STEP_SECONDS = 2.0
 P99_LIMIT_MS = 250.0
-SCENARIOS = frozenset({"rooms", "small-rooms", "broadcast", "shards", "history", "search"})
+SCENARIOS = frozenset({"rooms", "small-rooms", "broadcast", "shards", "notes", "history", "search"})
 MAX_STEPS = 11  # per search, bisection included
 BISECTIONS = 3
 MIN_RATE = 0.25
@@ -142,6 +145,7 @@ class Bench:
             "small_rooms": [],
             "broadcast": [],
             "shards": [],
+            "notes": None,
             "memory": [],
             "history": None,
             "search": None,
@@ -594,6 +598,35 @@ class Bench:
                 for server in servers:
                     server.stop()
 
+    # --- shared notes: 50 editors typing into one document
+
+    def notes(self) -> None:
+        """bench/notes.py against the site on 2 workers, each editor a user of its own."""
+        site = targets.Site(self.log_dir, self.database, name="notes", users=notes.EDITORS)
+        self.say(
+            f"site: {notes.EDITORS} editors typing into one room's notes, {notes.WORKERS} workers"
+        )
+        try:
+            site.prepare()
+            site.start(notes.WORKERS)
+            site.wait_idle()
+            slug = site.room()
+            self.results["notes"] = {
+                **notes.run(
+                    ports=[server.port for server in site.servers],
+                    tokens=site.tokens,
+                    slug=slug,
+                    database_url=site.database_url,
+                    say=self.say,
+                    cpu=lambda: (site.cpu_seconds(), targets.machine_busy_seconds()),
+                    settle=lambda: site.wait_idle(60.0),
+                ),
+                "log_warnings": site.log_warnings(),
+            }
+        finally:
+            site.stop()
+            site.cleanup()
+
     # --- the history API
 
     def history(self) -> None:
@@ -665,6 +698,8 @@ class Bench:
                     self.broadcast(target)
             if "shards" in self.only and self.site in self.targets:
                 self.shards()
+            if "notes" in self.only and self.site in self.targets:
+                self.notes()
             history = "history" in self.only and self.site in self.targets
             if not self.quick and history and not self.site.sqlite:
                 self.history()

@@ -10,6 +10,7 @@ import { Composer, muteFromDetail, muteWords } from "./composer.js";
 import { Connection } from "./connection.js";
 import { MentionCompleter } from "./mentions.js";
 import { MessageList } from "./messages.js";
+import { NotesPanel } from "./notes/panel.js";
 import { Presence } from "./presence.js";
 import { RoomSettings } from "./settings.js";
 import { StateView } from "./state.js";
@@ -154,6 +155,15 @@ const actions = new MessageActions({
   onNotice: (text) => { byId("history-status").textContent = text; },
 });
 
+// The room's shared notes, for people signed in (the panel is not on the page otherwise).
+const notes = signedIn && byId("notes-panel") ? new NotesPanel({
+  root: root,
+  me: me,
+  slug: slug,
+  close: CLOSE,
+  writable: mayPost,
+}) : null;
+
 const presence = new Presence({
   root: root,
   me: me,
@@ -200,6 +210,7 @@ function applyReadOnly() {
   composer.setLocked(locked);
   uploads.setEnabled(!locked);
   byId("attach").disabled = locked;
+  if (notes) notes.setArchived(archived);
 }
 
 function applyRoom(room) {
