@@ -381,3 +381,24 @@ def test_autobahn_prepare_message():
     assert prepared.payloadHybi == b'\x81\x0c{"type":"x"}', shape(
         "autobahn", "a prepared message's payloadHybi is not its one unmasked text frame", used
     )
+
+
+def test_wire_of_says_once_what_daphne_lacks(caplog, monkeypatch):
+    """A daphne `send` of another shape turns the shared frames off loudly: one WARNING
+    per process naming what was missing, and /healthz's `fallback` says it too."""
+    monkeypatch.setattr(wire, "stats", wire.WireStats())
+    send, server, _ = daphne_send()
+    odd = functools.partial(server.handle_reply, object())  # not a daphne protocol
+    with caplog.at_level("WARNING", logger="chat.wire"):
+        assert wire.Wire.of(odd) is None
+        assert wire.Wire.of(odd) is None
+    warnings = [r.getMessage() for r in caplog.records if r.name == "chat.wire"]
+    assert len(warnings) == 1, warnings
+    assert "not daphne's WebSocketProtocol" in warnings[0]
+    assert f"daphne {version('daphne')}" in warnings[0]
+    assert wire.stats.fallback is not None and wire.stats.sockets == 0
+    # Another server's send (the tests' communicator) is no fallback: nothing is said.
+    caplog.clear()
+    assert wire.Wire.of(lambda message: None) is None
+    assert wire.Wire.of(send) is not None and wire.stats.sockets == 1
+    assert not [r for r in caplog.records if r.name == "chat.wire"]
