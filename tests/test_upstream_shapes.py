@@ -321,10 +321,11 @@ def test_daphne_server_connections():
     )
 
 
-def test_daphne_websocket_protocol():
+def test_daphne_websocket_protocol(monkeypatch):
     """chat/wire.py takes daphne's WebSocketProtocol as autobahn's: its `state`, `factory`
     and `sendPreparedMessage`; and Wire.of must find the wire under a real daphne send."""
     used = "chat/wire.py Wire"
+    monkeypatch.setattr(wire, "stats", wire.WireStats())  # this process's counts stay as they were
     send, server, protocol = daphne_send()
     assert issubclass(DaphneWebSocket, WebSocketProtocol), shape(
         "daphne", "daphne's WebSocketProtocol is no autobahn WebSocketProtocol", used
