@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import events, presence, protocol
+from chat import events, presence, protocol, wire
 from chat.access import manage_check, may_publish, role_of, room_for_user
 from chat.accounts import SignupForm
 from chat.actions.membership import (
@@ -1166,6 +1166,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
         report["redis_shards"] = shards
     ok = report["db"] == "ok" and report["redis"] != "error"
     status = "ok" if not down and ok else "degraded" if ok else "unavailable"
+    if details and (wire.stats.sockets or wire.stats.fallback):
+        # Under daphne, once a socket has opened: whether broadcast frames go shared.
+        report["wire"] = wire.stats.report()
     if not details:
         report = {name: value for name, value in report.items() if not name.endswith("_error")}
     return JsonResponse({"status": status, **report}, status=200 if ok else 503)
