@@ -170,7 +170,7 @@ def queries(corpus: search_data.Corpus, rng: random.Random) -> list[dict[str, An
 def searched(user: Any, params: dict[str, str]) -> int:
     """What GET /api/search/ does for these parameters, minus HTTP; the results' count."""
     from chat.search import messages_search, search_parse
-    from chat.views import search_result
+    from chat.views.search import search_result
 
     page = messages_search(user=user, search=search_parse(params))
     results = [search_result(hit, user_id=user.pk) for hit in page.hits]

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from chat.views import LoginView, signup
+from chat.views.accounts import LoginView, signup
 
 # The site's own error pages, and JSON under /api/ (chat/errorpages.py).
 handler400 = "chat.errorpages.bad_request"

@@ -22,7 +22,7 @@ EDGES = [
     "chat/consumers.py",
     "chat/audience.py",
     "chat/socket.py",
-    "chat/views.py",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chat/views").glob("*.py")),
     "chat/admin.py",
     "chat/publish.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chat/management/commands").glob("*.py")),

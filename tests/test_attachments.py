@@ -578,7 +578,7 @@ def test_upload_over_the_limit_is_413_with_the_limit(alice, settings, media):
 
 
 def test_upload_is_refused_by_its_content_length_before_it_is_read(alice, settings, rf):
-    from chat.views import api_uploads
+    from chat.views.api import api_uploads
 
     settings.CHAT_UPLOAD_MAX_BYTES = 1000
     request = rf.post("/api/uploads/", data=b"", content_type="multipart/form-data; boundary=x")

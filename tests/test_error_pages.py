@@ -173,7 +173,7 @@ def test_a_real_view_failing_answers_the_500_page(alice, monkeypatch):
     def broken(user):
         raise RuntimeError("the lobby failed")
 
-    monkeypatch.setattr("chat.views.rooms_payload", broken)
+    monkeypatch.setattr("chat.views.pages.rooms_payload", broken)
     client = Client(raise_request_exception=False)
     client.force_login(alice)
     assert_site_page(client.get("/"), 500)
