@@ -341,9 +341,13 @@ def assert_everyone_has_exactly_what_is_stored(
 
 
 def healthz(worker: Worker) -> tuple[int, dict[str, Any]]:
+    """The worker's /healthz, less its shared-frame counts (a diagnostic of its own,
+    checked by test_shared_frames_live.py), which these tests do not look at."""
     try:
         with urllib.request.urlopen(worker.url + "/healthz", timeout=15) as response:
-            return response.status, json.load(response)
+            report = json.load(response)
+            report.pop("wire", None)
+            return response.status, report
     except urllib.error.HTTPError as error:
         text = error.read().decode(errors="replace")
         try:
