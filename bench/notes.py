@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import sqlite3
+import sys
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,11 @@ import psycopg
 from pycrdt import Doc, Text
 from targets import process_cpu_seconds
 from websockets.asyncio.client import ClientConnection, connect
+
+# The site's own y-protocols codec (pure: pycrdt only), so that the bench speaks
+# exactly what the server reads.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from chat.notes import codec
 
 EDITORS = 50
 WORKERS = 2
@@ -46,45 +53,14 @@ DRAIN_SECONDS = 3.0
 TEXT = "notes"
 LETTERS = "etaoinshrdlucmfwypvbgk "
 
-SYNC, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE = 0, 0, 1, 2
-
-
-def var_uint(data: bytes, at: int) -> tuple[int, int]:
-    """A lib0 varuint at `at`: (value, the offset after it)."""
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, at
-
-
-def var_uint_bytes(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def sync_message(kind: int, payload: bytes) -> bytes:
-    return bytes([SYNC, kind]) + var_uint_bytes(len(payload)) + payload
-
 
 def keystroke_id(update: bytes) -> tuple[int, int] | None:
     """(client, clock) of the first struct of a v1 update that holds one struct, else None."""
-    groups, at = var_uint(update, 0)
-    if groups != 1:
+    reader = codec.Reader(update)
+    if reader.var_uint() != 1 or reader.var_uint() != 1:  # one group of one struct
         return None
-    structs, at = var_uint(update, at)
-    if structs != 1:
-        return None
-    client, at = var_uint(update, at)
-    clock, _ = var_uint(update, at)
-    return client, clock
+    client = reader.var_uint()
+    return client, reader.var_uint()
 
 
 class Editor:
@@ -114,7 +90,7 @@ class Editor:
     async def open(self) -> None:
         self.socket = await connect(self.url, max_size=2**22, compression=None)
         self.reader = asyncio.ensure_future(self.read())
-        await self.socket.send(sync_message(SYNC_STEP1, self.doc.get_state()))
+        await self.socket.send(codec.sync_step1(self.doc.get_state()))
         await asyncio.wait_for(self.synced.wait(), 30)
 
     async def read(self) -> None:
@@ -129,19 +105,18 @@ class Editor:
             self.errors.append(repr(error))
 
     def received(self, data: bytes, now: float) -> None:
-        if data[0] != SYNC:
+        if data[0] != codec.SYNC:
             return  # awareness: none is sent here
         kind = data[1]
-        payload_length, at = var_uint(data, 2)
-        payload = data[at : at + payload_length]
-        if kind == SYNC_STEP1:
+        payload = codec.Reader(data[2:]).var_bytes()
+        if kind == codec.SYNC_STEP1:
             # The server's state vector: answer with what it lacks (nothing, here).
             update = self.doc.get_update(payload)
-            answer = asyncio.ensure_future(self.send(sync_message(SYNC_STEP2, update)))
+            answer = asyncio.ensure_future(self.send(codec.sync_step2(update)))
             self.answers.add(answer)
             answer.add_done_callback(self.answers.discard)
             return
-        if kind == SYNC_UPDATE:
+        if kind == codec.SYNC_UPDATE:
             found = keystroke_id(payload)
             if found is not None:
                 self.arrivals.append((found[0], found[1], now))
@@ -150,7 +125,7 @@ class Editor:
             self.doc.apply_update(payload)
         finally:
             self.applying = False
-        if kind == SYNC_STEP2:
+        if kind == codec.SYNC_STEP2:
             self.synced.set()
 
     async def send(self, data: bytes) -> None:
@@ -169,7 +144,7 @@ class Editor:
         sent = None
         for update in updates:
             sent = sent or keystroke_id(update)
-            await self.send(sync_message(SYNC_UPDATE, update))
+            await self.send(codec.sync_update(update))
         return sent
 
     async def close(self) -> None:
