@@ -110,12 +110,8 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
             if not user.is_authenticated:
                 return await self.refuse(CloseCode.UNAUTHENTICATED)
             return await self.refuse(error.close_code or CloseCode.NOT_FOUND)
-        except LAYER_ERRORS as error:
-            outages.CHANNEL_LAYER.refused(error)
-            return await self.refuse(CloseCode.TRY_AGAIN_LATER)
-        except DatabaseError as error:
-            outages.DATABASE.refused(error)
-            return await self.refuse(CloseCode.TRY_AGAIN_LATER)
+        except (*LAYER_ERRORS, DatabaseError) as error:
+            return await self.refuse_unavailable(error)
         outages.DATABASE.served()
         if self.epoch_watch is None:
             # The watch saw Redis restart while this socket was joining.

@@ -24,7 +24,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import DatabaseError
 
-from chat import events, outages
+from chat import events
 from chat.attention import RoomEntry, room_entries, room_entry
 from chat.db import database_sync_to_async
 from chat.layers import LAYER_ERRORS
@@ -95,12 +95,8 @@ class MeConsumer(InboxConsumer):
             room_ids = [room_id for room_id, _ in rooms]
             entries = await database_sync_to_async(room_entries)(self.user, room_ids=room_ids)
             await self.count(entries)
-        except LAYER_ERRORS as error:
-            outages.CHANNEL_LAYER.refused(error)
-            return await self.refuse(CloseCode.TRY_AGAIN_LATER)
-        except DatabaseError as error:
-            outages.DATABASE.refused(error)
-            return await self.refuse(CloseCode.TRY_AGAIN_LATER)
+        except (*LAYER_ERRORS, DatabaseError) as error:
+            return await self.refuse_unavailable(error)
         if self.epoch_watch is None:
             return await self.refuse(CloseCode.SERVICE_RESTART)
         await self.accept()

@@ -27,6 +27,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
+from chat import outages
 from chat.feeds import feed_hub
 from chat.layers import LAYER_ERRORS, Inbox
 from chat.protocol import CloseCode
@@ -190,3 +191,10 @@ class InboxConsumer(AsyncWebsocketConsumer):
         if not self.accepted:
             await self.accept()
         await self.close(code=code)
+
+    async def refuse_unavailable(self, error: BaseException) -> None:
+        """Refuse to open while Redis or the database is down (4013, try again later),
+        the outage told once for all sockets (chat.outages)."""
+        outage = outages.CHANNEL_LAYER if isinstance(error, LAYER_ERRORS) else outages.DATABASE
+        outage.refused(error)
+        await self.refuse(CloseCode.TRY_AGAIN_LATER)

@@ -79,12 +79,8 @@ class NotesConsumer(InboxConsumer):
             self.notes = await notes_hub(self.channel_layer).join(room.pk, self)
         except ChatError as error:
             return await self.refuse(error.close_code or CloseCode.NOT_FOUND)
-        except LAYER_ERRORS as error:
-            outages.CHANNEL_LAYER.refused(error)
-            return await self.refuse(CloseCode.TRY_AGAIN_LATER)
-        except DatabaseError as error:
-            outages.DATABASE.refused(error)
-            return await self.refuse(CloseCode.TRY_AGAIN_LATER)
+        except (*LAYER_ERRORS, DatabaseError) as error:
+            return await self.refuse_unavailable(error)
         if self.epoch_watch is None:
             return await self.refuse(CloseCode.SERVICE_RESTART)
         await self.accept()
