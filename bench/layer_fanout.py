@@ -25,7 +25,7 @@ from django.conf import settings
 # ChatChannelLayer reads two of the site's settings.
 settings.configure(CHAT_LAYER_TIMEOUT=5.0, CHAT_LAYER_CHECK_INTERVAL=2.0)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from chat.layers import ChatChannelLayer  # noqa: E402
+from chat.platform.layers import ChatChannelLayer  # noqa: E402
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -426,7 +426,7 @@ def shards_section(results: Results) -> list[str]:
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "What sends them (chat/redis/, chat/layers.py): `evalsha` runs the group send's"
+        "What sends them (chat/platform/redis/, chat/platform/layers.py): `evalsha` runs the group send's"
         " script (once per message, on the room's shard: it reads the group and queues the"
         " message for each member worker there) and the presence sweep (each worker, each"
         " room due, every heartbeat of 10 s, on the room's shard); the commands those"
@@ -713,7 +713,7 @@ def search_section(results: Results) -> list[str]:
     lines = [
         f"## Search on {found['messages']:,} messages",
         "",
-        f"Every query through `chat/search.py` as `GET /api/search/` runs it, and through the"
+        f"Every query through `chat/search/query.py` as `GET /api/search/` runs it, and through the"
         f" naive search (`icontains`, newest first) behind the same gate: p99"
         f" {overall['p99_ms']:,.1f} ms over {overall['count']:,} queries (target ≤"
         f" {target:.0f} ms: {verdict(overall['p99_ms'] <= target)}). Method, plans and"
@@ -906,7 +906,7 @@ def method(results: Results) -> list[str]:
         " anything else on the machine; Redis and PostgreSQL at their own priority.",
         f"- Versions: {version_text}.",
         "- Targets:",
-        "  - **site**: `python -m chatsite.server $(cat deploy/daphne.args)` per worker, each on"
+        "  - **site**: `python -m chat.platform.server $(cat deploy/daphne.args)` per worker, each on"
         f" its own port, a fresh {database} database migrated for the run, the shared Redis"
         " with a layer prefix of its own. Real path: `?token=` from `POST /api/token/`,"
         f" `message.send` with a `client_id` (as the page sends), stored in {database}, then"
@@ -1005,12 +1005,12 @@ def shards_method(results: Results) -> str:
         " as the shared Redis), named by"
         " `REDIS_URL` (comma-separated), a fresh database, and"
         f" {settings['shard_workers']} workers started one after another; each places its"
-        " queue when its `/healthz` is first asked (`chat.workers.queue_shard_choose`), and"
+        " queue when its `/healthz` is first asked (`chat.platform.workers.queue_shard_choose`), and"
         " each `/healthz` then says on which shard it is. Socket i is user i, on worker i mod"
         f" {settings['shard_workers']}, in room i div {settings['shard_room_size']}: the two"
         " sockets of a room are on two workers, and the first of them sends. The"
         f" {settings['shard_rooms'] * settings['shard_room_size']:,} tokens come from"
-        " `chat.tokens.token_issue` in one `manage.py shell` (the token `POST /api/token/`"
+        " `chat.web.tokens.token_issue` in one `manage.py shell` (the token `POST /api/token/`"
         " answers with), not from the endpoint: that many password checks would take minutes."
         " The search is the others' (same first rate for both, bisecting as often), with"
         f" {settings['shard_step_seconds']:g} s steps. The counted step lasts"

@@ -47,7 +47,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL)\s+(.*)$")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # Up to this many users, a site's tokens come from POST /api/token/, one password check
-# each (PBKDF2, most of a second of CPU); past it, from chat.tokens in one shell.
+# each (PBKDF2, most of a second of CPU); past it, from chat.web.tokens in one shell.
 TOKEN_REQUESTS = 20
 
 
@@ -246,7 +246,7 @@ def nice_default() -> None:
 
 
 def key_kind(key: str, prefix: str) -> str:
-    """What a key of the site is, from its name (chat/redis/keys.py, channels-redis' own):
+    """What a key of the site is, from its name (chat/platform/redis/keys.py, channels-redis' own):
     `group:room`, `group:user`, `presence`, `rate`, `queue` (a worker's), `workers` ..."""
     rest = key.removeprefix(prefix).lstrip(":")
     if rest.startswith("group:"):
@@ -443,7 +443,16 @@ class Site(Target):
     def start(self, workers: int) -> None:
         args = (ROOT / "deploy" / "daphne.args").read_text().split()
         for number in range(workers):
-            command = [PYTHON, "-m", "chatsite.server", *args, "-b", "127.0.0.1", "-p", "{port}"]
+            command = [
+                PYTHON,
+                "-m",
+                "chat.platform.server",
+                *args,
+                "-b",
+                "127.0.0.1",
+                "-p",
+                "{port}",
+            ]
             server = Server(
                 f"{self.name}-{workers}w-{number}",
                 [*command, "chatsite.asgi:application"],
@@ -471,13 +480,13 @@ class Site(Target):
             return str(json.load(response)["token"])
 
     def tokens_issue(self) -> list[str]:
-        """Every user's token, issued by chat.tokens.token_issue in one manage.py shell: the
+        """Every user's token, issued by chat.web.tokens.token_issue in one manage.py shell: the
         token POST /api/token/ answers with, without checking thousands of passwords."""
         issued = self.manage(
             "shell",
             "-c",
             "from django.contrib.auth import get_user_model\n"
-            "from chat.tokens import token_issue\n"
+            "from chat.web.tokens import token_issue\n"
             "users = get_user_model().objects.filter(username__startswith='bench')\n"
             "for user in users.order_by('pk'):\n"
             "    print('token', token_issue(user=user))",

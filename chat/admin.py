@@ -21,9 +21,10 @@ from django.utils.html import format_html, format_html_join
 from chat.actions.messages import message_delete, message_moderate
 from chat.actions.notes import notes_clear
 from chat.actions.reactions import reaction_moderate
-from chat.attachments import size_words
-from chat.bots import bot_key_new, bot_key_revoke, bot_user_new
+from chat.domain.bots import bot_key_new, bot_key_revoke, bot_user_new
+from chat.domain.services import body_clean
 from chat.errors import ChatError
+from chat.files.attachments import size_words
 from chat.models import (
     Attachment,
     Bot,
@@ -38,12 +39,11 @@ from chat.models import (
     Room,
 )
 from chat.notes.store import notes_text
-from chat.services import body_clean
 
 
 class MembershipInline(admin.TabularInline[Membership, Room]):
     """Who is in the room, and who owns it: rows added or deleted here reach open
-    pages as the owners' changes do (chat.moderation)."""
+    pages as the owners' changes do (chat.sockets.moderation)."""
 
     model = Membership
     extra = 1
@@ -132,7 +132,8 @@ class RoomAdmin(admin.ModelAdmin[Room]):
 
     @staticmethod
     def set_archived(queryset: QuerySet[Room], *, archived: bool) -> int:
-        """Saved one by one, not updated in bulk: open sockets hear of each (chat.moderation)."""
+        """Saved one by one, not updated in bulk: open sockets hear of each
+        (chat.sockets.moderation)."""
         rooms = list(queryset.exclude(archived=archived))
         for room in rooms:
             room.archived = archived
@@ -170,7 +171,7 @@ class MessageForm(forms.ModelForm[Message]):
 
 
 def file_link(attachment: Attachment) -> str:
-    """A link that opens the file (moderators may open any: chat.attachments)."""
+    """A link that opens the file (moderators may open any: chat.files.attachments)."""
     url = reverse("chat:file", args=[attachment.pk, attachment.name])
     return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, attachment.name)
 

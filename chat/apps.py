@@ -10,8 +10,11 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import accounts, attachments, images, moderation, search_schema
-        from chat.redis import checks as redis_checks
+        from chat.domain import accounts
+        from chat.files import attachments, images
+        from chat.platform.redis import checks as redis_checks
+        from chat.search import schema as search_schema
+        from chat.sockets import moderation
 
         moderation.connect()
         attachments.connect()

@@ -114,7 +114,7 @@ class Room(models.Model):
         help_text="Viewers may send live comments: shown as they come, never stored.",
     )
     # A small JSON value publishers set (a score, a quote), and its version:
-    # every change counts, under the room's row lock (chat.publish.room_state_set).
+    # every change counts, under the room's row lock (chat.actions.publish.room_state_set).
     state = models.JSONField(null=True, blank=True, editable=False)
     state_version = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     created = models.DateTimeField(auto_now_add=True)
@@ -173,7 +173,7 @@ class Membership(models.Model):
     A private or direct room is read by its members alone; a public room's
     members are those who joined it (the lobby's "Your rooms"). Rows made or
     deleted any way (the actions, the admin's inline, `room.members.remove`)
-    reach open pages through chat.moderation's receivers.
+    reach open pages through chat.sockets.moderation's receivers.
     """
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
@@ -351,7 +351,7 @@ class Message(models.Model):
             ),
         ]
         indexes = [
-            # The rate limit counts an author's newest messages (chat/services.py).
+            # The rate limit counts an author's newest messages (chat/domain/services.py).
             models.Index(fields=["author", "created"], name="message_author_created"),
         ]
 
@@ -437,7 +437,8 @@ class AttachmentQuerySet(models.QuerySet["Attachment"]):
 
 
 class Attachment(models.Model):
-    """A file uploaded over HTTP, then named by one message of its uploader (chat/attachments.py).
+    """A file uploaded over HTTP, then named by one message of its uploader
+    (chat/files/attachments.py).
 
     Until a message names it, only its uploader may fetch it, and it is deleted a
     day later (manage.py chat_uploads_cleanup). Its bytes are in the default
@@ -488,7 +489,7 @@ class Attachment(models.Model):
 
 
 class Bot(models.Model):
-    """The mark of a bot account (chat/bots.py): it publishes with keys, never logs in,
+    """The mark of a bot account (chat/domain/bots.py): it publishes with keys, never logs in,
     and no person's account ever becomes one, nor takes its name."""
 
     user = models.OneToOneField(
@@ -507,7 +508,7 @@ class Bot(models.Model):
 
 
 class BotKey(models.Model):
-    """An API key of a bot account: it publishes into its rooms (chat/bots.py).
+    """An API key of a bot account: it publishes into its rooms (chat/domain/bots.py).
 
     Only a digest of the secret is kept; the key is shown once, when made.
     """

@@ -1,7 +1,7 @@
 """ASGI entry point.
 
 HTTP goes to Django, uploads past the size limit stopped in front of it
-(chat.upload_limit); sockets pass the Origin gate, then auth, then chat.routing.
+(chat.files.upload_limit); sockets pass the Origin gate, then auth, then chat.sockets.routing.
 A Redis configuration that cannot work stops the worker here, before it serves.
 """
 
@@ -17,14 +17,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.sessions import CookieMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from chat.middleware import (  # noqa: E402
+from chat.files.upload_limit import UploadLimit  # noqa: E402
+from chat.platform.redis.checks import startup_check  # noqa: E402
+from chat.sockets.routing import websocket_urlpatterns  # noqa: E402
+from chat.web.middleware import (  # noqa: E402
     OriginGate,
     SocketAuthMiddleware,
     SocketSessionMiddleware,
 )
-from chat.redis.checks import startup_check  # noqa: E402
-from chat.routing import websocket_urlpatterns  # noqa: E402
-from chat.upload_limit import UploadLimit  # noqa: E402
 
 # A worker with a Redis configuration that cannot work refuses to start, saying why.
 startup_check(settings.CHAT_REDIS)

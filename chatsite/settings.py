@@ -35,7 +35,7 @@ Every variable the site reads (mirrored in .env.example):
     CHAT_BATCH_TICK_MS         a broadcast room's messages within this many milliseconds
                                of its last frame reach each socket as one frame;
                                default 50
-    CHAT_PUBLISHER             the bot account Django code publishes as (chat.publish)
+    CHAT_PUBLISHER             the bot account Django code publishes as (chat.actions.publish)
                                when it names no author; default "announcements"
     CHAT_PUBLISH_RATE_LIMIT    "<count>/<seconds>s" messages per bot key; default 50/1s
     CHAT_RESERVED_USERNAMES    comma-separated names nobody may sign up under, besides
@@ -117,7 +117,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from chat.redis.config import layer_hosts, redis_shards
+from chat.platform.redis.config import layer_hosts, redis_shards
 
 # Lets the admin classes be written with type parameters (ModelAdmin[Room]).
 django_stubs_ext.monkeypatch()
@@ -198,7 +198,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "chat.middleware.ContentSecurityPolicyMiddleware",
+    "chat.web.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -214,7 +214,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "chat.context_processors.protocol",
+                "chat.web.context_processors.protocol",
             ],
         },
     },
@@ -260,7 +260,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 #   callers) declares a cursor WITH HOLD outside a transaction and fetches from
 #   it in the next ones, which may reach another server connection.
 # What else is session state stays within a transaction (set_config(..., true)
-# in chat.search) or is tracked by PgBouncer itself (the TimeZone Django sets).
+# in chat.search.query) or is tracked by PgBouncer itself (the TimeZone Django sets).
 DATABASE_PGBOUNCER = env_bool("DATABASE_PGBOUNCER")
 if DATABASE_PGBOUNCER:
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
@@ -273,7 +273,7 @@ if DATABASE_PGBOUNCER:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The shards (chat/redis/config.py): what is wrong with them is refused by the
+# The shards (chat/platform/redis/config.py): what is wrong with them is refused by the
 # system check chat.E010 and by every worker as it starts (chatsite/asgi.py).
 CHAT_REDIS = redis_shards(os.environ)
 CHAT_LAYER_PREFIX = os.environ.get("CHAT_LAYER_PREFIX") or "chat"
@@ -283,8 +283,8 @@ CHAT_HEARTBEAT_SECONDS = env_int("CHAT_HEARTBEAT_SECONDS", 10, minimum=1)
 
 CHANNEL_LAYERS = {
     "default": {
-        # channels-redis' RedisChannelLayer, reporting lost connections (chat/layers.py).
-        "BACKEND": "chat.layers.ChatChannelLayer",
+        # channels-redis' RedisChannelLayer, reporting lost connections (chat/platform/layers.py).
+        "BACKEND": "chat.platform.layers.ChatChannelLayer",
         "CONFIG": {
             "hosts": layer_hosts(
                 CHAT_REDIS,
@@ -298,7 +298,7 @@ CHANNEL_LAYERS = {
             ),
             "prefix": CHAT_LAYER_PREFIX,
             # The layer silently drops group messages beyond this many queued per
-            # channel; consumers fill any hole from the database (chat.consumers).
+            # channel; consumers fill any hole from the database (chat.sockets.room).
             "capacity": CHAT_LAYER_CAPACITY,
             "expiry": 60,
             "group_expiry": CHAT_GROUP_EXPIRY,
@@ -324,13 +324,13 @@ CHAT_RESERVED_USERNAMES = env_list(
     "CHAT_RESERVED_USERNAMES", "admin,administrator,moderator,root,staff,support,system"
 )
 CHAT_COMMENT_RATE_LIMIT = env_rate("CHAT_COMMENT_RATE_LIMIT", "5/10s")
-# Against password guessing and mass sign-ups, shared by every worker (chat/limits.py).
+# Against password guessing and mass sign-ups, shared by every worker (chat/domain/limits.py).
 CHAT_LOGIN_LIMIT = env_rate("CHAT_LOGIN_LIMIT", "10/900s")
 CHAT_SIGNUP_LIMIT = env_rate("CHAT_SIGNUP_LIMIT", "10/3600s")
 CHAT_TOKEN_TTL = env_int("CHAT_TOKEN_TTL", 300, minimum=1)
 CHAT_SEARCH_RATE_LIMIT = env_rate("CHAT_SEARCH_RATE_LIMIT", "30/60s")
 CHAT_DIRECT_RATE_LIMIT = env_rate("CHAT_DIRECT_RATE_LIMIT", "30/3600s")
-# Who may create public and private rooms (chat.access.create_check).
+# Who may create public and private rooms (chat.domain.access.create_check).
 CHAT_ROOM_CREATORS = (os.environ.get("CHAT_ROOM_CREATORS") or "").strip().lower() or "all"
 if CHAT_ROOM_CREATORS not in ("all", "staff"):
     raise ImproperlyConfigured(f"CHAT_ROOM_CREATORS={CHAT_ROOM_CREATORS!r} is not all or staff")
@@ -366,13 +366,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Bot accounts never log in (chat.accounts). Django's own backend stays listed
+# Bot accounts never log in (chat.domain.accounts). Django's own backend stays listed
 # for the sessions made before: it is never asked to check a password.
 AUTHENTICATION_BACKENDS = [
-    "chat.accounts.PeopleBackend",
+    "chat.domain.accounts.PeopleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-CSRF_FAILURE_VIEW = "chat.views.accounts.csrf_failure"
+CSRF_FAILURE_VIEW = "chat.web.views.accounts.csrf_failure"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -386,14 +386,14 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# Uploaded files (chat/attachments.py, docs/files.md). They are never served
+# Uploaded files (chat/files/attachments.py, docs/files.md). They are never served
 # from a public URL: /files/<id>/<name> checks who asks first (MEDIA_URL is unused).
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT") or BASE_DIR / "var" / "media")
 CHAT_UPLOAD_MAX_BYTES = env_int("CHAT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 CHAT_UPLOAD_RATE_LIMIT = env_rate("CHAT_UPLOAD_RATE_LIMIT", "30/60s")
 CHAT_UPLOAD_QUOTA_BYTES = env_int("CHAT_UPLOAD_QUOTA_BYTES", 1024**3, minimum=0)
 CHAT_UPLOAD_KEEP_SECONDS = env_int("CHAT_UPLOAD_KEEP_SECONDS", 86400, minimum=60)
-# Images (chat/images.py): the budget of one decode is 4 bytes x CHAT_IMAGE_MAX_PIXELS,
+# Images (chat/files/images.py): the budget of one decode is 4 bytes x CHAT_IMAGE_MAX_PIXELS,
 # measured to keep one upload's worker under 256 MiB; decodes at once per worker, and
 # the seconds an upload waits for one before it is refused (503 unavailable).
 CHAT_IMAGE_MAX_PIXELS = env_int("CHAT_IMAGE_MAX_PIXELS", 24_000_000, minimum=1)
@@ -486,7 +486,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL") or "INFO"},
-    "filters": {"healthz_unavailable": {"()": "chat.outages.HealthzUnavailable"}},
+    "filters": {"healthz_unavailable": {"()": "chat.platform.outages.HealthzUnavailable"}},
     "loggers": {
         # channels_redis reports dropped group messages at INFO: keep them visible.
         "channels_redis": {"level": "INFO"},

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The one way a worker starts, on every path: supervisord (`make run`), the
-# Dockerfile and docker-compose.yml. It runs the site's server (chatsite/server.py:
+# Dockerfile and docker-compose.yml. It runs the site's server (chat/platform/server.py:
 # daphne with an access log that never writes a token, and frames written to the
 # socket at once) with the socket limits of deploy/daphne.args. Arguments are
 # daphne's, for where to listen:
@@ -12,4 +12,4 @@
 set -eu
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC2046  # daphne.args is one line of words
-exec python -m chatsite.server $(cat deploy/daphne.args) "$@" chatsite.asgi:application
+exec python -m chat.platform.server $(cat deploy/daphne.args) "$@" chatsite.asgi:application

@@ -20,10 +20,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
-from chat import plain
-from chat.layers import ChatChannelLayer
+from chat.actions import plain
 from chat.models import Room
-from chat.tokens import token_issue
+from chat.platform.layers import ChatChannelLayer
+from chat.web.tokens import token_issue
 from tests.settings import REDIS_URL
 
 PASSWORD = "correct horse battery staple"
@@ -60,7 +60,7 @@ async def _flush_layer() -> AsyncIterator[None]:
     layer = get_channel_layer()
     await layer.flush()
     channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
-    # The loop's own database connection (chat.plain) ends with the test's loop.
+    # The loop's own database connection (chat.actions.plain) ends with the test's loop.
     await plain.connection_close()
 
 

@@ -7,8 +7,8 @@ from urllib.parse import quote
 from django.db import connection
 from django.test import Client
 
+from chat.domain.services import message_create
 from chat.models import Message
-from chat.services import message_create
 
 
 def send(room, author, body: str = "hello", client_id: str | None = None) -> Message:

@@ -18,7 +18,7 @@ from pycrdt import (
 )
 
 from chat.notes import codec
-from chat.tokens import token_issue
+from chat.web.tokens import token_issue
 from tests.conftest import with_host
 
 

@@ -1,14 +1,14 @@
-"""chat.access.room_for_user, the one gate, and Room.objects.visible_to."""
+"""chat.domain.access.room_for_user, the one gate, and Room.objects.visible_to."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from chat.access import room_for_user
+from chat.domain.access import room_for_user
+from chat.domain.services import direct_room_open
 from chat.errors import ChatError
 from chat.models import Room
-from chat.services import direct_room_open
 
 pytestmark = pytest.mark.django_db
 

@@ -14,12 +14,12 @@ from django.core import checks
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from chat.accounts import username_reserved
-from chat.bots import bot_account, bot_key_check, bot_key_issue, bot_key_new, is_bot
+from chat.actions.publish import publish
+from chat.domain.accounts import username_reserved
+from chat.domain.bots import bot_account, bot_key_check, bot_key_issue, bot_key_new, is_bot
+from chat.domain.services import message_delete, message_edit
 from chat.errors import ChatError
 from chat.models import Bot, BotKey, Message, Room
-from chat.publish import publish
-from chat.services import message_delete, message_edit
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

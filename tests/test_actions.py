@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The edges: they call actions, and never build nor send a room's event themselves.
 EDGES = [
-    "chat/consumers.py",
-    "chat/audience.py",
-    "chat/socket.py",
+    "chat/sockets/room.py",
+    "chat/sockets/audience.py",
+    "chat/platform/socket.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chat/views").glob("*.py")),
     "chat/admin.py",
-    "chat/publish.py",
+    "chat/actions/publish.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chat/management/commands").glob("*.py")),
 ]
 

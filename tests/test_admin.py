@@ -12,10 +12,10 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from chat.domain.reactions import reaction_set
+from chat.domain.services import message_create, message_delete
 from chat.errors import ChatError
 from chat.models import Message, Reaction, Room
-from chat.reactions import reaction_set
-from chat.services import message_create, message_delete
 from tests.conftest import PASSWORD
 from tests.helpers import NO_INLINES, room_admin_form, send
 
@@ -393,7 +393,7 @@ def test_the_user_list_shows_what_each_persons_files_take_of_the_quota(
 ):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from chat.attachments import attachment_create
+    from chat.files.attachments import attachment_create
 
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CHAT_UPLOAD_QUOTA_BYTES = 10 * 1024

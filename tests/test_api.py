@@ -13,8 +13,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from chat.domain.services import direct_room_open, message_delete
 from chat.models import ReadState, Room
-from chat.services import direct_room_open, message_delete
 from tests.conftest import PASSWORD
 from tests.helpers import logged_in, send
 
@@ -577,7 +577,7 @@ def test_json_too_deep_or_not_strict_is_400_not_500(alice, general, body):
 
 @pytest.fixture
 def bot_key(general, make_user):
-    from chat.bots import bot_account, bot_key_issue
+    from chat.domain.bots import bot_account, bot_key_issue
 
     elsewhere = Room.objects.create(name="Elsewhere", slug="elsewhere")
     send(elsewhere, make_user("dora"), body="not the bot's business")

@@ -29,8 +29,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image, ImageOps
 
-from chat import events, images, protocol
-from chat.attachments import (
+from chat import protocol
+from chat.domain import events
+from chat.domain.services import direct_room_open, message_create, message_delete, message_edit
+from chat.errors import ChatError
+from chat.files import images
+from chat.files.attachments import (
     NAME_MAX,
     attachment_create,
     attachments_unattached_delete,
@@ -38,8 +42,7 @@ from chat.attachments import (
     size_words,
     type_sniff,
 )
-from chat.errors import ChatError
-from chat.images import (
+from chat.files.images import (
     DECODE_RETRY_AFTER,
     THUMBNAIL_BOX,
     DecodePool,
@@ -50,8 +53,7 @@ from chat.images import (
     thumbnail_size,
 )
 from chat.models import Attachment, Message, Room
-from chat.services import direct_room_open, message_create, message_delete, message_edit
-from chat.tokens import token_issue
+from chat.web.tokens import token_issue
 from tests.helpers import logged_in, send
 
 pytestmark = pytest.mark.django_db
@@ -276,7 +278,7 @@ def test_only_the_four_inline_types_are_ever_decoded():
     assert image_inspect(io.BytesIO(image_bytes("PNG")), claimed="application/pdf") is None
 
 
-# --- what an image may cost a worker (chat.images, docs/files.md, Memory) ----------------
+# --- what an image may cost a worker (chat.files.images, docs/files.md, Memory) ----------------
 
 
 def encoded(image: Image.Image, format_name: str, **save: Any) -> bytes:
@@ -397,7 +399,7 @@ def test_thumbnails_made_a_tile_at_a_time_equal_those_of_the_whole_image(
     assert _thumbnail(image, has_alpha=has_alpha).tobytes() == expected.tobytes()
 
 
-# --- how many decodes at once (chat.images.DecodePool) ----------------------------------
+# --- how many decodes at once (chat.files.images.DecodePool) ----------------------------------
 
 
 def test_decodes_run_on_the_pools_own_threads_at_most_its_size_at_once():
@@ -578,7 +580,7 @@ def test_upload_over_the_limit_is_413_with_the_limit(alice, settings, media):
 
 
 def test_upload_is_refused_by_its_content_length_before_it_is_read(alice, settings, rf):
-    from chat.views.api import api_uploads
+    from chat.web.views.api import api_uploads
 
     settings.CHAT_UPLOAD_MAX_BYTES = 1000
     request = rf.post("/api/uploads/", data=b"", content_type="multipart/form-data; boundary=x")

@@ -29,11 +29,14 @@ from django.core import signing
 from django.db import OperationalError, transaction
 from django.test import Client
 
-from chat import consumers, events, middleware, plain, presence, protocol, services
-from chat.actions import live
+from chat import protocol
+from chat.actions import live, plain
+from chat.domain import events, presence, services
 from chat.models import Message, ReadState, Room
 from chat.protocol import CloseCode
-from chat.tokens import token_issue
+from chat.sockets import room as room_socket
+from chat.web import middleware
+from chat.web.tokens import token_issue
 from tests.conftest import Socket
 from tests.servers import PrivateRedis
 
@@ -590,13 +593,13 @@ async def test_a_message_ahead_is_held_for_the_broadcast_behind_it(
     one = await create(general, bob, "one")
     two = await create(general, bob, "two")
     reads: list[tuple[int, int]] = []
-    real = consumers.messages_missing
+    real = room_socket.messages_missing
 
     async def counted(*, room_id: int, after: int, before: int) -> list[Message]:
         reads.append((after, before))
         return await real(room_id=room_id, after=after, before=before)
 
-    monkeypatch.setattr(consumers, "messages_missing", counted)
+    monkeypatch.setattr(room_socket, "messages_missing", counted)
     layer = get_channel_layer()
     await layer.group_send(general.group_name, events.chat_message(two))
     await asyncio.sleep(django_settings.CHAT_HOLE_WAIT / 4)
@@ -696,7 +699,7 @@ async def test_a_failing_handler_closes_the_socket_4011_and_cleans_up(
     async def broken(self, frame):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setitem(consumers.RoomConsumer.handlers, protocol.Ping, broken)
+    monkeypatch.setitem(room_socket.RoomConsumer.handlers, protocol.Ping, broken)
     caplog.clear()
     await a.send({"type": "ping"})
     assert await a.closed_with() == CloseCode.INTERNAL_ERROR == 4011
@@ -716,7 +719,7 @@ async def test_a_failure_while_connecting_is_accepted_and_closed_4011(
     def broken(**kwargs):
         raise RuntimeError("unexpected at the welcome")
 
-    monkeypatch.setattr(consumers, "socket_snapshot", broken)
+    monkeypatch.setattr(room_socket, "socket_snapshot", broken)
     a, _ = await connect(alice, expect_welcome=False)
     # Accepted first: a refused handshake would not tell the client why.
     assert await a.closed_with() == CloseCode.INTERNAL_ERROR
@@ -1080,7 +1083,7 @@ def unavailable(*args: Any, **kwargs: Any) -> Any:
 
 
 async def unavailable_async(*args: Any, **kwargs: Any) -> Any:
-    """Stands in for chat.plain's round trip while the database is down."""
+    """Stands in for chat.actions.plain's round trip while the database is down."""
     raise OperationalError("the database is down")
 
 
@@ -1134,7 +1137,9 @@ async def test_an_outage_is_one_warning_when_it_starts_and_one_when_it_ends(
             await a.send({"type": "message.send", "body": "x", "client_id": f"o{n}"})
             assert (await a.receive_type("error"))["code"] == "unavailable"
     assert (await send_body(a, "back", "o0"))["id"] == 1
-    records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "chat.outages"]
+    records = [
+        (r.levelname, r.getMessage()) for r in caplog.records if r.name == "chat.platform.outages"
+    ]
     assert [level for level, _ in records] == ["WARNING", "WARNING"]
     assert records[0][1].startswith("database unavailable")
     assert "database back after" in records[1][1] and "3 answers" in records[1][1]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from chat import events
-from chat.attention import notify_set, room_entries, room_members
+from chat.domain import events
+from chat.domain.attention import notify_set, room_entries, room_members
+from chat.domain.mentions import mentioned_names
+from chat.domain.reactions import emoji_clean, reaction_set
+from chat.domain.services import message_create, message_delete, message_edit, room_read
 from chat.errors import ChatError
-from chat.mentions import mentioned_names
 from chat.models import Mention, Message, Mute, Reaction, Room
-from chat.reactions import emoji_clean, reaction_set
-from chat.services import message_create, message_delete, message_edit, room_read
 from tests.helpers import send
 
 pytestmark = pytest.mark.django_db

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import connection, connections
 
-from chat import db
-from chat.db import database_sync_to_async
 from chat.models import Room
+from chat.platform import db
+from chat.platform.db import database_sync_to_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,5 @@
-"""chat.delivery: the order of one socket's frames, with its I/O faked (no Redis, no database).
+"""chat.sockets.delivery: the order of one socket's frames, with its I/O faked (no Redis,
+no database).
 
 Frames are short texts here: "m7" is message 7 as broadcast, "m7 (db)" as read
 from the database, "error", "pong" and the like are answers.
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chat.delivery import Delivery
+from chat.sockets.delivery import Delivery
 
 
 @dataclass

@@ -131,7 +131,7 @@ def test_every_path_starts_the_workers_through_the_one_entry():
         (ROOT / "deploy" / "run.sh").read_text(),
     ):
         assert not re.search(r"(^|[\s\"/])daphne\s+\$", text)
-        assert "chatsite.server" not in text
+        assert "chat.platform.server" not in text
 
 
 def test_the_entry_runs_the_sites_server_with_deploy_daphne_args():
@@ -139,13 +139,13 @@ def test_the_entry_runs_the_sites_server_with_deploy_daphne_args():
     assert os.access(entry, os.X_OK)
     [command] = [line for line in entry.read_text().splitlines() if line.startswith("exec ")]
     words = command.split()
-    assert words[:4] == ["exec", "python", "-m", "chatsite.server"]
+    assert words[:4] == ["exec", "python", "-m", "chat.platform.server"]
     assert words[4] == "$(cat" and words[5] == "deploy/daphne.args)"
     assert words[6] == '"$@"'
     module, attribute = words[7].split(":")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     assert callable(getattr(importlib.import_module(module), attribute))
-    assert importlib.import_module("chatsite.server").main
+    assert importlib.import_module("chat.platform.server").main
 
 
 # --- files: the upload limit, the handed-over bytes, the cleanup ------------------------------
@@ -171,7 +171,7 @@ def nginx_size(value: str) -> int:
 
 
 def test_nginx_takes_every_upload_the_site_takes_and_refuses_larger_ones_in_its_words():
-    from chat.upload_limit import body_limit
+    from chat.files.upload_limit import body_limit
 
     uploads = nginx_location("= /api/uploads/")
     [size] = re.findall(r"client_max_body_size\s+(\S+);", uploads)
@@ -313,7 +313,7 @@ def test_every_host_starts_its_workers_through_the_one_entry_behind_the_proxy():
 
 
 def test_the_workers_redis_variables_name_the_sentinels_and_masters_the_file_defines():
-    from chat.redis.config import redis_shards
+    from chat.platform.redis.config import redis_shards
 
     services = scale_services()
     environment = services["web-a"]["environment"]

@@ -1,4 +1,4 @@
-"""The site's own pages for 400, 403, 404 and 500, and JSON under /api/ (chat/errorpages.py).
+"""The site's own pages for 400, 403, 404 and 500, and JSON under /api/ (chat/web/errorpages.py).
 
 pytest-django runs with DEBUG off, as production does: the handlers below are the ones
 a visitor meets, not Django's debug pages.
@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client, RequestFactory
 
-from chat import errorpages
 from chat.models import Room
+from chat.web import errorpages
 from tests.helpers import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -173,7 +173,7 @@ def test_a_real_view_failing_answers_the_500_page(alice, monkeypatch):
     def broken(user):
         raise RuntimeError("the lobby failed")
 
-    monkeypatch.setattr("chat.views.pages.rooms_payload", broken)
+    monkeypatch.setattr("chat.web.views.pages.rooms_payload", broken)
     client = Client(raise_request_exception=False)
     client.force_login(alice)
     assert_site_page(client.get("/"), 500)
@@ -193,7 +193,7 @@ def test_the_500_page_of_last_resort(monkeypatch):
     def broken(name, using=None):
         raise ValueError("Missing staticfiles manifest entry")
 
-    monkeypatch.setattr("chat.errorpages.loader.get_template", broken)
+    monkeypatch.setattr("chat.web.errorpages.loader.get_template", broken)
     response = errorpages.server_error(RequestFactory().get("/"))
     assert response.status_code == 500
     assert b"Something went wrong" in response.content and b"<style" not in response.content

@@ -2,7 +2,7 @@
 
 The feed puts the room's messages in order once for the worker's sockets,
 hands them out a tick at a time as one `chat.messages` event, and reads a
-hole from the database once, skipping what was deleted (chat/feeds.py).
+hole from the database once, skipping what was deleted (chat/sockets/feeds.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import events
-from chat.feeds import FeedHub
-from chat.layers import Inbox
+from chat.domain import events
+from chat.domain.services import message_delete
 from chat.models import Message, Room
-from chat.redis import keys
-from chat.services import message_delete
+from chat.platform.layers import Inbox
+from chat.platform.redis import keys
+from chat.sockets.feeds import FeedHub
 from tests.helpers import send
 
 pytestmark = pytest.mark.django_db(transaction=True)

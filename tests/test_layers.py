@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from chat.layers import ChatChannelLayer
+from chat.platform.layers import ChatChannelLayer
 from tests.servers import PrivateRedis
 from tests.settings import REDIS_URL
 
@@ -24,7 +24,7 @@ def layer(make_layer):
 
 
 async def test_group_messages_over_capacity_are_counted_and_logged(layer, caplog):
-    caplog.set_level(logging.WARNING, logger="chat.layers")
+    caplog.set_level(logging.WARNING, logger="chat.platform.layers")
     # A channel of this process whose consumer has not started: nothing reads
     # the process queue yet, as in a process too busy to read it.
     channel = f"{layer.process_queue}{uuid.uuid4().hex}"
@@ -43,7 +43,7 @@ async def test_group_messages_over_capacity_are_counted_and_logged(layer, caplog
 
 
 async def test_a_consumer_that_stops_reading_keeps_its_newest_messages(layer, caplog):
-    caplog.set_level(logging.WARNING, logger="chat.layers")
+    caplog.set_level(logging.WARNING, logger="chat.platform.layers")
     reading, stuck = await layer.new_channel(), await layer.new_channel()
     await layer.group_add("room-1", reading)
     await layer.group_add("room-1", stuck)

@@ -12,10 +12,10 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from chat import events
+from chat.domain import events
+from chat.domain.services import direct_room_open, message_create
 from chat.models import Room
-from chat.services import direct_room_open, message_create
-from chat.tokens import token_issue
+from chat.web.tokens import token_issue
 from tests.conftest import Socket
 from tests.helpers import logged_in
 

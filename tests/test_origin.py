@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chat.middleware import origin_allowed
+from chat.web.middleware import origin_allowed
 
 
 def scope(host: str | None, *, scheme: str = "ws", **headers: str) -> dict[str, Any]:

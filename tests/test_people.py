@@ -1,4 +1,4 @@
-"""Finding people: GET /api/users/ and the people page (chat/people.py)."""
+"""Finding people: GET /api/users/ and the people page (chat/domain/people.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from chat.bots import bot_account, bot_key_issue
+from chat.domain.bots import bot_account, bot_key_issue
+from chat.domain.people import people_query
 from chat.errors import ChatError
-from chat.people import people_query
 from tests.helpers import logged_in
 
 pytestmark = pytest.mark.django_db

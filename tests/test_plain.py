@@ -1,5 +1,5 @@
-"""A socket's plain message: one round trip on the event loop (chat/plain.py, PostgreSQL)
-and its twin on the database thread (chat.services.message_create) give the same answers.
+"""A socket's plain message: one round trip on the event loop (chat/actions/plain.py, PostgreSQL)
+and its twin on the database thread (chat.domain.services.message_create) give the same answers.
 
 On SQLite the plain path declines and every message takes the twin: the same tests run
 there, and prove the twin's side of each rule.
@@ -16,8 +16,9 @@ from channels.db import database_sync_to_async
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from chat import events, plain
+from chat.actions import plain
 from chat.actions.messages import message_send, message_send_async
+from chat.domain import events
 from chat.errors import ChatError
 from chat.models import Message, Mute, Room
 

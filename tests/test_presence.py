@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat import presence
-from chat.redis import keys
+from chat.domain import presence
+from chat.platform.redis import keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,7 +96,7 @@ async def test_news_arriving_out_of_order_never_leaves_a_user_wrongly_online(
     """Two workers' broadcasts may cross: a socket tells only news newer than it told."""
     from channels.layers import get_channel_layer
 
-    from chat import events
+    from chat.domain import events
 
     b, _ = await connect(bob)
     a, _ = await connect(alice)

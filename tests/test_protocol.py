@@ -42,7 +42,7 @@ def test_no_close_code_is_written_as_a_bare_number_in_the_server():
         # settings.py holds limits, such as the body's 4000 characters.
         if "migrations" not in path.parts and path.name not in {"protocol.py", "settings.py"}
     ]
-    assert ROOT / "chat" / "consumers.py" in sources
+    assert ROOT / "chat" / "sockets" / "room.py" in sources
     found = [
         f"{path.relative_to(ROOT)}:{line}: {value}"
         for path in sources

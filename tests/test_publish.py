@@ -1,4 +1,4 @@
-"""Publishing from the server: bot keys, the HTTP endpoint, the commands, chat.publish."""
+"""Publishing from the server: bot keys, the HTTP endpoint, the commands, chat.actions.publish."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import Client
 
-from chat.bots import bot_account, bot_key_check, bot_key_issue, bot_key_revoke
+from chat.actions.publish import publish
+from chat.domain.bots import bot_account, bot_key_check, bot_key_issue, bot_key_revoke
 from chat.errors import ChatError
 from chat.models import BotKey, Message, Room
-from chat.publish import publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -158,7 +158,7 @@ def test_a_session_post_needs_its_csrf_token(alice, general):
     assert refused.status_code == 403 and not Message.objects.exists()
 
 
-# --- chat.publish and the command ------------------------------------------------------
+# --- chat.actions.publish and the command ------------------------------------------------------
 
 
 async def test_publish_broadcasts_once_the_transaction_commits(connect, alice, general):

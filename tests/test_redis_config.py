@@ -1,5 +1,5 @@
-"""The Redis shards from the environment (chat/redis/config.py) and the checks that refuse a
-configuration that cannot work. Pure: no Redis needed."""
+"""The Redis shards from the environment (chat/platform/redis/config.py) and the checks that
+refuse a configuration that cannot work. Pure: no Redis needed."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from channels_redis.core import RedisChannelLayer
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from chat.redis.checks import startup_check
-from chat.redis.config import describe_host, layer_hosts, redis_shards
-from chat.redis.routing import room_shard, shard_of, user_shard
+from chat.platform.redis.checks import startup_check
+from chat.platform.redis.config import describe_host, layer_hosts, redis_shards
+from chat.platform.redis.routing import room_shard, shard_of, user_shard
 
 
 def test_one_plain_url_is_one_shard_as_always():
@@ -101,16 +101,16 @@ def test_rooms_spread_evenly_over_three_shards():
 
 
 def test_no_module_but_chat_redis_opens_a_client_or_picks_shard_zero():
-    """One owner of Redis access: pools, shards and keys are decided in chat/redis/."""
+    """One owner of Redis access: pools, shards and keys are decided in chat/platform/redis/."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     sources = [
         path
         for path in [*root.joinpath("chat").rglob("*.py"), *root.joinpath("chatsite").glob("*.py")]
-        if "redis" not in path.relative_to(root).parts[:2] and "migrations" not in path.parts
+        if path.relative_to(root).parts[:3] != ("chat", "platform", "redis") and "migrations" not in path.parts
     ]
-    assert root / "chat" / "presence.py" in sources
+    assert root / "chat" / "domain" / "presence.py" in sources
     forbidden = ["connection(0)", "Redis(", "from_url(", "Sentinel(", "ConnectionPool("]
     found = [
         f"{path.relative_to(root)}: {word}"

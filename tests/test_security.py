@@ -28,9 +28,9 @@ from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.core import signing
 from django.test import Client
 
+from chat.domain.services import direct_room_open
 from chat.models import Message, Room
-from chat.services import direct_room_open
-from chat.tokens import SALT, token_issue
+from chat.web.tokens import SALT, token_issue
 from tests.conftest import PASSWORD, Socket
 from tests.helpers import logged_in, send
 

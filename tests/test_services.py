@@ -1,4 +1,4 @@
-"""chat.services: numbering, idempotent sends, validation, edits, deletes, reads, resume."""
+"""chat.domain.services: numbering, idempotent sends, validation, edits, deletes, reads, resume."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from chat import events
-from chat.errors import ChatError
-from chat.models import Message, Mute, ReadState, Room
-from chat.services import (
+from chat.domain import events
+from chat.domain.services import (
     MAX_NUMBER,
     direct_room_open,
     message_create,
@@ -26,6 +24,8 @@ from chat.services import (
     room_read,
     room_snapshot,
 )
+from chat.errors import ChatError
+from chat.models import Message, Mute, ReadState, Room
 from tests.helpers import current_database_url, send
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -592,13 +592,13 @@ def test_resend_after_archiving_gets_the_stored_message(general, alice):
     assert refused.value.code == "room_archived"
 
 
-# --- a plain message: the transaction's statements (a socket's: chat.plain) -----------------
+# --- a plain message: the transaction's statements (a socket's: chat.actions.plain) ---------
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_message_is_a_few_statements_whatever_the_room(alice, general):
     """The author's lock, their state, the window's count, the number, the insert (and
-    the transaction's own); a socket's plain message on PostgreSQL takes chat.plain."""
+    the transaction's own); a socket's plain message on PostgreSQL takes chat.actions.plain."""
     for _ in range(3):
         send(general, alice)
     with CaptureQueriesContext(connection) as queries:

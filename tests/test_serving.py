@@ -1,11 +1,11 @@
-"""Who gets a file's bytes, and how long a browser may keep them (chat/serving.py)."""
+"""Who gets a file's bytes, and how long a browser may keep them (chat/files/serving.py)."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import Client
 
-from chat.bots import bot_account, bot_key_issue
+from chat.domain.bots import bot_account, bot_key_issue
 from chat.models import Room
 from tests.helpers import logged_in
 from tests.test_attachments import attached, content, create, fetch, image_bytes, media  # noqa: F401

@@ -271,7 +271,7 @@ def test_check_deploy_complains_without_https():
 FILES_DUMP = """
 import json
 import chatsite.settings as s
-from chat.middleware import content_security_policy
+from chat.web.middleware import content_security_policy
 print(json.dumps({
     "STORAGE": s.STORAGES["default"],
     "MEDIA_ROOT": str(s.MEDIA_ROOT),

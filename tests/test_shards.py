@@ -20,8 +20,8 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from chat.models import Room
-from chat.redis import keys
-from chat.redis.routing import room_shard, user_shard
+from chat.platform.redis import keys
+from chat.platform.redis.routing import room_shard, user_shard
 from tests.conftest import Socket
 from tests.servers import PrivateRedis
 
@@ -198,7 +198,7 @@ async def test_a_promotion_that_keeps_the_data_is_seen_by_the_replication_id(sha
     """A replica promoted by Sentinel has the epoch key (replicated) but maybe not the last
     writes: only its new replication id tells. Here shard 1 becomes a replica of a server
     holding the same data, then a master again, between two looks of the watch."""
-    from chat.watcher import EpochWatch
+    from chat.sockets.watcher import EpochWatch
 
     layer = get_channel_layer()
     watch = EpochWatch(layer)

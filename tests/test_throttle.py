@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import Client
 
-from chat.redis.pools import sync_client
+from chat.platform.redis.pools import sync_client
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -37,8 +37,8 @@ from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocket
 from django.db.backends.base.base import BaseDatabaseWrapper
 from twisted.internet import abstract, tcp
 
-from chat import wire
-from chat.redis import routing
+from chat.platform import wire
+from chat.platform.redis import routing
 
 ROOT = Path(__file__).resolve().parents[1]
 # Libraries that come with daphne rather than from requirements.txt: the versions checked.
@@ -97,18 +97,18 @@ def check_attribute(dist: str, owner: Any, name: str, used_in: str) -> None:
 
 
 def test_channels_async_consumer_call():
-    """chat/socket.py `InboxConsumer.__call__` replaces Channels' own (one inbox instead of
+    """chat/platform/socket.py `InboxConsumer.__call__` replaces Channels' own (one inbox instead of
     a race of two receive tasks), doing what it did: scope, layer, channel name, base_send."""
-    used = "chat/socket.py InboxConsumer.__call__"
+    used = "chat/platform/socket.py InboxConsumer.__call__"
     check_signature("channels", AsyncConsumer.__call__, "(self, scope, receive, send)", used)
     check_fingerprint("channels", AsyncConsumer.__call__, "e52238720872dbc3", used)
     check_attribute("channels", AsyncWebsocketConsumer, "channel_layer_alias", used)
 
 
 def test_channels_dispatch():
-    """chat/socket.py `InboxConsumer.dispatch` replaces Channels' (without its thread hop
+    """chat/platform/socket.py `InboxConsumer.dispatch` replaces Channels' (without its thread hop
     before every event), with Channels' `get_handler_name` and `aclose_old_connections`."""
-    used = "chat/socket.py InboxConsumer.dispatch"
+    used = "chat/platform/socket.py InboxConsumer.dispatch"
     check_signature("channels", AsyncConsumer.dispatch, "(self, message)", used)
     check_fingerprint("channels", AsyncConsumer.dispatch, "39f34e7d4fb0f655", used)
     check_signature("channels", get_handler_name, "(message)", used)
@@ -118,25 +118,26 @@ def test_channels_dispatch():
 
 
 def test_channels_accept():
-    """chat/socket.py `InboxConsumer.accept` calls Channels' with these keywords."""
-    used = "chat/socket.py InboxConsumer.accept"
+    """chat/platform/socket.py `InboxConsumer.accept` calls Channels' with these keywords."""
+    used = "chat/platform/socket.py InboxConsumer.accept"
     check_signature(
         "channels", AsyncWebsocketConsumer.accept, "(self, subprotocol=None, headers=None)", used
     )
 
 
 def test_channels_close():
-    """chat/socket.py `InboxConsumer.close` calls Channels' with a plain int code and a reason."""
-    used = "chat/socket.py InboxConsumer.close"
+    """chat/platform/socket.py `InboxConsumer.close` calls Channels' with a plain int code and a
+    reason."""
+    used = "chat/platform/socket.py InboxConsumer.close"
     check_signature(
         "channels", AsyncWebsocketConsumer.close, "(self, code=None, reason=None)", used
     )
 
 
 def test_channels_base_send():
-    """chat/socket.py sets `base_send` itself (its own `__call__`) and writes frames through
-    it (`send_text`, chat/notes/consumer.py): Channels' `send` must go through it too."""
-    used = "chat/socket.py InboxConsumer.send_text, chat/notes/consumer.py"
+    """chat/platform/socket.py sets `base_send` itself (its own `__call__`) and writes frames
+    through it (`send_text`, chat/notes/consumer.py): Channels' `send` must go through it too."""
+    used = "chat/platform/socket.py InboxConsumer.send_text, chat/notes/consumer.py"
     assert "self.base_send(" in inspect.getsource(AsyncConsumer.send), shape(
         "channels", "AsyncConsumer.send no longer writes through self.base_send", used
     )
@@ -146,9 +147,9 @@ def test_channels_base_send():
 
 
 def test_channels_database_sync_to_async_thread_handler():
-    """chat/db.py `CheckedOncePerInterval.thread_handler` replaces Channels' (close old
+    """chat/platform/db.py `CheckedOncePerInterval.thread_handler` replaces Channels' (close old
     connections around the call) and calls asgiref's `SyncToAsync.thread_handler` itself."""
-    used = "chat/db.py CheckedOncePerInterval.thread_handler"
+    used = "chat/platform/db.py CheckedOncePerInterval.thread_handler"
     check_fingerprint("channels", DatabaseSyncToAsync.thread_handler, "00f86b58c522f98e", used)
     check_signature(
         "asgiref",
@@ -162,9 +163,12 @@ def test_channels_database_sync_to_async_thread_handler():
 
 
 def test_channels_redis_group_key():
-    """chat/layers.py `group_send` runs its script on `_group_key(group)`, the sorted set of
-    member channels that channels-redis' `group_add` writes (scored by the time added)."""
-    used = "chat/layers.py ChatChannelLayer.group_send, chat/redis/scripts.py GROUP_SEND"
+    """chat/platform/layers.py `group_send` runs its script on `_group_key(group)`, the sorted set
+    of member channels that channels-redis' `group_add` writes (scored by the time added)."""
+    used = (
+        "chat/platform/layers.py ChatChannelLayer.group_send,"
+        " chat/platform/redis/scripts.py GROUP_SEND"
+    )
     check_attribute("channels-redis", RedisChannelLayer, "_group_key", used)
     check_signature("channels-redis", RedisChannelLayer._group_key, "(self, group)", used)
     layer = RedisChannelLayer(prefix="shape")
@@ -175,10 +179,13 @@ def test_channels_redis_group_key():
 
 
 def test_channels_redis_group_send_script():
-    """chat/redis/scripts.py `GROUP_SEND` was forked from channels-redis 4.3.0's
+    """chat/platform/redis/scripts.py `GROUP_SEND` was forked from channels-redis 4.3.0's
     `group_send_lua` (one entry per member worker instead of per channel key): a change
     of the upstream script may be a fix the fork lacks."""
-    used = "chat/redis/scripts.py GROUP_SEND (forked from channels-redis 4.3.0's group_send_lua)"
+    used = (
+        "chat/platform/redis/scripts.py GROUP_SEND"
+        " (forked from channels-redis 4.3.0's group_send_lua)"
+    )
     source = inspect.getsource(RedisChannelLayer.group_send)
     found = re.search(r'group_send_lua = """(.*?)"""', source, re.S)
     assert found is not None, shape(
@@ -192,10 +199,10 @@ def test_channels_redis_group_send_script():
 
 
 def test_channels_redis_map_channel_keys_to_connection():
-    """chat/layers.py `group_send` replaces the upstream one, which maps channel keys to
+    """chat/platform/layers.py `group_send` replaces the upstream one, which maps channel keys to
     connections with `_map_channel_keys_to_connection`; its entries go to the same
     per-worker queue keys (`prefix + non_local_name(channel)`) that this helper computes."""
-    used = "chat/layers.py ChatChannelLayer.send/group_send (queue keys)"
+    used = "chat/platform/layers.py ChatChannelLayer.send/group_send (queue keys)"
     check_attribute("channels-redis", RedisChannelLayer, "_map_channel_keys_to_connection", used)
     check_signature(
         "channels-redis",
@@ -207,10 +214,12 @@ def test_channels_redis_map_channel_keys_to_connection():
 
 
 def test_channels_redis_consistent_hash():
-    """chat/redis/routing.py `shard_of` is a copy of channels-redis' `_consistent_hash`, so
-    that a room's keys live on its group's shard; chat/socket.py and chat/layers.py call
-    the layer's `consistent_hash`."""
-    used = "chat/redis/routing.py shard_of (a copy of channels_redis.utils._consistent_hash)"
+    """chat/platform/redis/routing.py `shard_of` is a copy of channels-redis' `_consistent_hash`, so
+    that a room's keys live on its group's shard; chat/platform/socket.py and
+    chat/platform/layers.py call the layer's `consistent_hash`."""
+    used = (
+        "chat/platform/redis/routing.py shard_of (a copy of channels_redis.utils._consistent_hash)"
+    )
     check_fingerprint("channels-redis", redis_utils._consistent_hash, "a67f87dec0b0b75d", used)
     check_signature("channels-redis", RedisChannelLayer.consistent_hash, "(self, value)", used)
     for shards in (1, 2, 3, 5):
@@ -221,10 +230,11 @@ def test_channels_redis_consistent_hash():
 
 
 def test_channels_redis_connection():
-    """chat/layers.py, chat/presence.py, chat/feeds.py, chat/redis/pools.py and others take
-    a shard's client with the layer's `connection(index)`; chat/layers.py overrides
-    `create_pool(index)` and reads `hosts`, `ring_size`, `prefix`, `client_prefix`."""
-    used = "chat/layers.py ChatChannelLayer, chat/redis/pools.py"
+    """chat/platform/layers.py, chat/domain/presence.py, chat/sockets/feeds.py,
+    chat/platform/redis/pools.py and others take a shard's client with the layer's
+    `connection(index)`; chat/platform/layers.py overrides `create_pool(index)` and reads
+    `hosts`, `ring_size`, `prefix`, `client_prefix`."""
+    used = "chat/platform/layers.py ChatChannelLayer, chat/platform/redis/pools.py"
     check_signature("channels-redis", RedisChannelLayer.connection, "(self, index)", used)
     check_signature("channels-redis", RedisChannelLayer.create_pool, "(self, index)", used)
     layer = RedisChannelLayer(prefix="shape")
@@ -235,9 +245,9 @@ def test_channels_redis_connection():
 
 
 def test_channels_redis_new_channel_and_receive():
-    """chat/layers.py `new_channel` and `receive` wrap channels-redis' own: a worker's
+    """chat/platform/layers.py `new_channel` and `receive` wrap channels-redis' own: a worker's
     channel is `specific.<client_prefix>!<random>`, and its queue is read by the site."""
-    used = "chat/layers.py ChatChannelLayer.new_channel/receive"
+    used = "chat/platform/layers.py ChatChannelLayer.new_channel/receive"
     check_fingerprint("channels-redis", RedisChannelLayer.new_channel, "339845a6686b40a5", used)
     check_fingerprint("channels-redis", RedisChannelLayer.receive, "158a09895d9a7c8e", used)
 
@@ -246,9 +256,9 @@ def test_channels_redis_new_channel_and_receive():
 
 
 def test_django_health_check_done():
-    """chat/db.py sets a connection's private `health_check_done`, which Django's
+    """chat/platform/db.py sets a connection's private `health_check_done`, which Django's
     `close_if_health_check_failed` reads to skip its `SELECT 1`."""
-    used = "chat/db.py CheckedOncePerInterval.thread_handler"
+    used = "chat/platform/db.py CheckedOncePerInterval.thread_handler"
     check_fingerprint(
         "Django", BaseDatabaseWrapper.close_if_health_check_failed, "f72eb45356f4a910", used
     )
@@ -261,9 +271,9 @@ def test_django_health_check_done():
 
 
 def test_twisted_connection_write():
-    """chatsite/server.py `write_through` replaces `tcp.Connection.write` and repeats
+    """chat/platform/server.py `write_through` replaces `tcp.Connection.write` and repeats
     Twisted's buffering test (dataBuffer, _tempDataBuffer, _writeDisconnected, TLS)."""
-    used = "chatsite/server.py write_through"
+    used = "chat/platform/server.py write_through"
     check_fingerprint("twisted", tcp.Connection.write, "ea311df0946d3f99", used)
     check_fingerprint("twisted", abstract.FileDescriptor.write, "3e46c97fc173bc7e", used)
     for name in ("dataBuffer", "connected", "disconnecting", "_writeDisconnected"):
@@ -281,10 +291,12 @@ def daphne_send() -> tuple[Any, Server, DaphneWebSocket]:
     """A socket's `send` as daphne makes it, on a server that listens nowhere."""
     server = Server(application=None, endpoints=["tcp:port=0"], signal_handlers=False)
     assert "self.ws_factory = WebSocketFactory(self, " in inspect.getsource(Server.run), shape(
-        "daphne", "Server.run no longer makes its ws_factory", "chat/wire.py Wire.send_shared"
+        "daphne",
+        "Server.run no longer makes its ws_factory",
+        "chat/platform/wire.py Wire.send_shared",
     )
     assert "self.connections = {}" in inspect.getsource(Server.run), shape(
-        "daphne", "Server.run no longer makes its connections dict", "chat/wire.py Wire"
+        "daphne", "Server.run no longer makes its connections dict", "chat/platform/wire.py Wire"
     )
     server.connections = {}
     server.ws_factory = WebSocketFactory(server, server=server.server_name)
@@ -293,25 +305,25 @@ def daphne_send() -> tuple[Any, Server, DaphneWebSocket]:
         shape(
             "daphne",
             "Server.create_application no longer gives send=partial(self.handle_reply, protocol)",
-            "chat/wire.py Wire.of",
+            "chat/platform/wire.py Wire.of",
         )
     )
     return functools.partial(server.handle_reply, protocol), server, protocol
 
 
 def test_daphne_handle_reply():
-    """chat/wire.py `Wire.of` finds a socket's connection under its `send`, daphne's
+    """chat/platform/wire.py `Wire.of` finds a socket's connection under its `send`, daphne's
     `partial(Server.handle_reply, protocol)`; `send_shared` repeats handle_reply's checks."""
-    used = "chat/wire.py Wire.of/send_shared"
+    used = "chat/platform/wire.py Wire.of/send_shared"
     check_signature("daphne", Server.handle_reply, "(self, protocol, message)", used)
     check_fingerprint("daphne", Server.handle_reply, "9d9dbaea6de0657a", used)
     check_fingerprint("daphne", Server.create_application, "f1e300b4ecf636c8", used)
 
 
 def test_daphne_server_connections():
-    """chat/wire.py `send_shared` reads `server.connections[protocol]` and its
+    """chat/platform/wire.py `send_shared` reads `server.connections[protocol]` and its
     "disconnected" mark, as daphne's own handle_reply does."""
-    used = "chat/wire.py Wire.send_shared"
+    used = "chat/platform/wire.py Wire.send_shared"
     _, server, _ = daphne_send()
     assert isinstance(getattr(server, "connections", None), dict), shape(
         "daphne", "Server.connections is not a dict", used
@@ -322,9 +334,9 @@ def test_daphne_server_connections():
 
 
 def test_daphne_websocket_protocol(monkeypatch):
-    """chat/wire.py takes daphne's WebSocketProtocol as autobahn's: its `state`, `factory`
+    """chat/platform/wire.py takes daphne's WebSocketProtocol as autobahn's: its `state`, `factory`
     and `sendPreparedMessage`; and Wire.of must find the wire under a real daphne send."""
-    used = "chat/wire.py Wire"
+    used = "chat/platform/wire.py Wire"
     monkeypatch.setattr(wire, "stats", wire.WireStats())  # this process's counts stay as they were
     send, server, protocol = daphne_send()
     assert issubclass(DaphneWebSocket, WebSocketProtocol), shape(
@@ -342,18 +354,18 @@ def test_daphne_websocket_protocol(monkeypatch):
 
 
 def test_daphne_cli_server_class():
-    """chatsite/server.py runs daphne's command line with its own `server_class`
+    """chat/platform/server.py runs daphne's command line with its own `server_class`
     (ScrubbingServer, overriding `log_action`)."""
-    used = "chatsite/server.py ScrubbingCommandLine/ScrubbingServer"
+    used = "chat/platform/server.py ScrubbingCommandLine/ScrubbingServer"
     check_attribute("daphne", CommandLineInterface, "server_class", used)
     check_attribute("daphne", CommandLineInterface, "entrypoint", used)
     check_signature("daphne", Server.log_action, "(self, protocol, action, details)", used)
 
 
 def test_autobahn_send_prepared_message():
-    """chat/wire.py `send_shared` writes a frame framed once with `sendPreparedMessage`,
+    """chat/platform/wire.py `send_shared` writes a frame framed once with `sendPreparedMessage`,
     once the protocol's `state` is `STATE_OPEN`."""
-    used = "chat/wire.py Wire.send_shared"
+    used = "chat/platform/wire.py Wire.send_shared"
     check_signature(
         "autobahn",
         WebSocketProtocol.sendPreparedMessage,
@@ -368,9 +380,9 @@ def test_autobahn_send_prepared_message():
 
 
 def test_autobahn_prepare_message():
-    """chat/wire.py `send_shared` frames a broadcast tick once per factory with the
+    """chat/platform/wire.py `send_shared` frames a broadcast tick once per factory with the
     factory's `prepareMessage(payload, isBinary=False, doNotCompress=True)`."""
-    used = "chat/wire.py Wire.send_shared"
+    used = "chat/platform/wire.py Wire.send_shared"
     _, server, _ = daphne_send()
     check_signature(
         "autobahn",
@@ -390,10 +402,10 @@ def test_wire_of_says_once_what_daphne_lacks(caplog, monkeypatch):
     monkeypatch.setattr(wire, "stats", wire.WireStats())
     send, server, _ = daphne_send()
     odd = functools.partial(server.handle_reply, object())  # not a daphne protocol
-    with caplog.at_level("WARNING", logger="chat.wire"):
+    with caplog.at_level("WARNING", logger="chat.platform.wire"):
         assert wire.Wire.of(odd) is None
         assert wire.Wire.of(odd) is None
-    warnings = [r.getMessage() for r in caplog.records if r.name == "chat.wire"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "chat.platform.wire"]
     assert len(warnings) == 1, warnings
     assert "not daphne's WebSocketProtocol" in warnings[0]
     assert f"daphne {version('daphne')}" in warnings[0]
@@ -402,4 +414,4 @@ def test_wire_of_says_once_what_daphne_lacks(caplog, monkeypatch):
     caplog.clear()
     assert wire.Wire.of(lambda message: None) is None
     assert wire.Wire.of(send) is not None and wire.stats.sockets == 1
-    assert not [r for r in caplog.records if r.name == "chat.wire"]
+    assert not [r for r in caplog.records if r.name == "chat.platform.wire"]

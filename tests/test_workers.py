@@ -1,4 +1,4 @@
-"""A dead worker leaves every group (chat/workers.py), on the real Redis."""
+"""A dead worker leaves every group (chat/platform/workers.py), on the real Redis."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import time
 import pytest
 from channels.layers import get_channel_layer
 
-from chat.layers import ChatChannelLayer
-from chat.redis import keys
-from chat.workers import worker_heartbeat, worker_name, workers_reap
+from chat.platform.layers import ChatChannelLayer
+from chat.platform.redis import keys
+from chat.platform.workers import worker_heartbeat, worker_name, workers_reap
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

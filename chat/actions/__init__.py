@@ -1,10 +1,10 @@
 """Every write of the chat, one function each: check, write, emit on commit.
 
-Each action passes the one gate (chat.access.write_check, and the author's
+Each action passes the one gate (chat.domain.access.write_check, and the author's
 state in its transaction), writes in one transaction, and hands its events
 to the outbox (`outbox.send_on_commit`), which sends them once that
 transaction commits: from the caller's thread for sync code (views, the
-admin, commands, chat.publish), and from the event loop for a socket, which
+admin, commands, chat.actions.publish), and from the event loop for a socket, which
 runs the action with `outbox.run` and relays what it emitted after its own
 acknowledgement. No other module sends a room's event (tests/test_actions.py).
 

@@ -11,15 +11,15 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from chat import events
-from chat.access import write_check
 from chat.actions.outbox import deliver
-from chat.db import database_sync_to_async
+from chat.domain import events
+from chat.domain.access import write_check
+from chat.domain.limits import rate_place
+from chat.domain.services import author_may_write, body_clean
 from chat.errors import ChatError
-from chat.limits import rate_place
 from chat.models import Room
-from chat.redis import keys, pools
-from chat.services import author_may_write, body_clean
+from chat.platform.db import database_sync_to_async
+from chat.platform.redis import keys, pools
 
 # Seconds between two `typing` of one user in one room, over all their sockets.
 TYPING_INTERVAL = 2.0

@@ -1,8 +1,8 @@
 """Rooms that people make and run: create, change, members, joining, leaving, invites.
 
-Each function checks the gate (chat.access.create_check or manage_check),
+Each function checks the gate (chat.domain.access.create_check or manage_check),
 writes in one transaction and lets the room's and the memberships' receivers
-(chat.moderation) send the events on commit: whatever way a room or a
+(chat.sockets.moderation) send the events on commit: whatever way a room or a
 membership changes (these actions, the admin), open pages hear of it the same
 way. Nothing changes when a check fails.
 
@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from chat.access import create_check, manage_check, role_of
+from chat.domain.access import create_check, manage_check, role_of
 from chat.errors import ChatError
 from chat.models import SLUG_PATTERN, Invite, Membership, Role, Room, slug_validator
 
@@ -151,7 +151,7 @@ def room_update(
 ) -> Room:
     """Rename, describe, archive or unarchive a room (owners and staff); the room.
 
-    Open pages get a `room` frame, the lobbies the new entry (chat.moderation).
+    Open pages get a `room` frame, the lobbies the new entry (chat.sockets.moderation).
     """
     manage_check(user=user, room=room)
     changes: dict[str, Any] = {}

@@ -8,10 +8,12 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from chat import events, outages, plain, services
+from chat.actions import plain
 from chat.actions.outbox import Outbox, run, send_on_commit
-from chat.mentions import mentioned_names
+from chat.domain import events, services
+from chat.domain.mentions import mentioned_names
 from chat.models import Message, Room, room_group_name
+from chat.platform import outages
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def message_send(
     publisher: bool = False,
 ) -> Sent:
     """Store a message under its room's next number and broadcast it on commit
-    (chat.services.message_create decides, refuses and numbers)."""
+    (chat.domain.services.message_create decides, refuses and numbers)."""
     message, created = services.message_create(
         room_id=room_id,
         author=author,
@@ -72,7 +74,7 @@ async def message_send_async(
     attachments: object = None,
 ) -> tuple[Sent, Outbox]:
     """A socket's message: a plain one on PostgreSQL stored in one round trip on the
-    event loop (chat.plain); any other, or one that stored nothing there (a resend,
+    event loop (chat.actions.plain); any other, or one that stored nothing there (a resend,
     a refusal), by message_send on the database thread, which says why."""
     if reply_to is None and not attachments and plain.usable():
         text = services.body_clean(body)

@@ -16,14 +16,14 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
 from pycrdt import Text
 
-from chat import events
-from chat.access import write_check
 from chat.actions.outbox import deliver, send_on_commit
+from chat.domain import events
+from chat.domain.access import write_check
+from chat.domain.services import author_may_write
 from chat.errors import ChatError
 from chat.models import NotesDocument, NotesUpdate, Room, notes_group_name
 from chat.notes import store
 from chat.protocol import CloseCode
-from chat.services import author_may_write
 
 
 @dataclass(frozen=True)

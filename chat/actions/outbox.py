@@ -18,10 +18,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from chat import outages
-from chat.db import database_sync_to_async
-from chat.layers import LAYER_ERRORS
-from chat.redis import pools
+from chat.platform import outages
+from chat.platform.db import database_sync_to_async
+from chat.platform.layers import LAYER_ERRORS
+from chat.platform.redis import pools
 
 logger = logging.getLogger(__name__)
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 
-from chat import events, reactions
 from chat.actions.outbox import send_on_commit
+from chat.domain import events, reactions
 from chat.models import Reaction, room_group_name
 
 
 def reaction_set(
     *, room_id: int, number: object, user: User, emoji: object, present: bool
 ) -> reactions.Reactions:
-    """Add or take back one's emoji (chat.reactions decides); a change is broadcast on
+    """Add or take back one's emoji (chat.domain.reactions decides); a change is broadcast on
     commit, as a newer version of the message's reactions."""
     result = reactions.reaction_set(
         room_id=room_id, number=number, user=user, emoji=emoji, present=present

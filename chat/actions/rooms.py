@@ -8,8 +8,8 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from chat import attention, events, services
 from chat.actions.outbox import send_on_commit
+from chat.domain import attention, events, services
 from chat.errors import ChatError
 from chat.models import Room, me_group_name, room_group_name
 

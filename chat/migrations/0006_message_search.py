@@ -1,4 +1,4 @@
-"""The search index of messages, per database (chat/search_schema.py says what it is).
+"""The search index of messages, per database (chat/search/schema.py says what it is).
 
 PostgreSQL: a stored generated tsvector column and its GIN index, in the
 language of CHAT_SEARCH_LANGUAGE as this migration runs (adding the column
@@ -10,7 +10,7 @@ stored. Other databases get no index. Reversed, it drops what it made.
 from django.conf import settings
 from django.db import migrations
 
-from chat import search_schema
+from chat.search import schema as search_schema
 
 
 def index_create(apps, schema_editor):

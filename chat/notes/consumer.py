@@ -1,7 +1,7 @@
 """The notes socket, `/ws/rooms/<slug>/notes/`: y-protocols over binary frames (docs/protocol.md).
 
 The thin edge: authentication and the room as the room socket has them
-(chat.consumers), a message read strictly (chat/notes/codec.py), an update
+(chat.sockets.room), a message read strictly (chat/notes/codec.py), an update
 stored through chat.actions.notes before it is applied, acknowledged or
 relayed, and the worker's copy of the document (chat/notes/room.py) to
 answer sync step 1 from.
@@ -18,19 +18,19 @@ from autobahn.exception import Disconnected
 from django.conf import settings
 from django.db import DatabaseError
 
-from chat import outages
-from chat.access import may_publish, room_for_user, still_readable
 from chat.actions import notes as notes_actions
 from chat.actions.outbox import deliver, run
-from chat.db import database_sync_to_async
+from chat.domain.access import may_publish, room_for_user, still_readable
 from chat.errors import ChatError
-from chat.layers import LAYER_ERRORS
 from chat.models import SLUG_PATTERN, Room, notes_group_name, user_group_name
 from chat.notes import codec
 from chat.notes.room import NotesRoom, notes_hub
+from chat.platform import outages
+from chat.platform.db import database_sync_to_async
+from chat.platform.layers import LAYER_ERRORS
+from chat.platform.socket import InboxConsumer
 from chat.protocol import CloseCode
-from chat.socket import InboxConsumer
-from chat.watcher import EpochWatch, epoch_watch_join
+from chat.sockets.watcher import EpochWatch, epoch_watch_join
 
 logger = logging.getLogger(__name__)
 _SLUG = re.compile(SLUG_PATTERN)
@@ -45,7 +45,8 @@ class NotesConsumer(InboxConsumer):
     room_id = 0
     notes: NotesRoom | None = None
     epoch_watch: EpochWatch | None = None
-    # The watcher's interface (chat/watcher.py): a notes socket counts in no room's presence.
+    # The watcher's interface (chat/sockets/watcher.py): a notes socket counts in no
+    # room's presence.
     presence_entry = None
     opened = False
     # None: may write; else the reason a write is refused (codec.READ_ONLY, ARCHIVED).

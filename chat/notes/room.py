@@ -6,7 +6,7 @@
   it. An update that arrives ahead of a missing one waits (CHAT_HOLE_WAIT),
   then what is missing is read from the database.
 - The worker is a member of the room's notes group (`notes-<pk>`) once, with
-  a channel of its own (as chat/feeds.py does for rooms): every update
+  a channel of its own (as chat/sockets/feeds.py does for rooms): every update
   another worker stores arrives once, and is handed to each local socket
   as a ready-made frame, in its inbox.
 - Every socket that joins, and every CHAT_LAYER_CHECK_INTERVAL, the copy reads
@@ -31,13 +31,13 @@ from django.conf import settings
 from django.db import DatabaseError
 from pycrdt import Doc, Text
 
-from chat.db import database_sync_to_async
-from chat.layers import LAYER_ERRORS, Inbox
 from chat.models import notes_group_name
 from chat.notes import codec
 from chat.notes.pace import Pace
 from chat.notes.store import TEXT_NAME, notes_since
-from chat.redis import pools
+from chat.platform.db import database_sync_to_async
+from chat.platform.layers import LAYER_ERRORS, Inbox
+from chat.platform.redis import pools
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class NotesRoom:
                     [codec.entry_of(entry) for entry in message["entries"]], message["origin"]
                 )
             elif kind in ("chat.room_changed", "chat.access_lost"):
-                # The room's moderation (chat/moderation.py): every local editor decides.
+                # The room's moderation (chat/sockets/moderation.py): every local editor decides.
                 for editor in self.editors:
                     editor.inbox.put(message)
             elif message is HOLE_WAITED:

@@ -2,7 +2,7 @@
 // (attention.js, /ws/me/), with no polling, updating rooms in place so that
 // focus and scroll stay put. "Your rooms" holds the rooms the reader is in
 // (a role), direct conversations and broadcast rooms; "Browse rooms" the
-// public rooms they may join, as chat.views.lobby_sides splits them. Names and
+// public rooms they may join, as chat.web.views.lobby_sides splits them. Names and
 // descriptions are set as text, never HTML.
 
 import { onRooms } from "./attention.js";

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 DAPHNE = str(Path(sys.executable).with_name("daphne"))
 # The site's server (daphne with a scrubbed access log), as deploy/ runs it.
-SERVER = [PYTHON, "-m", "chatsite.server"]
+SERVER = [PYTHON, "-m", "chat.platform.server"]
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres:postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "integration-Pass-2026"

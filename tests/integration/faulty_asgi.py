@@ -3,7 +3,7 @@
 The first `typing` frame a worker receives raises an unexpected exception inside
 the consumer, as a bug would; every later one is served as usual.
 
-    python -m chatsite.server ... tests.integration.faulty_asgi:application
+    python -m chat.platform.server ... tests.integration.faulty_asgi:application
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from typing import Any
 from chatsite.asgi import application
 
 # isort: split
-from chat import consumers, protocol
+from chat import protocol
+from chat.sockets import room as room_socket
 
 __all__ = ["application"]
 
-served = consumers.RoomConsumer.handlers[protocol.Typing]
+served = room_socket.RoomConsumer.handlers[protocol.Typing]
 fault_planted = True
 
 
-async def typing_with_a_fault(consumer: consumers.RoomConsumer, command: Any) -> None:
+async def typing_with_a_fault(consumer: room_socket.RoomConsumer, command: Any) -> None:
     global fault_planted
     if fault_planted:
         fault_planted = False
@@ -30,4 +31,4 @@ async def typing_with_a_fault(consumer: consumers.RoomConsumer, command: Any) ->
     await served(consumer, command)
 
 
-consumers.RoomConsumer.handlers[protocol.Typing] = typing_with_a_fault
+room_socket.RoomConsumer.handlers[protocol.Typing] = typing_with_a_fault

@@ -149,7 +149,7 @@ class MakeRun:
                 in_run = os.getsid(int(entry.name)) == self.process.pid
             except (OSError, ProcessLookupError):
                 continue
-            if in_run and b"chatsite.server" in command:
+            if in_run and b"chat.platform.server" in command:
                 pids.append(int(entry.name))
         return sorted(pids)
 

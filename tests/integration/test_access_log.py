@@ -1,4 +1,4 @@
-"""Tokens never reach a worker's access log (chatsite/server.py)."""
+"""Tokens never reach a worker's access log (chat/platform/server.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 import websockets
 
-from chatsite.server import scrub
+from chat.platform.server import scrub
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
 """PostgreSQL connections of a real worker: two kept for its sockets (the database thread's,
-and the event loop's for plain messages: chat/plain.py), none left by requests.
+and the event loop's for plain messages: chat/actions/plain.py), none left by requests.
 
 The sockets' database calls all run on one thread per worker and keep its
 connection; HTTP requests each run on a thread of their own and must close

@@ -283,7 +283,9 @@ async def test_a_burst_over_capacity_reaches_every_socket_in_order(
         ]
         return bool(drops)
 
-    assert await eventually(drops_logged, 5), "no `channel layer dropped` WARNING from chat.layers"
+    assert await eventually(drops_logged, 5), (
+        "no `channel layer dropped` WARNING from chat.platform.layers"
+    )
     # The running total is the sum of the reports before it.
     assert drops[-1][1] == sum(count for count, _ in drops), drops
 
@@ -357,7 +359,7 @@ async def test_a_peer_ignoring_pings_is_closed_and_forgotten(
         assert await next_presence(observer, 10) == {"type": "presence", "joined": ["user06"]}
         (entry,) = await keys.entries_of("user06")
         channel = entry.split(":", 2)[2]
-        # Its worker is in the room's group, for its one socket there (chat/feeds.py).
+        # Its worker is in the room's group, for its one socket there (chat/sockets/feeds.py).
         assert process_of(channel) in {process_of(member) for member in await keys.channels()}
 
         # daphne pings every 1 s (checked every 2 s) and drops a peer silent for 2 s.
@@ -417,7 +419,7 @@ async def test_connection_churn_leaks_no_membership_presence_or_memory(
 
     async def settled() -> bool:
         """Only the observer left in the room's presence set, and its worker's feed in
-        the room's group (a worker is a member once, for all its sockets: chat/feeds.py)."""
+        the room's group (a worker is a member once, for all its sockets: chat/sockets/feeds.py)."""
         members = [member.split(":", 2) for member in await keys.presence_members()]
         return (
             [name for _, name, _ in members] == [watcher]

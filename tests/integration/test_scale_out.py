@@ -27,7 +27,7 @@ import pytest
 import redis
 import websockets
 
-from chat.redis.routing import room_shard, user_shard
+from chat.platform.redis.routing import room_shard, user_shard
 from tests.integration.conftest import (
     PASSWORD,
     REDIS_URL,

@@ -1,4 +1,4 @@
-"""The shared-frame path (chat/wire.py) is on under the real daphne: a broadcast room's
+"""The shared-frame path (chat/platform/wire.py) is on under the real daphne: a broadcast room's
 frames are framed once and written prepared to every viewer of the worker.
 
 Were daphne's `send` to change shape, every frame would still arrive (through `send`),

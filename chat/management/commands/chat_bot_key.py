@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat.bots import bot_account, bot_key_issue
+from chat.domain.bots import bot_account, bot_key_issue
 from chat.errors import ChatError
 from chat.models import Room
 

@@ -1,6 +1,6 @@
 """python manage.py chat_publish <slug> "<text>" [--as <username>] [--client-id <id>]
 
-Publishes a message into a room, as Django code does with chat.publish.publish:
+Publishes a message into a room, as Django code does with chat.actions.publish.publish:
 stored, numbered and broadcast to every socket of the room on every worker.
 """
 
@@ -11,9 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from chat.actions.publish import publish
 from chat.errors import ChatError
 from chat.models import Room
-from chat.publish import publish
 
 
 class Command(BaseCommand):

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from chat.search_schema import SearchSchemaError, index_definition, index_matches, index_rebuild
+from chat.search.schema import SearchSchemaError, index_definition, index_matches, index_rebuild
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 Deletes the uploads that no message named within CHAT_UPLOAD_KEEP_SECONDS
 (default a day) of coming, and their stored files. Deployment runs it with
 `--every 3600`: deploy/supervisord.conf under `make run`, the `cleanup` service
-in docker-compose.yml. (chat.attachments.attachments_unattached_delete)
+in docker-compose.yml. (chat.files.attachments.attachments_unattached_delete)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, connections
 
-from chat.attachments import attachments_unattached_delete
+from chat.files.attachments import attachments_unattached_delete
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,3 @@
+"""The chat's rules: who may do what (access), what is stored and read (services), the frames
+every socket is sent (events), presence, limits, mentions, reactions, bots and accounts.
+"""

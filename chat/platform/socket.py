@@ -1,0 +1,201 @@
+"""The base of the site's sockets: one inbox, one event at a time, and closes that say why.
+
+- Client events and channel-layer messages are read from one inbox
+  (chat/platform/layers.py). Channels races a receive task for each against the other
+  for every event (asyncio.wait, and a new task each time): for a socket that
+  mostly passes broadcasts on, that was a third of the work. Here a task
+  forwards the client's events into the inbox, and the consumer awaits that
+  alone; dispatch is the same, one event at a time.
+- Close codes are `CloseCode`s, passed to daphne as plain ints: autobahn
+  refuses any other type. A refusal accepts first, so that the client can
+  read the code.
+- An unexpected exception in a handler closes the socket with 4011 (reconnect
+  and resume) and is logged once; it never reaches daphne, which would log a
+  crash and could not close with the standard 1011.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from autobahn.exception import Disconnected
+from channels.consumer import get_handler_name
+from channels.db import aclose_old_connections
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+
+from chat.platform import outages
+from chat.platform.layers import LAYER_ERRORS, Inbox
+from chat.platform.redis import pools
+from chat.platform.wire import SharedText, Wire
+from chat.protocol import CloseCode
+from chat.sockets.feeds import feed_hub
+
+# Room groups (chat.models.room_group_name) are joined through the worker's feed.
+ROOM_GROUP_PREFIX = "room-"
+
+logger = logging.getLogger(__name__)
+
+
+class InboxConsumer(AsyncWebsocketConsumer):
+    inbox: Inbox
+    groups_joined: list[str]
+    # The daphne connection under `send`, for frames shared by many sockets.
+    wire: Wire | None
+    # Set once the handshake is accepted.
+    accepted = False
+    # Set once the socket is closing (by the server, or a send found the client
+    # gone): nothing more is acted on but the disconnect, which cleans up.
+    closing = False
+    # Whether this socket watches the room of a broadcast room's group it joins
+    # (chat/sockets/feeds.py counts its viewers): a room's own socket does, /ws/me/ does not.
+    watches = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        self.wire = Wire.of(send)
+        inbox = self.inbox = self.channel_layer.inbox(self.channel_name)
+        self.groups_joined = []
+        self.started()
+
+        async def forward() -> None:
+            while True:
+                inbox.put_client(await receive())
+
+        forwarding = asyncio.ensure_future(forward())
+        try:
+            while True:
+                await self.dispatch(await inbox.get_any())
+        except StopConsumer:
+            pass
+        finally:
+            forwarding.cancel()
+            self.stopped()
+            self.channel_layer.discard_inbox(self.channel_name)
+
+    def started(self) -> None:
+        """Called once the inbox exists, before the first event."""
+
+    async def join(self, *groups: str, batched: bool = False) -> None:
+        """Join groups: a room's through the worker's feed (chat/sockets/feeds.py), others
+        directly."""
+        for group in groups:
+            if group.startswith(ROOM_GROUP_PREFIX):
+                await feed_hub(self.channel_layer).join(group, self, batched=batched)
+            else:
+                await pools.bounded(self.channel_layer.group_add(group, self.channel_name))
+            self.groups_joined.append(group)
+
+    async def leave_groups(self) -> None:
+        """Leave every group joined; a failure leaves the entry to expire."""
+        groups, self.groups_joined = self.groups_joined, []
+        for group in groups:
+            await self.leave(group)
+
+    async def leave(self, group: str) -> None:
+        if group in self.groups_joined:
+            self.groups_joined.remove(group)
+        try:
+            if group.startswith(ROOM_GROUP_PREFIX):
+                await feed_hub(self.channel_layer).leave(group, self)
+            else:
+                await pools.bounded(self.channel_layer.group_discard(group, self.channel_name))
+        except LAYER_ERRORS:
+            # The group entry expires with the layer's group_expiry.
+            logger.warning("leaving %s failed", group, exc_info=True)
+
+    def stopped(self) -> None:
+        """Called once the consumer has handled its last event."""
+
+    def shards(self) -> set[int]:
+        """The shards this socket's groups live on (where their messages queue for it):
+        the loss of any of them deafens it (chat/sockets/watcher.py)."""
+        layer = self.channel_layer
+        return {layer.consistent_hash(group) for group in self.groups_joined}
+
+    async def chat_layer_lost(self, event: dict[str, Any]) -> None:
+        """A reader of the worker's queue failed on a shard: the socket closes (4012) if
+        messages for it may have been lost there, and its client resumes."""
+        if event["shard"] in self.shards():
+            await self.layer_restarted()
+
+    async def layer_restarted(self) -> None:
+        """The layer may have lost messages for this socket: the client must resume."""
+        await self.close(code=CloseCode.SERVICE_RESTART)
+
+    def take_batch(self, batch: dict[str, Any]) -> bool:
+        """A room feed's tick of messages (chat/sockets/feeds.py), written now if this socket
+        can; False to get it as an event in the inbox, as here."""
+        return False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # After the server's close, neither a client frame (a deactivated
+        # user's, say) nor a broadcast is acted on; only the disconnect is.
+        if self.closing and message["type"] != "websocket.disconnect":
+            return
+        # Channels' dispatch runs aclose_old_connections() (a thread hop) before
+        # every event. Every database call here goes through
+        # database_sync_to_async, which closes stale connections itself, and
+        # broadcast handlers never touch the database: the hop is pure cost.
+        try:
+            await getattr(self, get_handler_name(message))(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            if message["type"] == "websocket.disconnect":
+                logger.exception("websocket.disconnect failed; the socket's clean-up stopped")
+                await aclose_old_connections()  # as Channels' own disconnect ends
+                raise StopConsumer() from None
+            # Raised out of here, it would end the consumer without its
+            # disconnect: its group memberships would outlive it.
+            code = CloseCode.INTERNAL_ERROR
+            logger.exception("%s failed; closing the socket with %d", message["type"], code)
+            await self.refuse(code)
+
+    async def send_text(self, text: str) -> None:
+        """Write one text frame; a client already closing is left to its disconnect.
+
+        A `SharedText`, the same for many sockets, is sent as framed once (chat/platform/wire.py).
+        """
+        if self.wire is not None and type(text) is SharedText and self.wire.send_shared(text):
+            return
+        try:
+            await self.base_send({"type": "websocket.send", "text": text})
+        except Disconnected:
+            # The client's close is under way and daphne refuses sends; its
+            # websocket.disconnect follows, and with it the clean-up.
+            self.closing = True
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol=subprotocol, headers=headers)
+        self.accepted = True
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        already = self.closing
+        self.closing = True
+        if isinstance(code, CloseCode):
+            code = int(code)  # daphne (autobahn) refuses any type but int itself
+        try:
+            await super().close(code=code, reason=reason)
+        except Disconnected:
+            if not already:
+                logger.debug("close of a socket the client had closed")
+
+    async def refuse(self, code: CloseCode) -> None:
+        """Close with `code`, accepting first if need be, so that the client can read why."""
+        if not self.accepted:
+            await self.accept()
+        await self.close(code=code)
+
+    async def refuse_unavailable(self, error: BaseException) -> None:
+        """Refuse to open while Redis or the database is down (4013, try again later),
+        the outage told once for all sockets (chat.platform.outages)."""
+        outage = outages.CHANNEL_LAYER if isinstance(error, LAYER_ERRORS) else outages.DATABASE
+        outage.refused(error)
+        await self.refuse(CloseCode.TRY_AGAIN_LATER)

@@ -1,0 +1,1 @@
+"""Message search: the query (query.py) and the index of each database (schema.py)."""
