@@ -16,7 +16,7 @@ import pytest
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# What settings.py reads; everything else of the environment is passed through.
+# What settings.py and chat_settings.py read; everything else of the environment is passed through.
 READ_PREFIXES = ("DJANGO_", "CHAT_")
 READ_NAMES = {"DATABASE_URL", "DATABASE_PGBOUNCER", "REDIS_URL"}
 
@@ -411,10 +411,19 @@ def test_search_language_is_a_plain_name(raw):
         assert result.stdout.strip() == "english"
 
 
-def test_env_example_mirrors_the_variables_the_settings_header_lists():
-    header = (BASE_DIR / "chatsite" / "settings.py").read_text().split('"""')[1]
-    listed = set(re.findall(r"^ {4}([A-Z][A-Z0-9_]+) ", header, re.MULTILINE))
+def test_env_example_mirrors_the_variables_the_settings_headers_list():
+    headers = {
+        name: (BASE_DIR / "chatsite" / name).read_text().split('"""')[1]
+        for name in ("settings.py", "chat_settings.py")
+    }
+    listed = {
+        name: set(re.findall(r"^ {4}([A-Z][A-Z0-9_]+) ", header, re.MULTILINE))
+        for name, header in headers.items()
+    }
     example = (BASE_DIR / ".env.example").read_text()
     mirrored = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
-    assert "DATABASE_PGBOUNCER" in listed
-    assert listed == mirrored
+    assert "DATABASE_PGBOUNCER" in listed["settings.py"]
+    assert "CHAT_RATE_LIMIT" in listed["chat_settings.py"]
+    # Each variable is told of in one header.
+    assert listed["settings.py"].isdisjoint(listed["chat_settings.py"])
+    assert listed["settings.py"] | listed["chat_settings.py"] == mirrored
