@@ -108,7 +108,8 @@ def test_no_module_but_chat_redis_opens_a_client_or_picks_shard_zero():
     sources = [
         path
         for path in [*root.joinpath("chat").rglob("*.py"), *root.joinpath("chatsite").glob("*.py")]
-        if path.relative_to(root).parts[:3] != ("chat", "platform", "redis") and "migrations" not in path.parts
+        if path.relative_to(root).parts[:3] != ("chat", "platform", "redis")
+        and "migrations" not in path.parts
     ]
     assert root / "chat" / "domain" / "presence.py" in sources
     forbidden = ["connection(0)", "Redis(", "from_url(", "Sentinel(", "ConnectionPool("]
