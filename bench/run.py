@@ -40,7 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen
 import notes
 import report
-import targets
+from targets.base import BENCH, Target
+from targets.baselines import Node, Tutorial
+from targets.machine import machine, versions
+from targets.proc import machine_busy_seconds, process_cpu_seconds
+from targets.servers import RedisServer
+from targets.site import Site
 
 ROOM_SIZES = (2, 100, 1000)
 WORKERS = (1, 2)
@@ -132,9 +137,9 @@ class Bench:
         self.log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
         self.started = time.monotonic()
         self.pool = loadgen.ClientPool(CLIENT_PROCESSES)
-        self.node = targets.Node(self.log_dir)
-        self.tutorial = targets.Tutorial(self.log_dir)
-        self.site = targets.Site(self.log_dir, database)
+        self.node = Node(self.log_dir)
+        self.tutorial = Tutorial(self.log_dir)
+        self.site = Site(self.log_dir, database)
         self.targets = [
             target
             for target in (self.node, self.tutorial, self.site)
@@ -187,7 +192,7 @@ class Bench:
                 # The site's setting, as its workers inherit it from this environment.
                 "batch_tick_ms": int(os.environ.get("CHAT_BATCH_TICK_MS", "50")),
                 "history_requests": HISTORY_REQUESTS,
-                "site_users": targets.Site.users,
+                "site_users": Site.users,
                 "nice": os.nice(0),
                 "site_env": {"CHAT_RATE_LIMIT": "1000000/1s", "CHAT_TOKEN_TTL": "7200"},
             },
@@ -200,7 +205,7 @@ class Bench:
 
     def measure(
         self,
-        target: targets.Target,
+        target: Target,
         rate: float,
         senders: int = SENDERS,
         seconds: float = STEP_SECONDS,
@@ -243,19 +248,19 @@ class Bench:
             self.say(f"  reopened {step['reopened']} sockets the server had closed")
         return step
 
-    def cpu(self, target: targets.Target, client_pids: list[int]) -> dict[str, float]:
+    def cpu(self, target: Target, client_pids: list[int]) -> dict[str, float]:
         return {
             "wall": time.monotonic(),
             "server": target.cpu_seconds(),
-            "client": sum(targets.process_cpu_seconds(pid) for pid in client_pids),
-            "machine": targets.machine_busy_seconds(),
+            "client": sum(process_cpu_seconds(pid) for pid in client_pids),
+            "machine": machine_busy_seconds(),
         }
 
     # --- capacity
 
     def search(
         self,
-        target: targets.Target,
+        target: Target,
         room_size: int,
         hint: float | None,
         seconds: float = STEP_SECONDS,
@@ -304,7 +309,7 @@ class Bench:
                 bad = middle
         return good, steps
 
-    def scenarios(self, target: targets.Target) -> None:
+    def scenarios(self, target: Target) -> None:
         capacity_1w: dict[int, float | None] = {}
         for workers in WORKERS:
             previous: tuple[int, float] | None = None  # (room size, capacity)
@@ -376,7 +381,7 @@ class Bench:
 
     # --- idle memory and the reconnect storm
 
-    def memory(self, target: targets.Target, base_rss: int, workers: int) -> None:
+    def memory(self, target: Target, base_rss: int, workers: int) -> None:
         """With the first STORM_CLIENTS sockets open: memory, more sockets, the storm.
 
         Leaves exactly those sockets open again, in their room, for the search.
@@ -418,7 +423,7 @@ class Bench:
 
     # --- many small rooms, all chatting: the load of a real site
 
-    def small_rooms(self, target: targets.Target) -> None:
+    def small_rooms(self, target: Target) -> None:
         """SMALL_ROOMS rooms of SMALL_ROOM_SIZE sockets on the most workers; the highest
         total rate (one sender per room) with p99 within the limit.
 
@@ -452,7 +457,7 @@ class Bench:
 
     # --- an audience: thousands watching one room
 
-    def broadcast(self, target: targets.Target) -> None:
+    def broadcast(self, target: Target) -> None:
         """BROADCAST_VIEWERS sockets in one room on the most workers; steps at each rate.
 
         On the site the room is a broadcast room open to viewers: its senders
@@ -464,7 +469,7 @@ class Bench:
         try:
             target.wait_idle()
             base_rss = target.rss_bytes()
-            if isinstance(target, targets.Site):
+            if isinstance(target, Site):
                 spec = target.broadcast_room(BROADCAST_SENDERS)
             else:
                 spec = target.spec(target.room())
@@ -513,10 +518,10 @@ class Bench:
         sockets = SHARD_ROOMS * SHARD_ROOM_SIZE
         for count in (1, SHARDS):
             servers = [
-                targets.RedisServer(f"redis-shards{count}-{number}", self.log_dir)
+                RedisServer(f"redis-shards{count}-{number}", self.log_dir)
                 for number in range(count)
             ]
-            site = targets.Site(
+            site = Site(
                 self.log_dir,
                 self.database,
                 redis_url=",".join(server.url for server in servers),
@@ -602,7 +607,7 @@ class Bench:
 
     def notes(self) -> None:
         """bench/notes.py against the site on 2 workers, each editor a user of its own."""
-        site = targets.Site(self.log_dir, self.database, name="notes", users=notes.EDITORS)
+        site = Site(self.log_dir, self.database, name="notes", users=notes.EDITORS)
         self.say(
             f"site: {notes.EDITORS} editors typing into one room's notes, {notes.WORKERS} workers"
         )
@@ -618,7 +623,7 @@ class Bench:
                     slug=slug,
                     database_url=site.database_url,
                     say=self.say,
-                    cpu=lambda: (site.cpu_seconds(), targets.machine_busy_seconds()),
+                    cpu=lambda: (site.cpu_seconds(), machine_busy_seconds()),
                     settle=lambda: site.wait_idle(60.0),
                 ),
                 "log_warnings": site.log_warnings(),
@@ -682,13 +687,13 @@ class Bench:
         started = self.started
         self.results["started"] = datetime.now().isoformat(timespec="seconds")
         self.results["loadavg_start"] = Path("/proc/loadavg").read_text().split()[:3]
-        self.results["machine"] = targets.machine()
-        busy_start = targets.machine_busy_seconds()
+        self.results["machine"] = machine()
+        busy_start = machine_busy_seconds()
         try:
             self.say(f"logs in {self.log_dir}")
             for target in self.targets:
                 target.prepare()
-            self.results["versions"] = targets.versions()
+            self.results["versions"] = versions()
             for target in self.targets:
                 if "rooms" in self.only:
                     self.scenarios(target)
@@ -718,9 +723,7 @@ class Bench:
             self.results["finished"] = datetime.now().isoformat(timespec="seconds")
             self.results["duration_s"] = elapsed
             self.results["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
-            self.results["machine_cpu_cores_mean"] = (
-                targets.machine_busy_seconds() - busy_start
-            ) / elapsed
+            self.results["machine_cpu_cores_mean"] = (machine_busy_seconds() - busy_start) / elapsed
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "results.json").write_text(json.dumps(self.results, indent=1))
             report.write(self.results, self.out)
@@ -732,7 +735,7 @@ def main() -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=targets.BENCH / "results" / date.today().isoformat(),
+        default=BENCH / "results" / date.today().isoformat(),
         help="the results folder (default: bench/results/<today>)",
     )
     parser.add_argument(
