@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loadgen
+from loadgen.pool import ClientPool
 from run import CLIENT_PROCESSES, SENDERS, STEP_SECONDS, passes
 from targets.baselines import Node, Tutorial
 from targets.proc import process_cpu_seconds
@@ -53,7 +53,7 @@ def main() -> None:
 
     log_dir = Path(tempfile.mkdtemp(prefix="bench-probe-"))
     target = TARGETS[args.target](log_dir)
-    pool = loadgen.ClientPool(CLIENT_PROCESSES)
+    pool = ClientPool(CLIENT_PROCESSES)
     spies: list[subprocess.Popen[bytes]] = []
     try:
         target.prepare()

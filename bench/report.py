@@ -925,7 +925,7 @@ def method(results: Results) -> list[str]:
         ' `{"message": ...}` both ways, node-ws raw text; every body is the same JSON'
         ' (`{"k": step, "s": sender, "n": sequence, "t": due time}`). Compression is off'
         " on every socket.",
-        f"- Client: `bench/loadgen.py`, {settings['client_processes']} processes of asyncio"
+        f"- Client: `bench/loadgen/`, {settings['client_processes']} processes of asyncio"
         " with websockets' sans-I/O protocol; socket i is in process i mod 2, on worker i"
         " mod workers. Every socket is a member and receives every message (senders"
         f" included); the first {settings['senders']} sockets send in turn (both, in rooms of"

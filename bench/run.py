@@ -37,9 +37,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loadgen
 import notes
 import report
+from loadgen.pool import DRAIN_SECONDS, ClientPool
 from targets.base import BENCH, Target
 from targets.baselines import Node, Tutorial
 from targets.machine import machine, versions
@@ -136,7 +136,7 @@ class Bench:
         self.database = database
         self.log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
         self.started = time.monotonic()
-        self.pool = loadgen.ClientPool(CLIENT_PROCESSES)
+        self.pool = ClientPool(CLIENT_PROCESSES)
         self.node = Node(self.log_dir)
         self.tutorial = Tutorial(self.log_dir)
         self.site = Site(self.log_dir, database)
@@ -160,7 +160,7 @@ class Bench:
                 "room_sizes": list(ROOM_SIZES),
                 "senders": SENDERS,
                 "step_seconds": STEP_SECONDS,
-                "drain_seconds": loadgen.DRAIN_SECONDS,
+                "drain_seconds": DRAIN_SECONDS,
                 "p99_limit_ms": P99_LIMIT_MS,
                 "start_deliveries_per_s": {
                     target.label: target.start_deliveries
