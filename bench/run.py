@@ -18,7 +18,7 @@ and last search on 1,000,000 messages against the naive search (bench/search.py,
 in a process and a database of its own; its own README in <out>/search/).
 The `notes` scenario (bench/notes.py): 50 editors typing into one room's shared
 notes on 2 workers, each keystroke's arrival at every other editor.
-`report.py` writes the results' README and plots.
+`report/` writes the results' README and plots.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notes
 import report
 from loadgen.pool import DRAIN_SECONDS, ClientPool
+from report.text import rate_text
 from targets.base import BENCH, Target
 from targets.baselines import Node, Tutorial
 from targets.machine import machine, versions
@@ -549,7 +550,7 @@ class Bench:
                     hurry=hurry,
                     what=f"site on {count} Redis shard(s), {SHARD_ROOMS} rooms",
                 )
-                self.say(f"  capacity {report.rate_text(capacity)} messages/s in all")
+                self.say(f"  capacity {rate_text(capacity)} messages/s in all")
                 if rate is None:
                     rate = rounded((capacity or MIN_RATE) / 2)
                 seconds = shard_count_seconds(rate)
