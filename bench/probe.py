@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen.pool import ClientPool
-from run import CLIENT_PROCESSES, SENDERS, STEP_SECONDS, passes
+from measuring import CLIENT_PROCESSES, SENDERS, STEP_SECONDS, passes
 from targets.baselines import Node, Tutorial
 from targets.proc import process_cpu_seconds
 from targets.site import Site
