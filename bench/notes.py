@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import psycopg
 from pycrdt import Doc, Text
-from targets import process_cpu_seconds
+from targets.proc import process_cpu_seconds
 from websockets.asyncio.client import ClientConnection, connect
 
 # The site's own y-protocols codec (pure: pycrdt only), so that the bench speaks

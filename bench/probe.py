@@ -18,11 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loadgen
-import targets
-from run import CLIENT_PROCESSES, SENDERS, STEP_SECONDS, passes
+from loadgen.pool import ClientPool
+from measuring import CLIENT_PROCESSES, SENDERS, STEP_SECONDS, passes
+from targets.baselines import Node, Tutorial
+from targets.proc import process_cpu_seconds
+from targets.site import Site
 
-TARGETS = {"site": targets.Site, "tutorial": targets.Tutorial, "node-ws": targets.Node}
+TARGETS = {"site": Site, "tutorial": Tutorial, "node-ws": Node}
 
 
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
@@ -51,7 +53,7 @@ def main() -> None:
 
     log_dir = Path(tempfile.mkdtemp(prefix="bench-probe-"))
     target = TARGETS[args.target](log_dir)
-    pool = loadgen.ClientPool(CLIENT_PROCESSES)
+    pool = ClientPool(CLIENT_PROCESSES)
     spies: list[subprocess.Popen[bytes]] = []
     try:
         target.prepare()
@@ -84,10 +86,10 @@ def main() -> None:
         for rate in args.rates:
             threads_before = {pid: thread_cpu_seconds(pid) for pid in target.pids}
             before = target.cpu_seconds()
-            client_before = sum(targets.process_cpu_seconds(p) for p in pool.pids)
+            client_before = sum(process_cpu_seconds(p) for p in pool.pids)
             step = pool.step(rate, args.seconds, SENDERS)
             server = target.cpu_seconds() - before
-            client = sum(targets.process_cpu_seconds(p) for p in pool.pids) - client_before
+            client = sum(process_cpu_seconds(p) for p in pool.pids) - client_before
             per = server / step["delivered"] * 1e6 if step["delivered"] else float("nan")
             print(
                 f"{rate:>8g}/s {'pass' if passes(step) else 'FAIL'}"

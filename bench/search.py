@@ -276,7 +276,7 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 def run(out: Path, messages: int, keep: bool) -> dict[str, Any]:
-    from targets import machine  # the fan-out bench's description of the machine
+    from targets.machine import machine  # the fan-out bench's description of the machine
 
     say(f"search bench: {messages:,} messages")
     database = f"chatsite_bench_search_{os.getpid()}_{uuid.uuid4().hex[:6]}"
