@@ -22,6 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import pytest
 from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.protocol import WebSocketProtocol
 from channels.consumer import AsyncConsumer, get_handler_name
@@ -415,3 +416,29 @@ def test_wire_of_says_once_what_daphne_lacks(caplog, monkeypatch):
     assert wire.Wire.of(lambda message: None) is None
     assert wire.Wire.of(send) is not None and wire.stats.sockets == 1
     assert not [r for r in caplog.records if r.name == "chat.platform.wire"]
+
+
+# --- the versions the uses were read against --------------------------------------------
+
+# Where each library's internals are used (chat/platform/README.md has the reasons).
+USES = {
+    "channels": "chat/platform/socket.py, chat/platform/db.py",
+    "channels-redis": "chat/platform/layers.py, chat/platform/redis/",
+    "daphne": "chat/platform/wire.py, chat/platform/server.py",
+    "Django": "chat/platform/db.py",
+    "twisted": "chat/platform/server.py",
+    "autobahn": "chat/platform/wire.py",
+}
+
+
+@pytest.mark.parametrize("dist", sorted(USES))
+def test_the_installed_version_is_the_one_the_uses_were_read_against(dist):
+    """A shape can stay the same while what it does changes (daphne 4.1 and 4.2 share
+    every shape checked above): any other version than the one checked fails here, so
+    that the uses are read again before the pin moves."""
+    checked = pinned(dist).split("==")[1].split()[0]
+    assert version(dist) == checked, (
+        f"{dist} {version(dist)} is installed; {USES[dist]} was read against "
+        f"{pinned(dist)}. Read those uses again against {version(dist)} "
+        "(chat/platform/README.md), then renew the pin."
+    )
