@@ -22,8 +22,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
-    HttpResponseForbidden,
-    HttpResponseNotFound,
     HttpResponseServerError,
     JsonResponse,
 )
@@ -116,24 +114,38 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     return HttpResponseBadRequest(body)
 
 
+def _said_page(
+    request: HttpRequest,
+    exception: Exception,
+    *,
+    status: int,
+    code: str,
+    said: type[_Said],
+    general: str,
+) -> HttpResponse:
+    """A 403 or 404: the site's page, with the reason the site's own exception gives
+    (`general` for any other, whatever its message says); JSON under /api/."""
+    reason = exception.reason if isinstance(exception, said) else general
+    if is_api(request):
+        return _api_error(status, code, reason)
+    body = loader.render_to_string(f"{status}.html", _context(exception), request)
+    return HttpResponse(body, status=status)
+
+
 @requires_csrf_token
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     """403: the site's page, with the reason a Refused gives."""
-    if is_api(request):
-        detail = exception.reason if isinstance(exception, Refused) else "not allowed"
-        return _api_error(403, "forbidden", detail)
-    body = loader.render_to_string("403.html", _context(exception), request)
-    return HttpResponseForbidden(body)
+    return _said_page(
+        request, exception, status=403, code="forbidden", said=Refused, general="not allowed"
+    )
 
 
 @requires_csrf_token
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """404: the site's page, with the reason a Missing gives."""
-    if is_api(request):
-        detail = exception.reason if isinstance(exception, Missing) else "no such address"
-        return _api_error(404, "not_found", detail)
-    body = loader.render_to_string("404.html", _context(exception), request)
-    return HttpResponseNotFound(body)
+    return _said_page(
+        request, exception, status=404, code="not_found", said=Missing, general="no such address"
+    )
 
 
 @requires_csrf_token
