@@ -1,8 +1,10 @@
 // What a reader can do to a message: the actions menu (reply, react, edit,
 // delete), the reaction picker, reactions toggled from their chips, and
-// editing in place. Every control is a real button, reachable from the keyboard.
+// editing in place (the box itself is the view's). Every control is a real
+// button, reachable from the keyboard.
 
 import { make } from "./dom.js";
+import { editInPlace } from "./message-view.js";
 
 const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
 
@@ -179,52 +181,10 @@ export class MessageActions {
   // --- editing in place ------------------------------------------------------------------
 
   edit(item) {
-    if (!item || item.classList.contains("editing")) return;
-    const body = item.querySelector(".body");
-    const source = body.dataset.source || body.textContent;
-    const form = make("form", "edit-form");
-    const box = make("textarea", "edit-box");
-    box.value = source;
-    box.setAttribute("aria-label", "Edit your message");
-    const save = make("button", "", "Save");
-    save.type = "submit";
-    const cancel = make("button", "link-button", "Cancel");
-    cancel.type = "button";
-    form.append(box, save, cancel);
-    item.classList.add("editing");
-    body.hidden = true;
-    body.after(form);
-    const done = () => {
-      form.remove();
-      // A message of files alone has no text to show again.
-      body.hidden = !(body.dataset.source || body.textContent);
-      item.classList.remove("editing");
-      const actions = item.querySelector(".message-actions");
-      if (actions) actions.focus();
-    };
-    const submit = () => {
-      const text = box.value.trim();
-      if (text && text !== source && !this.send({ type: "message.edit", id: Number(item.dataset.id), body: text })) {
-        this.onRefused("Not connected: your edit was not saved.");
-        return;
-      }
-      done();
-    };
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      submit();
+    editInPlace(item, (text) => {
+      if (this.send({ type: "message.edit", id: Number(item.dataset.id), body: text })) return true;
+      this.onRefused("Not connected: your edit was not saved.");
+      return false;
     });
-    cancel.addEventListener("click", done);
-    box.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") {
-        event.preventDefault();
-        done();
-      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        submit();
-      }
-    });
-    box.focus();
-    box.setSelectionRange(box.value.length, box.value.length);
   }
 }

@@ -9,7 +9,7 @@ import { setBaseTitle } from "./attention.js";
 import { Composer, muteFromDetail, muteWords } from "./composer.js";
 import { Connection } from "./connection.js";
 import { MentionCompleter } from "./mentions.js";
-import { MessageList } from "./messages.js";
+import { Messages } from "./messages.js";
 import { NotesPanel } from "./notes/panel.js";
 import { Presence } from "./presence.js";
 import { RoomSettings } from "./settings.js";
@@ -45,7 +45,7 @@ let replyTo = null; // {id, user, body, deleted}: the message the next one answe
 const connection = new Connection({
   slug: slug,
   close: CLOSE,
-  lastId: () => messages.lastId,
+  lastId: () => messages.store.lastId,
   onFrame: onFrame,
   onStatus: function (text, state) {
     statusLine.textContent = text;
@@ -71,7 +71,7 @@ const connection = new Connection({
   },
 });
 
-const messages = new MessageList({
+const messages = new Messages({
   list: byId("messages"),
   historyStatus: byId("history-status"),
   jumpButton: byId("jump-latest"),
@@ -109,7 +109,7 @@ const composer = new Composer({
   files: () => ({ count: uploads.count(), busy: uploads.busy() }),
   onSubmit: function (body) {
     // Sent from a permalink: the conversation goes on at the newest.
-    if (messages.detached) messages.jumpToLatest();
+    if (messages.store.detached) messages.jumpToLatest();
     const message = { body: body };
     if (replyTo) message.reply_to = replyTo.id;
     const attachments = uploads.attachments();
