@@ -22,7 +22,7 @@ from chat.actions.messages import message_delete, message_moderate
 from chat.actions.notes import notes_clear
 from chat.actions.reactions import reaction_moderate
 from chat.domain.bots import bot_key_new, bot_key_revoke, bot_user_new
-from chat.domain.services import body_clean
+from chat.domain.inputs import body_clean
 from chat.errors import ChatError
 from chat.files.attachments import size_words
 from chat.models import (

@@ -119,7 +119,7 @@ class Room(models.Model):
     state_version = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     # The number of the newest message: messages are numbered 1, 2, 3 ... per room,
-    # allocated under a lock on this row (services.message_create).
+    # allocated under a lock on this row (chat.domain.writes.message_create).
     last_message_number = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = RoomQuerySet.as_manager()
@@ -138,7 +138,7 @@ class Room(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Never write SERVICE_FIELDS from a possibly stale instance.
 
-        The counter moves only under the row lock in services.message_create,
+        The counter moves only under the row lock in writes.message_create,
         and the state in publish.room_state_set; a full save (the admin's) would
         roll them back and jam the room.
         """
@@ -329,7 +329,7 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # NULL, not "": messages without a client_id stay outside the unique constraint.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
-    # The message this one answers, in the same room (services.message_create checks).
+    # The message this one answers, in the same room (writes.message_create checks).
     reply_to = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
     )
@@ -351,7 +351,7 @@ class Message(models.Model):
             ),
         ]
         indexes = [
-            # The rate limit counts an author's newest messages (chat/domain/services.py).
+            # The rate limit counts an author's newest messages (chat/domain/writes.py).
             models.Index(fields=["author", "created"], name="message_author_created"),
         ]
 

@@ -17,7 +17,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from chat.domain.services import direct_room_open, message_delete, message_edit
+from chat.domain.direct import direct_room_open
+from chat.domain.writes import message_delete, message_edit
 from chat.errors import ChatError
 from chat.models import Message, Room
 from chat.search import query as search_query

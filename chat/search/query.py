@@ -35,7 +35,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 
 from chat.domain.access import room_for_user
-from chat.domain.services import WHITE_SPACE, text_check
+from chat.domain.inputs import WHITE_SPACE, text_check
 from chat.errors import ChatError
 from chat.models import Message, Room
 
