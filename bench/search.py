@@ -1,6 +1,6 @@
 """The search bench: search on a million messages, against the naive search in the same run.
 
-A fresh PostgreSQL database, searched through chat/search/query.py as GET /api/search/
+A fresh PostgreSQL database, searched through chat/search/ as GET /api/search/
 searches.
 
     .venv/bin/python bench/search.py [--out bench/results/<date>-search] [--messages N]
@@ -9,7 +9,7 @@ Loads the corpus of bench/search_data.py with COPY, builds the index with
 `manage.py chat_search_rebuild` (as an operator would after loading), then
 times queries of several kinds, each as one of a few users who read some
 private rooms and direct conversations besides the public rooms. Every query
-runs twice in turn: through chat/search/query.py, and through the naive search
+runs twice in turn: through chat/search/, and through the naive search
 (every word `icontains`, PostgreSQL's `UPPER(body) LIKE UPPER('%word%')`,
 newest first) behind the same gate. Both build the page's message objects.
 Writes results.json and README.md (bench/search_report.py) into --out; `make
@@ -169,7 +169,8 @@ def queries(corpus: search_data.Corpus, rng: random.Random) -> list[dict[str, An
 
 def searched(user: Any, params: dict[str, str]) -> int:
     """What GET /api/search/ does for these parameters, minus HTTP; the results' count."""
-    from chat.search.query import messages_search, search_parse
+    from chat.search.parse import search_parse
+    from chat.search.ranking import messages_search
     from chat.web.views.search import search_result
 
     page = messages_search(user=user, search=search_parse(params))
@@ -190,7 +191,8 @@ def naive(user: Any, params: dict[str, str]) -> int:
     from chat.domain import events
     from chat.domain.access import room_for_user
     from chat.models import Message, Room
-    from chat.search.query import SEARCH_PAGE_SIZE, search_parse
+    from chat.search.parse import search_parse
+    from chat.search.ranking import SEARCH_PAGE_SIZE
 
     search = search_parse(params)
     messages = Message.objects.visible()
@@ -234,7 +236,7 @@ def timed(function: Any, user: Any, params: dict[str, str]) -> tuple[float, int 
 def explain(user: Any, params: dict[str, str]) -> str:
     """EXPLAIN (ANALYZE, BUFFERS) of the queries that found a search's page (the one
     among the newest messages, and the one of all of them when it was needed), run
-    as chat/search/query.py runs them."""
+    as chat/search/ runs them."""
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
@@ -315,7 +317,7 @@ def measure(messages: int) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import connection
 
-    from chat.search import query as search_query
+    from chat.search import ranking as search_ranking
     from chat.search import schema as search_schema
 
     results: dict[str, Any] = {"settings": {}}
@@ -364,8 +366,8 @@ def measure(messages: int) -> dict[str, Any]:
     results["settings"] = {
         "queries_per_kind": QUERIES_PER_KIND,
         "warm_up_queries": WARM_UP_QUERIES,
-        "page_size": search_query.SEARCH_PAGE_SIZE,
-        "candidates": search_query.SEARCH_CANDIDATES,
+        "page_size": search_ranking.SEARCH_PAGE_SIZE,
+        "candidates": search_ranking.SEARCH_CANDIDATES,
         "language": settings.CHAT_SEARCH_LANGUAGE,
         "p99_target_ms": P99_TARGET_MS,
         "seed": SEED,

@@ -56,7 +56,7 @@ def title(results: Results) -> list[str]:
         "",
         f"`bench/search.py`: {results['messages']:,} messages in a fresh PostgreSQL"
         f" database on {machine['cores']} cores ({machine['cpu']}), searched through"
-        " `chat/search/query.py` as `GET /api/search/` searches, and through the naive search"
+        " `chat/search/` as `GET /api/search/` searches, and through the naive search"
         " (`icontains` on every word, newest first) behind the same gate, query by query"
         " in the same run.",
         "",
@@ -232,7 +232,7 @@ def method(results: Results) -> list[str]:
         f"- Queries: {settings['queries_per_kind']} of each kind, shuffled together,"
         f" `CHAT_SEARCH_LANGUAGE={settings['language']}`:",
         kinds,
-        "- Each query runs once through `chat/search/query.py` (parse, `messages_search`, the"
+        "- Each query runs once through `chat/search/` (parse, `messages_search`, the"
         " results' JSON) and once through the naive search, in alternating order, in one"
         " process on one connection, one after another. Before the timed queries,"
         f" {settings['warm_up_queries']} other queries of the same kinds warm the"

@@ -166,7 +166,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 #   callers) declares a cursor WITH HOLD outside a transaction and fetches from
 #   it in the next ones, which may reach another server connection.
 # What else is session state stays within a transaction (set_config(..., true)
-# in chat.search.query) or is tracked by PgBouncer itself (the TimeZone Django sets).
+# in chat.search.ranking) or is tracked by PgBouncer itself (the TimeZone Django sets).
 DATABASE_PGBOUNCER = env_bool("DATABASE_PGBOUNCER")
 if DATABASE_PGBOUNCER:
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":

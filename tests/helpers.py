@@ -7,7 +7,7 @@ from urllib.parse import quote
 from django.db import connection
 from django.test import Client
 
-from chat.domain.services import message_create
+from chat.domain.writes import message_create
 from chat.models import Message
 
 

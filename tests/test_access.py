@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from chat.domain.access import room_for_user
-from chat.domain.services import direct_room_open
+from chat.domain.direct import direct_room_open
 from chat.errors import ChatError
 from chat.models import Room
 

@@ -17,7 +17,7 @@ from django.test import Client
 from chat.actions.publish import publish
 from chat.domain.accounts import username_reserved
 from chat.domain.bots import bot_account, bot_key_check, bot_key_issue, bot_key_new, is_bot
-from chat.domain.services import message_delete, message_edit
+from chat.domain.writes import message_delete, message_edit
 from chat.errors import ChatError
 from chat.models import Bot, BotKey, Message, Room
 from tests.conftest import PASSWORD

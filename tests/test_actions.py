@@ -22,8 +22,8 @@ EDGES = [
     "chat/sockets/room.py",
     "chat/sockets/audience.py",
     "chat/platform/socket.py",
-    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chat/views").glob("*.py")),
-    "chat/admin.py",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chat/web/views").glob("*.py")),
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chat/admin").glob("*.py")),
     "chat/actions/publish.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chat/management/commands").glob("*.py")),
 ]

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from chat.domain.reactions import reaction_set
-from chat.domain.services import message_create, message_delete
+from chat.domain.writes import message_create, message_delete
 from chat.errors import ChatError
 from chat.models import Message, Reaction, Room
 from tests.conftest import PASSWORD

@@ -13,7 +13,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from chat.domain.services import direct_room_open, message_delete
+from chat.domain.direct import direct_room_open
+from chat.domain.writes import message_delete
 from chat.models import ReadState, Room
 from tests.conftest import PASSWORD
 from tests.helpers import logged_in, send

@@ -31,7 +31,8 @@ from PIL import Image, ImageOps
 
 from chat import protocol
 from chat.domain import events
-from chat.domain.services import direct_room_open, message_create, message_delete, message_edit
+from chat.domain.direct import direct_room_open
+from chat.domain.writes import message_create, message_delete, message_edit
 from chat.errors import ChatError
 from chat.files import images
 from chat.files.attachments import (

@@ -31,7 +31,7 @@ from django.test import Client
 
 from chat import protocol
 from chat.actions import live, plain
-from chat.domain import events, presence, services
+from chat.domain import direct, events, presence, snapshots, writes
 from chat.models import Message, ReadState, Room
 from chat.protocol import CloseCode
 from chat.sockets import room as room_socket
@@ -72,7 +72,7 @@ def create(
     room: Room, author: AbstractBaseUser, body: str, client_id: str | None = None
 ) -> Message:
     """Store a message through the service, without broadcasting it."""
-    message, created = services.message_create(
+    message, created = writes.message_create(
         room_id=room.pk, author=author, body=body, client_id=client_id
     )
     assert created
@@ -81,7 +81,7 @@ def create(
 
 @database_sync_to_async
 def delete(room: Room, number: int, user: AbstractBaseUser) -> None:
-    services.message_delete(room_id=room.pk, number=number, user=user)
+    writes.message_delete(room_id=room.pk, number=number, user=user)
 
 
 @database_sync_to_async
@@ -633,7 +633,7 @@ async def test_an_edit_of_a_held_message_follows_the_message(connect, alice, bob
     two = await create(general, bob, "two")
     layer = get_channel_layer()
     await layer.group_send(general.group_name, events.chat_message(two))
-    edited = await database_sync_to_async(services.message_edit)(
+    edited = await database_sync_to_async(writes.message_edit)(
         room_id=general.pk, number=2, user=bob, body="two, edited"
     )
     event = events.chat_message_edited(
@@ -1089,7 +1089,7 @@ async def unavailable_async(*args: Any, **kwargs: Any) -> Any:
 
 def database_down(patch: pytest.MonkeyPatch) -> None:
     """Both ways a socket stores a message fail, as with the database down."""
-    patch.setattr(services, "message_create", unavailable)
+    patch.setattr(writes, "message_create", unavailable)
     patch.setattr(plain, "plain_store", unavailable_async)
 
 
@@ -1104,7 +1104,7 @@ async def test_database_down_at_authentication_is_4013(connect, alice, general, 
 
 
 async def test_database_down_at_connect_is_4013(connect, alice, general, monkeypatch):
-    monkeypatch.setattr(services, "room_snapshot", unavailable)
+    monkeypatch.setattr(snapshots, "room_snapshot", unavailable)
     sock, _ = await connect(alice, expect_welcome=False)
     assert await sock.closed_with() == 4013
 
@@ -1182,7 +1182,7 @@ async def test_private_room_is_for_members_only(connect, alice, bob, db):
 
 
 async def test_direct_room_is_for_its_two_members(connect, alice, bob, carol, db):
-    room = await database_sync_to_async(services.direct_room_open)(user=alice, username="bob")
+    room = await database_sync_to_async(direct.direct_room_open)(user=alice, username="bob")
     sock, _ = await connect(carol, room.slug, expect_welcome=False)
     assert await sock.closed_with() == 4404
     a, welcome = await connect(alice, room.slug)
@@ -1379,14 +1379,14 @@ async def test_a_restart_seen_while_connecting_closes_after_the_accept(
     private_redis, connect, alice, general, monkeypatch
 ):
     """Never a close before the accept (a refused handshake), never a deaf socket."""
-    snapshot = services.room_snapshot
+    snapshot = snapshots.room_snapshot
 
-    def slow_snapshot(**kwargs: Any) -> services.Snapshot:
+    def slow_snapshot(**kwargs: Any) -> snapshots.Snapshot:
         set_epoch(private_redis, "restarted meanwhile")
         time.sleep(1)  # the watch looks every 0.2 s
         return snapshot(**kwargs)
 
-    monkeypatch.setattr(services, "room_snapshot", slow_snapshot)
+    monkeypatch.setattr(snapshots, "room_snapshot", slow_snapshot)
     sock, _ = await connect(alice, expect_welcome=False)
     assert sock.communicator.response_headers is not None  # accepted
     assert await sock.closed_with(timeout=5) == 4012

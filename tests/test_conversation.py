@@ -8,7 +8,7 @@ from chat.domain import events
 from chat.domain.attention import notify_set, room_entries, room_members
 from chat.domain.mentions import mentioned_names
 from chat.domain.reactions import emoji_clean, reaction_set
-from chat.domain.services import message_create, message_delete, message_edit, room_read
+from chat.domain.writes import message_create, message_delete, message_edit, room_read
 from chat.errors import ChatError
 from chat.models import Mention, Message, Mute, Reaction, Room
 from tests.helpers import send

@@ -17,7 +17,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.domain import events
-from chat.domain.services import message_delete
+from chat.domain.writes import message_delete
 from chat.models import Message, Room
 from chat.platform.layers import Inbox
 from chat.platform.redis import keys

@@ -13,7 +13,8 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from chat.domain import events
-from chat.domain.services import direct_room_open, message_create
+from chat.domain.direct import direct_room_open
+from chat.domain.writes import message_create
 from chat.models import Room
 from chat.web.tokens import token_issue
 from tests.conftest import Socket

@@ -1,5 +1,5 @@
 """A socket's plain message: one round trip on the event loop (chat/actions/plain.py, PostgreSQL)
-and its twin on the database thread (chat.domain.services.message_create) give the same answers.
+and its twin on the database thread (chat.domain.writes.message_create) give the same answers.
 
 On SQLite the plain path declines and every message takes the twin: the same tests run
 there, and prove the twin's side of each rule.

@@ -1,4 +1,4 @@
-"""Message search (chat/search/query.py): the query's syntax, its checks, each database's index,
+"""Message search (chat/search/): the query's syntax, its checks, each database's index,
 ranking, filters, pages, snippets, and who may find what.
 
 Every test here runs on SQLite and on PostgreSQL alike (`make test` runs both):
@@ -17,23 +17,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from chat.domain.services import direct_room_open, message_delete, message_edit
+from chat.domain.direct import direct_room_open
+from chat.domain.writes import message_delete, message_edit
 from chat.errors import ChatError
 from chat.models import Message, Room
-from chat.search import query as search_query
+from chat.search import ranking as search_ranking
 from chat.search import schema as search_schema
-from chat.search.query import (
-    Clause,
-    SearchRequest,
-    Segment,
-    Term,
-    fts5_text,
-    messages_search,
-    query_parse,
-    search_parse,
-    snippet_segments,
-    websearch_text,
-)
+from chat.search.parse import Clause, SearchRequest, Term, query_parse, search_parse
+from chat.search.ranking import fts5_text, messages_search, websearch_text
+from chat.search.snippets import LESS_THAN, MARK_END, MARK_START, Segment, snippet_segments
 from tests.helpers import send
 
 # --- the query's syntax (no database) ------------------------------------------------
@@ -212,8 +204,8 @@ def test_bad_requests_are_refused_with_the_reason(params, reason):
 
 # --- snippets (no database) ------------------------------------------------------------
 
-M, E = search_query.MARK_START, search_query.MARK_END
-LT = search_query.LESS_THAN
+M, E = MARK_START, MARK_END
+LT = LESS_THAN
 
 
 def test_a_snippet_is_segments_of_text_and_matches():
@@ -408,7 +400,7 @@ def test_date_filters(rooms, alice):
 
 
 def test_results_come_a_page_at_a_time_without_repeats(rooms, alice, monkeypatch):
-    monkeypatch.setattr(search_query, "SEARCH_PAGE_SIZE", 4)
+    monkeypatch.setattr(search_ranking, "SEARCH_PAGE_SIZE", 4)
     sent = {send(rooms["general"], alice, f"ticket {n}").pk for n in range(10)}
     seen = []
     for number, has_next in ((1, True), (2, True), (3, False)):
@@ -423,7 +415,7 @@ def test_results_come_a_page_at_a_time_without_repeats(rooms, alice, monkeypatch
 
 
 def test_only_the_newest_matches_are_ranked(rooms, alice, monkeypatch):
-    monkeypatch.setattr(search_query, "SEARCH_CANDIDATES", 3)
+    monkeypatch.setattr(search_ranking, "SEARCH_CANDIDATES", 3)
     best = send(rooms["general"], alice, "alert alert alert alert")
     for n in range(3):
         send(rooms["general"], alice, f"alert number {n}")
@@ -432,7 +424,7 @@ def test_only_the_newest_matches_are_ranked(rooms, alice, monkeypatch):
 
 
 def test_every_page_holds_the_best_of_what_is_left(rooms, alice, monkeypatch):
-    monkeypatch.setattr(search_query, "SEARCH_PAGE_SIZE", 2)
+    monkeypatch.setattr(search_ranking, "SEARCH_PAGE_SIZE", 2)
     bodies = ["note", "note note note", "note and other words", "note note"]
     for body in bodies:
         send(rooms["general"], alice, body)
@@ -582,14 +574,14 @@ def test_looking_among_the_newest_first_finds_the_same(rooms, alice, monkeypatch
         send(general, alice, f"{'beacon ' * (n % 3 + 1)}old {n}")
     for n in range(6):
         send(general, alice, f"{'beacon ' * (n % 3 + 1)}new {n}")
-    monkeypatch.setattr(search_query, "SEARCH_PAGE_SIZE", 3)
+    monkeypatch.setattr(search_ranking, "SEARCH_PAGE_SIZE", 3)
     pages = {}
     # No window; one holding every match; one holding none (an empty range of ids).
     for window_from, share in ((10**9, 4), (0, 2), (0, 10**12)):
-        monkeypatch.setattr(search_query, "WINDOW_FROM", window_from)
-        monkeypatch.setattr(search_query, "WINDOW_SHARE", share)
+        monkeypatch.setattr(search_ranking, "WINDOW_FROM", window_from)
+        monkeypatch.setattr(search_ranking, "WINDOW_SHARE", share)
         for candidates in (4, 12):
-            monkeypatch.setattr(search_query, "SEARCH_CANDIDATES", candidates)
+            monkeypatch.setattr(search_ranking, "SEARCH_CANDIDATES", candidates)
             pages[(window_from, share, candidates)] = [
                 found(alice, "beacon", page=f"{page}") for page in (1, 2, 3, 4, 5)
             ]

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from chat.domain.services import direct_room_open
+from chat.domain.direct import direct_room_open
 from chat.models import Room
 from tests.helpers import logged_in, send
 from tests.test_api import MESSAGE_KEYS, bearer, token_for

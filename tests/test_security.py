@@ -28,7 +28,7 @@ from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.core import signing
 from django.test import Client
 
-from chat.domain.services import direct_room_open
+from chat.domain.direct import direct_room_open
 from chat.models import Message, Room
 from chat.web.tokens import SALT, token_issue
 from tests.conftest import PASSWORD, Socket

@@ -1,4 +1,4 @@
-"""chat.domain.services: numbering, idempotent sends, validation, edits, deletes, reads, resume."""
+"""chat.domain.writes and snapshots: numbering, resends, checks, edits, deletes, reads, resume."""
 
 from __future__ import annotations
 
@@ -14,16 +14,12 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from chat.actions.author_state import author_state_columns, author_state_query
 from chat.domain import events
-from chat.domain.services import (
-    MAX_NUMBER,
-    direct_room_open,
-    message_create,
-    message_delete,
-    message_edit,
-    room_read,
-    room_snapshot,
-)
+from chat.domain.direct import direct_room_open
+from chat.domain.inputs import MAX_NUMBER
+from chat.domain.snapshots import room_snapshot
+from chat.domain.writes import message_create, message_delete, message_edit, room_read
 from chat.errors import ChatError
 from chat.models import Message, Mute, ReadState, Room
 from tests.helpers import current_database_url, send
@@ -619,6 +615,21 @@ def test_a_message_is_a_few_statements_whatever_the_room(alice, general):
         events.message_frame(message, for_author=False),
         events.message_frame(message, for_author=True),
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("client_id", [None, "c1"])
+def test_the_author_state_columns_are_the_ones_the_database_returns(alice, general, client_id):
+    """Both paths read the author's state by the names taken from the compiled query: they
+    are the names, in order, of the columns the database answers with."""
+    sql, params = author_state_query(author_id=alice.pk, room_id=general.pk, client_id=client_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        described = tuple(column[0] for column in cursor.description)
+    columns = author_state_columns(with_client_id=client_id is not None)
+    assert columns == described
+    assert {"is_active", "muted"} <= set(columns)
+    assert ("resent" in columns) == (client_id is not None)
 
 
 def _muted(alice, general) -> None:

@@ -24,7 +24,7 @@ def main(argv: list[str]) -> None:
     django.setup()
     from django.contrib.auth import get_user_model
 
-    from chat.domain.services import message_create, message_edit
+    from chat.domain.writes import message_create, message_edit
 
     room_id, author_id, count, start_at = int(argv[0]), int(argv[1]), int(argv[2]), float(argv[3])
     author = get_user_model().objects.get(pk=author_id)

@@ -187,7 +187,7 @@ def search_section(results: Results) -> list[str]:
     lines = [
         f"## Search on {found['messages']:,} messages",
         "",
-        f"Every query through `chat/search/query.py` as `GET /api/search/` runs it, and through the"
+        f"Every query through `chat/search/` as `GET /api/search/` runs it, and through the"
         f" naive search (`icontains`, newest first) behind the same gate: p99"
         f" {overall['p99_ms']:,.1f} ms over {overall['count']:,} queries (target ≤"
         f" {target:.0f} ms: {verdict(overall['p99_ms'] <= target)}). Method, plans and"

@@ -10,7 +10,8 @@ from django.db import transaction
 
 from chat.actions import plain
 from chat.actions.outbox import Outbox, run, send_on_commit
-from chat.domain import events, services
+from chat.domain import events, writes
+from chat.domain.inputs import body_clean, client_id_clean
 from chat.domain.mentions import mentioned_names
 from chat.models import Message, Room, room_group_name
 from chat.platform import outages
@@ -47,8 +48,8 @@ def message_send(
     publisher: bool = False,
 ) -> Sent:
     """Store a message under its room's next number and broadcast it on commit
-    (chat.domain.services.message_create decides, refuses and numbers)."""
-    message, created = services.message_create(
+    (chat.domain.writes.message_create decides, refuses and numbers)."""
+    message, created = writes.message_create(
         room_id=room_id,
         author=author,
         body=body,
@@ -77,8 +78,8 @@ async def message_send_async(
     event loop (chat.actions.plain); any other, or one that stored nothing there (a resend,
     a refusal), by message_send on the database thread, which says why."""
     if reply_to is None and not attachments and plain.usable():
-        text = services.body_clean(body)
-        cleaned_id = services.client_id_clean(client_id)
+        text = body_clean(body)
+        cleaned_id = client_id_clean(client_id)
         if not mentioned_names(text):
             stored = await plain.plain_store(
                 room_id=room.pk,
@@ -112,19 +113,19 @@ async def message_send_async(
     )
 
 
-def message_edit(*, room_id: int, number: object, user: User, body: object) -> services.Edited:
+def message_edit(*, room_id: int, number: object, user: User, body: object) -> writes.Edited:
     """The author's new body, and the mentions it makes; broadcast on commit."""
-    edited = services.message_edit(room_id=room_id, number=number, user=user, body=body)
+    edited = writes.message_edit(room_id=room_id, number=number, user=user, body=body)
     _edited_send(edited)
     return edited
 
 
 def message_delete(
     *, room_id: int, number: object, user: User, moderating: bool = False
-) -> services.Deleted:
+) -> writes.Deleted:
     """Delete a message, keeping its number (the author, or staff; `moderating`: the
     admin, in archived rooms too); broadcast on commit."""
-    deleted = services.message_delete(
+    deleted = writes.message_delete(
         room_id=room_id, number=number, user=user, moderating=moderating
     )
     send_on_commit(
@@ -134,21 +135,21 @@ def message_delete(
     return deleted
 
 
-def message_moderate(*, message_id: int, body: object) -> services.Edited:
+def message_moderate(*, message_id: int, body: object) -> writes.Edited:
     """A moderator's new body for any message (the admin): marked edited, its mentions
     stored again, and open pages told, unless the message is deleted."""
     with transaction.atomic():
         message = Message.objects.select_for_update().select_related("room").get(pk=message_id)
-        message.body = services.body_clean(body, may_be_empty=message.attachments.exists())
+        message.body = body_clean(body, may_be_empty=message.attachments.exists())
         message.edited = True
         message.save(update_fields=["body", "edited"])
-        edited = services.mentions_refresh(message)
+        edited = writes.mentions_refresh(message)
         if message.deleted_at is None:
             _edited_send(edited)
     return edited
 
 
-def _edited_send(edited: services.Edited) -> None:
+def _edited_send(edited: writes.Edited) -> None:
     send_on_commit(
         room_group_name(edited.message.room_id),
         events.chat_message_edited(

@@ -3,7 +3,7 @@
 Most messages have no reply, no @name and no file. For those, on PostgreSQL,
 the socket does not hop to the database thread: one psycopg AsyncConnection
 per event loop sends, in one pipelined round trip, the transaction that
-chat.domain.services.message_create would run, with the same rules in SQL:
+chat.domain.writes.message_create would run, with the same rules in SQL:
 
     BEGIN
     lock the author's row                 (one author's sends in turn)
@@ -38,7 +38,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from chat.domain.services import author_state_query
+from chat.actions.author_state import author_state_query
 from chat.models import Message, Room
 from chat.platform import db
 

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from chat.actions.outbox import send_on_commit
-from chat.domain import attention, events, services
+from chat.domain import attention, events, writes
 from chat.errors import ChatError
 from chat.models import Room, me_group_name, room_group_name
 
@@ -43,10 +43,10 @@ def room_state_set(*, room: Room, state: Any) -> int:
     return locked.state_version
 
 
-def room_read(*, room: Room, user: User, number: object) -> services.ReadMark:
+def room_read(*, room: Room, user: User, number: object) -> writes.ReadMark:
     """Mark the room read up to `number` (never backwards); when the mark moved, the
     reader's pages (/ws/me/, on any worker) count again."""
-    mark = services.room_read(room=room, user=user, number=number)
+    mark = writes.room_read(room=room, user=user, number=number)
     if mark.moved:
         send_on_commit(me_group_name(user.pk), events.chat_attention(room_id=room.pk))
     return mark

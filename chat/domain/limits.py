@@ -8,7 +8,7 @@ not to change anything (a refusal, a failure) gives its place back, so only
 real ones count. A bot
 key's messages have a set of their own (CHAT_PUBLISH_RATE_LIMIT). A person's
 messages are not counted here: the database counts the stored ones, in the
-transaction that stores one (chat.domain.services.rate_check, chat.actions.plain).
+transaction that stores one (chat.domain.writes.rate_check, chat.actions.plain).
 
 Log-ins and sign-ups (the views, sync): sets of recent failed log-ins per
 username and per client address (CHAT_LOGIN_LIMIT), and of sign-up attempts

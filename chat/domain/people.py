@@ -24,7 +24,7 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.urls import reverse
 
-from chat.domain.services import WHITE_SPACE, text_check
+from chat.domain.inputs import WHITE_SPACE, text_check
 from chat.errors import ChatError
 
 # Code points of `q` once stripped (a username has at most 150), and its words.

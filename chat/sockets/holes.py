@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chat.domain.services import messages_between
+from chat.domain.snapshots import messages_between
 from chat.models import Message
 from chat.platform.db import database_sync_to_async
 

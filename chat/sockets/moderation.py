@@ -34,7 +34,7 @@ from django.http import HttpRequest
 from chat.actions.outbox import send_on_commit
 from chat.domain import events
 from chat.domain.access import still_readable
-from chat.domain.services import mute_state
+from chat.domain.mutes import mute_state
 from chat.models import (
     ROOMS_GROUP,
     SERVICE_FIELDS,

@@ -27,10 +27,7 @@ from chat.domain import events
 from chat.domain.access import room_for_user
 from chat.domain.limits import rate_place
 from chat.domain.presence import Joined, PresenceNews, socket_announce, socket_joins, socket_leaves
-from chat.domain.services import (
-    Snapshot,
-    socket_snapshot,
-)
+from chat.domain.snapshots import Snapshot, socket_snapshot
 from chat.errors import ChatError
 from chat.models import SLUG_PATTERN, Message, Room, user_group_name
 from chat.platform import outages

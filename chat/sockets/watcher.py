@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from chat.domain.presence import presence_heartbeat
-from chat.domain.services import rooms_last_numbers
+from chat.domain.snapshots import rooms_last_numbers
 from chat.platform.db import database_sync_to_async
 from chat.platform.layers import LAYER_ERRORS
 from chat.platform.redis import keys, pools

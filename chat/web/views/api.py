@@ -29,10 +29,10 @@ from chat.domain import events, presence
 from chat.domain.access import manage_check, may_publish, room_for_user
 from chat.domain.attention import room_entry, room_members
 from chat.domain.bots import bot_key_room
+from chat.domain.inputs import MAX_NUMBER
 from chat.domain.limits import (
     rate_place_blocking,
 )
-from chat.domain.services import MAX_NUMBER
 from chat.errors import ChatError
 from chat.files.attachments import attachment_create, upload_limit_error
 from chat.models import Invite, Membership, Message, Room

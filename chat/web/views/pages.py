@@ -27,10 +27,12 @@ from chat.actions.membership import (
 from chat.domain import events
 from chat.domain.access import may_publish, role_of, room_for_user
 from chat.domain.attention import notify_of, room_titles
+from chat.domain.direct import direct_room_find, direct_room_open
+from chat.domain.inputs import MAX_NUMBER
 from chat.domain.limits import (
     rate_place_blocking,
 )
-from chat.domain.services import MAX_NUMBER, direct_room_find, direct_room_open, mute_state
+from chat.domain.mutes import mute_state
 from chat.errors import ChatError
 from chat.models import Membership, Message, Notify, ReadState, Role, Room
 from chat.web.errorpages import NO_SUCH_ROOM, Missing

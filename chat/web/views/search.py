@@ -1,4 +1,4 @@
-"""Search (chat/search/query.py): the search page and /api/search/, counted alike."""
+"""Search (chat/search/): the search page and /api/search/, counted alike."""
 
 from __future__ import annotations
 
@@ -18,15 +18,14 @@ from chat.domain.limits import (
 )
 from chat.errors import ChatError
 from chat.models import Room
-from chat.search.query import (
+from chat.search.parse import next_page_query, search_parse
+from chat.search.ranking import (
     SEARCH_CANDIDATES,
     SEARCH_PAGE_SIZE,
     Hit,
     SearchPage,
     messages_search,
-    next_page_query,
     permalink,
-    search_parse,
 )
 from chat.web.views.common import ERROR_STATUS, JSON_STRICT, api_view
 
@@ -46,7 +45,7 @@ def search_result(hit: Hit, *, user_id: int) -> dict[str, Any]:
 @api_view
 def api_search(request: HttpRequest, user: User) -> JsonResponse:
     """GET /api/search/?q=...[&room=][&user=][&before=][&after=][&page=]: the messages
-    the user may read that match, best first, a page at a time (chat/search/query.py)."""
+    the user may read that match, best first, a page at a time (chat/search/ranking.py)."""
     search = search_parse(request.GET)
     search_count(user)
     page = messages_search(user=user, search=search)
