@@ -8,9 +8,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from pycrdt import Doc, Text
 
-from chat.actions.notes import notes_clear
 from chat.models import NotesDocument, NotesUpdate, Room
 from chat.notes import codec
+from chat.notes.actions import notes_clear
 from chat.notes.pace import Pace
 from chat.notes.store import notes_text
 from chat.protocol import CloseCode

@@ -14,8 +14,8 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from chat.actions.author_state import author_state_columns, author_state_query
 from chat.domain import events
+from chat.domain.author_state import author_state_columns, author_state_query
 from chat.domain.direct import direct_room_open
 from chat.domain.inputs import MAX_NUMBER
 from chat.domain.snapshots import room_snapshot

@@ -11,10 +11,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from chat.actions.author_state import author_may_write
 from chat.actions.outbox import deliver
 from chat.domain import events
 from chat.domain.access import write_check
+from chat.domain.author_state import author_may_write
 from chat.domain.inputs import body_clean
 from chat.domain.limits import rate_place
 from chat.errors import ChatError

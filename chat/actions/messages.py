@@ -13,8 +13,9 @@ from chat.actions.outbox import Outbox, run, send_on_commit
 from chat.domain import events, writes
 from chat.domain.inputs import body_clean, client_id_clean
 from chat.domain.mentions import mentioned_names
-from chat.models import Message, Room, room_group_name
+from chat.models import Message, Room
 from chat.platform import outages
+from chat.platform.groups import room_group_name
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from chat.actions.author_state import author_state_query
+from chat.domain.author_state import author_state_query
 from chat.models import Message, Room
 from chat.platform import db
 

@@ -6,7 +6,8 @@ from django.contrib.auth.models import User
 
 from chat.actions.outbox import send_on_commit
 from chat.domain import events, reactions
-from chat.models import Reaction, room_group_name
+from chat.models import Reaction
+from chat.platform.groups import room_group_name
 
 
 def reaction_set(

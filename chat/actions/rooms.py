@@ -11,7 +11,8 @@ from django.db import transaction
 from chat.actions.outbox import send_on_commit
 from chat.domain import attention, events, writes
 from chat.errors import ChatError
-from chat.models import Room, me_group_name, room_group_name
+from chat.models import Room
+from chat.platform.groups import me_group_name, room_group_name
 
 # The largest state, in bytes of its JSON.
 STATE_MAX_BYTES = 16 * 1024

@@ -9,10 +9,10 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from chat.actions.notes import notes_clear
 from chat.models import (
     NotesDocument,
 )
+from chat.notes.actions import notes_clear
 from chat.notes.store import notes_text
 
 

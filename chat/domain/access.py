@@ -60,7 +60,7 @@ def write_check(
     a bot's key for it or Django code (`publisher`), or staff.
 
     The author's own state (deactivated, muted) is read in the write's transaction
-    (chat.actions.author_state.author_may_write), where it holds from a moderator's commit on.
+    (chat.domain.author_state.author_may_write), where it holds from a moderator's commit on.
     """
     if room.archived:
         raise ChatError("room_archived", "this room is archived and read-only")

@@ -1,6 +1,6 @@
 """Mutes as readers and writers meet them: the mute in force, and the words of a refusal.
 
-The author-state query (chat.actions.author_state) reads the same mutes in SQL,
+The author-state query (chat.domain.author_state) reads the same mutes in SQL,
 built from the querysets here.
 """
 

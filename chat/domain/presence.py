@@ -29,7 +29,7 @@ import redis
 from django.conf import settings
 
 from chat.domain import events
-from chat.models import room_group_name
+from chat.platform.groups import room_group_name
 from chat.platform.layers import LAYER_ERRORS
 from chat.platform.redis import keys, pools, scripts
 from chat.platform.redis.routing import room_shard

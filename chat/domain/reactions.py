@@ -14,8 +14,8 @@ import regex
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from chat.actions.author_state import author_may_write
 from chat.domain.access import write_check
+from chat.domain.author_state import author_may_write
 from chat.errors import ChatError
 from chat.models import Message, Reaction
 from chat.protocol import MAX_ID, whole_number

@@ -18,8 +18,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from chat.actions.author_state import author_check, author_may_write, author_state
 from chat.domain.access import write_check
+from chat.domain.author_state import author_check, author_may_write, author_state
 from chat.domain.inputs import MAX_NUMBER, body_clean, client_id_clean
 from chat.domain.mentions import mentioned_members
 from chat.errors import ChatError

@@ -1,6 +1,5 @@
 """The chat's tables, one module per part; every model and helper is importable from here.
 
-    groups.py    channel-layer group names, from primary keys
     rooms.py     Room, Membership (with Role), Invite
     messages.py  Message, Reaction, Mention; keyset pages of history
     files.py     Attachment
@@ -15,13 +14,6 @@ imported here, so every model is registered when the app loads.
 
 from chat.models.bots import Bot, BotKey
 from chat.models.files import Attachment, AttachmentQuerySet
-from chat.models.groups import (
-    ROOMS_GROUP,
-    me_group_name,
-    notes_group_name,
-    room_group_name,
-    user_group_name,
-)
 from chat.models.messages import (
     HistoryPage,
     Mention,
@@ -46,7 +38,6 @@ from chat.models.rooms import (
 )
 
 __all__ = [
-    "ROOMS_GROUP",
     "SERVICE_FIELDS",
     "SLUG_PATTERN",
     "Attachment",
@@ -71,11 +62,7 @@ __all__ = [
     "Role",
     "Room",
     "RoomQuerySet",
-    "me_group_name",
-    "notes_group_name",
     "notify_default",
-    "room_group_name",
     "slug_validator",
-    "user_group_name",
     "wire_relations_set",
 ]

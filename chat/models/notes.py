@@ -12,7 +12,7 @@ class NotesDocument(models.Model):
     """A room's shared notes (chat/notes/): a snapshot and the count of its updates.
 
     Updates are numbered 1, 2, 3 ... per room, allocated under a lock on this
-    row (chat.actions.notes.notes_append). `snapshot` holds the document as of
+    row (chat.notes.actions.notes_append). `snapshot` holds the document as of
     update `snapshot_number` (a Yjs update, v1 encoding); the updates after it
     are `NotesUpdate` rows. A room has no row until its notes are first edited.
     """

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Now
 
-from chat.models.groups import room_group_name
+from chat.platform.groups import room_group_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User

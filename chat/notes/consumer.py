@@ -2,7 +2,7 @@
 
 The thin edge: authentication and the room as the room socket has them
 (chat.sockets.room), a message read strictly (chat/notes/codec.py), an update
-stored through chat.actions.notes before it is applied, acknowledged or
+stored through chat.notes.actions before it is applied, acknowledged or
 relayed, and the worker's copy of the document (chat/notes/room.py) to
 answer sync step 1 from.
 """
@@ -18,15 +18,16 @@ from autobahn.exception import Disconnected
 from django.conf import settings
 from django.db import DatabaseError
 
-from chat.actions import notes as notes_actions
 from chat.actions.outbox import deliver, run
 from chat.domain.access import may_publish, room_for_user, still_readable
 from chat.errors import ChatError
-from chat.models import SLUG_PATTERN, Room, notes_group_name, user_group_name
+from chat.models import SLUG_PATTERN, Room
+from chat.notes import actions as notes_actions
 from chat.notes import codec
 from chat.notes.room import NotesRoom, notes_hub
 from chat.platform import outages
 from chat.platform.db import database_sync_to_async
+from chat.platform.groups import notes_group_name, user_group_name
 from chat.platform.layers import LAYER_ERRORS
 from chat.platform.socket import InboxConsumer
 from chat.protocol import CloseCode
@@ -227,7 +228,7 @@ class NotesConsumer(InboxConsumer):
             await self.close(code=event["code"])
 
     async def chat_mute_changed(self, event: dict[str, Any]) -> None:
-        pass  # a mute is read with every write (chat.actions.notes)
+        pass  # a mute is read with every write (chat.notes.actions)
 
     async def chat_room_changed(self, event: dict[str, Any]) -> None:
         """The room changed in the admin or by its owners: a person who may no longer

@@ -31,11 +31,11 @@ from django.conf import settings
 from django.db import DatabaseError
 from pycrdt import Doc, Text
 
-from chat.models import notes_group_name
 from chat.notes import codec
 from chat.notes.pace import Pace
 from chat.notes.store import TEXT_NAME, notes_since
 from chat.platform.db import database_sync_to_async
+from chat.platform.groups import notes_group_name
 from chat.platform.layers import LAYER_ERRORS, Inbox
 from chat.platform.redis import pools
 

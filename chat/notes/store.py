@@ -1,6 +1,6 @@
 """A room's notes in the database, read: the snapshot, the updates after it, the text.
 
-The writes (append, compact, clear) are chat.actions.notes. Every function
+The writes (append, compact, clear) are chat.notes.actions. Every function
 here is sync, for the database thread.
 """
 

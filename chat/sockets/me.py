@@ -27,15 +27,9 @@ from django.db import DatabaseError
 from chat.domain import events
 from chat.domain.attention import RoomEntry, room_entries, room_entry
 from chat.domain.presence import PresenceNews, online_from_members
-from chat.models import (
-    ROOMS_GROUP,
-    Notify,
-    Room,
-    me_group_name,
-    room_group_name,
-    user_group_name,
-)
+from chat.models import Notify, Room
 from chat.platform.db import database_sync_to_async
+from chat.platform.groups import ROOMS_GROUP, me_group_name, room_group_name, user_group_name
 from chat.platform.layers import LAYER_ERRORS
 from chat.platform.redis import keys, pools
 from chat.platform.redis.routing import room_shard

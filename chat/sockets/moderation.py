@@ -35,18 +35,15 @@ from chat.actions.outbox import send_on_commit
 from chat.domain import events
 from chat.domain.access import still_readable
 from chat.domain.mutes import mute_state
-from chat.models import (
+from chat.models import SERVICE_FIELDS, Membership, Mute, Room
+from chat.platform.db import database_sync_to_async
+from chat.platform.groups import (
     ROOMS_GROUP,
-    SERVICE_FIELDS,
-    Membership,
-    Mute,
-    Room,
     me_group_name,
     notes_group_name,
     room_group_name,
     user_group_name,
 )
-from chat.platform.db import database_sync_to_async
 from chat.platform.socket import InboxConsumer
 from chat.protocol import CloseCode
 

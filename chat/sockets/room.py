@@ -29,9 +29,10 @@ from chat.domain.limits import rate_place
 from chat.domain.presence import Joined, PresenceNews, socket_announce, socket_joins, socket_leaves
 from chat.domain.snapshots import Snapshot, socket_snapshot
 from chat.errors import ChatError
-from chat.models import SLUG_PATTERN, Message, Room, user_group_name
+from chat.models import SLUG_PATTERN, Message, Room
 from chat.platform import outages
 from chat.platform.db import database_sync_to_async
+from chat.platform.groups import user_group_name
 from chat.platform.layers import LAYER_ERRORS
 from chat.platform.socket import InboxConsumer
 from chat.protocol import CloseCode

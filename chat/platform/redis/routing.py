@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import binascii
 
-from chat.models import room_group_name, user_group_name
+from chat.platform.groups import room_group_name, user_group_name
 
 # channels-redis' ring: a name's CRC-32 picks one of these slots, split evenly over the shards.
 SLOTS = 1 << 12

@@ -16,13 +16,14 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
 from pycrdt import Text
 
-from chat.actions.author_state import author_may_write
 from chat.actions.outbox import deliver, send_on_commit
 from chat.domain import events
 from chat.domain.access import write_check
+from chat.domain.author_state import author_may_write
 from chat.errors import ChatError
-from chat.models import NotesDocument, NotesUpdate, Room, notes_group_name
+from chat.models import NotesDocument, NotesUpdate, Room
 from chat.notes import store
+from chat.platform.groups import notes_group_name
 from chat.protocol import CloseCode
 
 
