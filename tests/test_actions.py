@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EDGES = [
     "chat/sockets/room.py",
     "chat/sockets/audience.py",
+    "chat/sockets/base.py",
+    "chat/sockets/commands.py",
+    "chat/sockets/presence.py",
     "chat/platform/socket.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chat/web/views").glob("*.py")),
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chat/admin").glob("*.py")),

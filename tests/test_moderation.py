@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from chat.admin import RoomAdmin
 from chat.models import Message, Mute, Room
-from chat.sockets import room as room_socket
+from chat.sockets import watcher
 from tests.helpers import logged_in, room_admin_form
 
 pytestmark = [
@@ -87,7 +87,7 @@ async def test_a_user_deactivated_during_the_handshake_is_refused(
 ):
     """Authenticated, then deactivated before the socket joined its groups: refused 4403."""
 
-    real = room_socket.epoch_watch_join
+    real = watcher.epoch_watch_join
 
     async def deactivate_then_join(layer, consumer):
         await database_sync_to_async(type(alice).objects.filter(pk=alice.pk).update)(
@@ -95,7 +95,7 @@ async def test_a_user_deactivated_during_the_handshake_is_refused(
         )
         return await real(layer, consumer)
 
-    monkeypatch.setattr(room_socket, "epoch_watch_join", deactivate_then_join)
+    monkeypatch.setattr(watcher, "epoch_watch_join", deactivate_then_join)
     sock, _ = await connect(alice, expect_welcome=False)
     assert await sock.closed_with() == 4403
 

@@ -29,9 +29,8 @@ from chat.platform import outages
 from chat.platform.db import database_sync_to_async
 from chat.platform.groups import notes_group_name, user_group_name
 from chat.platform.layers import LAYER_ERRORS
-from chat.platform.socket import InboxConsumer
 from chat.protocol import CloseCode
-from chat.sockets.watcher import EpochWatch, epoch_watch_join
+from chat.sockets.base import Socket
 
 logger = logging.getLogger(__name__)
 _SLUG = re.compile(SLUG_PATTERN)
@@ -42,14 +41,11 @@ def acks_wanted(query_string: bytes) -> bool:
     return re.search(rb"(?:^|&)acks=1(?:&|$)", query_string) is not None
 
 
-class NotesConsumer(InboxConsumer):
+class NotesConsumer(Socket):
+    # A mute is read with every write (chat.notes.actions).
+    ignores = frozenset({"chat.mute_changed"})
     room_id = 0
     notes: NotesRoom | None = None
-    epoch_watch: EpochWatch | None = None
-    # The watcher's interface (chat/sockets/watcher.py): a notes socket counts in no
-    # room's presence.
-    presence_entry = None
-    opened = False
     # None: may write; else the reason a write is refused (codec.READ_ONLY, ARCHIVED).
     read_only: str | None = None
     acks = False
@@ -76,14 +72,14 @@ class NotesConsumer(InboxConsumer):
                 self.read_only = codec.ARCHIVED
             elif not may_publish(user=user, room=room):
                 self.read_only = codec.READ_ONLY
-            self.epoch_watch = await epoch_watch_join(self.channel_layer, self)
+            await self.lifecycle.join(self.channel_layer)
             await self.join(user_group_name(user.pk))
             self.notes = await notes_hub(self.channel_layer).join(room.pk, self)
         except ChatError as error:
             return await self.refuse(error.close_code or CloseCode.NOT_FOUND)
         except (*LAYER_ERRORS, DatabaseError) as error:
             return await self.refuse_unavailable(error)
-        if self.epoch_watch is None:
+        if self.lifecycle.restarted:
             return await self.refuse(CloseCode.SERVICE_RESTART)
         await self.accept()
         # As y-websocket's server: our state vector (the client answers with what we
@@ -92,14 +88,10 @@ class NotesConsumer(InboxConsumer):
         present = self.notes.awareness_now()
         if present:
             await self.send_bytes(codec.awareness(present))
-        self.opened = True
-        if self.epoch_watch is None:
-            await self.close(code=CloseCode.SERVICE_RESTART)
+        await self.lifecycle.open()
 
     async def disconnect(self, code: int) -> None:
-        if self.epoch_watch is not None:
-            self.epoch_watch.consumers.discard(self)
-            self.epoch_watch = None
+        self.lifecycle.leave()
         notes = self.notes
         if notes is not None:
             self.notes = None
@@ -111,22 +103,11 @@ class NotesConsumer(InboxConsumer):
         await self.leave_groups()
 
     def shards(self) -> set[int]:
+        """Its groups' and its room copy's: after a Redis restart on one, the client
+        reconnects and syncs against a current copy. (No tail check of the watcher's:
+        the room copy runs its own, chat/notes/room.py.)"""
         groups = [*self.groups_joined, notes_group_name(self.room_id)]
         return {self.channel_layer.consistent_hash(group) for group in groups}
-
-    def watched_rooms(self) -> list[int]:
-        return []  # the room copy runs its own tail check (chat/notes/room.py)
-
-    async def catch_up(self, last_numbers: dict[int, int]) -> None:
-        pass
-
-    async def layer_restarted(self) -> None:
-        """Redis lost the group: the client reconnects and syncs against a current copy."""
-        if self.epoch_watch is not None:
-            self.epoch_watch.consumers.discard(self)
-            self.epoch_watch = None
-            if self.opened:
-                await self.close(code=CloseCode.SERVICE_RESTART)
 
     # --- client messages --------------------------------------------------------------------
 
@@ -221,14 +202,6 @@ class NotesConsumer(InboxConsumer):
     async def notes_frame(self, event: dict[str, Any]) -> None:
         """A frame the room's copy handed out: an update or awareness of someone else's."""
         await self.send_bytes(event["data"])
-
-    async def chat_user_closed(self, event: dict[str, Any]) -> None:
-        session_key = event["session_key"]
-        if session_key is None or session_key == self.scope.get("auth_session_key"):
-            await self.close(code=event["code"])
-
-    async def chat_mute_changed(self, event: dict[str, Any]) -> None:
-        pass  # a mute is read with every write (chat.notes.actions)
 
     async def chat_room_changed(self, event: dict[str, Any]) -> None:
         """The room changed in the admin or by its owners: a person who may no longer

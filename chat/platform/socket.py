@@ -9,6 +9,8 @@
 - Close codes are `CloseCode`s, passed to daphne as plain ints: autobahn
   refuses any other type. A refusal accepts first, so that the client can
   read the code.
+- Each socket names the channel-layer events it has no use for (`ignores`):
+  they are dropped. Any other event without a handler is a fault.
 - An unexpected exception in a handler closes the socket with 4011 (reconnect
   and resume) and is logged once; it never reaches daphne, which would log a
   crash and could not close with the standard 1011.
@@ -27,22 +29,15 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from chat.platform import outages
-from chat.platform.layers import LAYER_ERRORS, Inbox
-from chat.platform.redis import pools
+from chat.platform.layers import Inbox
 from chat.platform.wire import SharedText, Wire
 from chat.protocol import CloseCode
-from chat.sockets.feeds import feed_hub
-
-# Room groups (chat.models.room_group_name) are joined through the worker's feed.
-ROOM_GROUP_PREFIX = "room-"
 
 logger = logging.getLogger(__name__)
 
 
 class InboxConsumer(AsyncWebsocketConsumer):
     inbox: Inbox
-    groups_joined: list[str]
     # The daphne connection under `send`, for frames shared by many sockets.
     wire: Wire | None
     # Set once the handshake is accepted.
@@ -50,9 +45,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
     # Set once the socket is closing (by the server, or a send found the client
     # gone): nothing more is acted on but the disconnect, which cleans up.
     closing = False
-    # Whether this socket watches the room of a broadcast room's group it joins
-    # (chat/sockets/feeds.py counts its viewers): a room's own socket does, /ws/me/ does not.
-    watches = False
+    # The channel-layer events this socket has no use for: dropped unread. Any other
+    # event without a handler is a fault, and closes the socket (4011).
+    ignores: frozenset[str] = frozenset()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.scope = scope
@@ -61,7 +56,6 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         self.wire = Wire.of(send)
         inbox = self.inbox = self.channel_layer.inbox(self.channel_name)
-        self.groups_joined = []
         self.started()
 
         async def forward() -> None:
@@ -82,62 +76,15 @@ class InboxConsumer(AsyncWebsocketConsumer):
     def started(self) -> None:
         """Called once the inbox exists, before the first event."""
 
-    async def join(self, *groups: str, batched: bool = False) -> None:
-        """Join groups: a room's through the worker's feed (chat/sockets/feeds.py), others
-        directly."""
-        for group in groups:
-            if group.startswith(ROOM_GROUP_PREFIX):
-                await feed_hub(self.channel_layer).join(group, self, batched=batched)
-            else:
-                await pools.bounded(self.channel_layer.group_add(group, self.channel_name))
-            self.groups_joined.append(group)
-
-    async def leave_groups(self) -> None:
-        """Leave every group joined; a failure leaves the entry to expire."""
-        groups, self.groups_joined = self.groups_joined, []
-        for group in groups:
-            await self.leave(group)
-
-    async def leave(self, group: str) -> None:
-        if group in self.groups_joined:
-            self.groups_joined.remove(group)
-        try:
-            if group.startswith(ROOM_GROUP_PREFIX):
-                await feed_hub(self.channel_layer).leave(group, self)
-            else:
-                await pools.bounded(self.channel_layer.group_discard(group, self.channel_name))
-        except LAYER_ERRORS:
-            # The group entry expires with the layer's group_expiry.
-            logger.warning("leaving %s failed", group, exc_info=True)
-
     def stopped(self) -> None:
         """Called once the consumer has handled its last event."""
-
-    def shards(self) -> set[int]:
-        """The shards this socket's groups live on (where their messages queue for it):
-        the loss of any of them deafens it (chat/sockets/watcher.py)."""
-        layer = self.channel_layer
-        return {layer.consistent_hash(group) for group in self.groups_joined}
-
-    async def chat_layer_lost(self, event: dict[str, Any]) -> None:
-        """A reader of the worker's queue failed on a shard: the socket closes (4012) if
-        messages for it may have been lost there, and its client resumes."""
-        if event["shard"] in self.shards():
-            await self.layer_restarted()
-
-    async def layer_restarted(self) -> None:
-        """The layer may have lost messages for this socket: the client must resume."""
-        await self.close(code=CloseCode.SERVICE_RESTART)
-
-    def take_batch(self, batch: dict[str, Any]) -> bool:
-        """A room feed's tick of messages (chat/sockets/feeds.py), written now if this socket
-        can; False to get it as an event in the inbox, as here."""
-        return False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # After the server's close, neither a client frame (a deactivated
         # user's, say) nor a broadcast is acted on; only the disconnect is.
         if self.closing and message["type"] != "websocket.disconnect":
+            return
+        if message["type"] in self.ignores:
             return
         # Channels' dispatch runs aclose_old_connections() (a thread hop) before
         # every event. Every database call here goes through
@@ -192,10 +139,3 @@ class InboxConsumer(AsyncWebsocketConsumer):
         if not self.accepted:
             await self.accept()
         await self.close(code=code)
-
-    async def refuse_unavailable(self, error: BaseException) -> None:
-        """Refuse to open while Redis or the database is down (4013, try again later),
-        the outage told once for all sockets (chat.platform.outages)."""
-        outage = outages.CHANNEL_LAYER if isinstance(error, LAYER_ERRORS) else outages.DATABASE
-        outage.refused(error)
-        await self.refuse(CloseCode.TRY_AGAIN_LATER)

@@ -11,34 +11,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chat import protocol
 from chat.actions.live import comment_send
 from chat.domain import events
 from chat.models import Room
-from chat.platform.socket import InboxConsumer
+from chat.platform.wire import Wire
 from chat.sockets.delivery import Delivery
 
+Send = Callable[[str], Awaitable[None]]
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
-class AudienceSocket(InboxConsumer):
-    """A mixin of chat.sockets.room.RoomConsumer."""
 
-    room: Room | None
-    delivery: Delivery
-    opened: bool
-    # A viewer of the room, counted in `viewers` (a page's /ws/me/ socket is not).
-    watches = True
+class Audience:
+    """A room socket's audience events and live comments, given the socket's I/O.
 
-    async def chat_messages(self, event: dict[str, Any]) -> None:
+    `message` hands one `chat.message` event to the socket's order; `idle` says
+    whether nothing else waits for the socket (it has opened, is not closing,
+    and its inbox is empty).
+    """
+
+    def __init__(
+        self,
+        layer: Any,
+        *,
+        room: Room,
+        user: Any,
+        delivery: Delivery,
+        send: Send,
+        message: Handler,
+        wire: Wire | None,
+        idle: Callable[[], bool],
+    ) -> None:
+        self.layer = layer
+        self.room = room
+        self.user = user
+        self.delivery = delivery
+        self.send = send
+        self.message = message
+        self.wire = wire
+        self.idle = idle
+
+    async def messages(self, event: dict[str, Any]) -> None:
         """A tick's messages of a broadcast room, in id order (chat/sockets/feeds.py)."""
         # The author sees their client_id: their own messages go one by one.
-        if self.scope["user"].pk not in event["authors"] and await self.delivery.live_batch(
+        if self.user.pk not in event["authors"] and await self.delivery.live_batch(
             first=event["first"], last=event["last"], text=event["text"]
         ):
             return
         for message in event["events"]:
-            await self.chat_message(message)
+            await self.message(message)
 
     def take_batch(self, batch: dict[str, Any]) -> bool:
         """The feed's fast way: write the tick's frame now, prepared (chat/platform/wire.py),
@@ -49,13 +73,7 @@ class AudienceSocket(InboxConsumer):
         event would have.
         """
         wire = self.wire
-        if (
-            wire is None
-            or self.inbox.messages
-            or not self.opened
-            or self.closing
-            or self.scope["user"].pk in batch["authors"]
-        ):
+        if wire is None or not self.idle() or self.user.pk in batch["authors"]:
             return False
         text = batch["text"]
         return self.delivery.take_batch(
@@ -64,22 +82,21 @@ class AudienceSocket(InboxConsumer):
             write=lambda: text is None or wire.send_shared(text),
         )
 
-    async def chat_state(self, event: dict[str, Any]) -> None:
-        await self.send_text(event["text"])
+    async def state(self, event: dict[str, Any]) -> None:
+        await self.send(event["text"])
 
-    async def chat_viewers(self, event: dict[str, Any]) -> None:
-        await self.send_text(events.viewers_frame(event["count"]))
+    async def viewers(self, event: dict[str, Any]) -> None:
+        await self.send(events.viewers_frame(event["count"]))
 
-    async def chat_comment(self, event: dict[str, Any]) -> None:
-        await self.send_text(event["text"])
+    async def comment_arrived(self, event: dict[str, Any]) -> None:
+        await self.send(event["text"])
 
     async def comment(self, command: protocol.Comment) -> None:
         """A live comment: to everyone in the room now, and nowhere else ever."""
-        assert self.room is not None
         await comment_send(
-            self.channel_layer,
+            self.layer,
             room=self.room,
-            user=self.scope["user"],
+            user=self.user,
             body=command.body,
             time=command.time,
         )

@@ -33,9 +33,8 @@ from chat.platform.groups import ROOMS_GROUP, me_group_name, room_group_name, us
 from chat.platform.layers import LAYER_ERRORS
 from chat.platform.redis import keys, pools
 from chat.platform.redis.routing import room_shard
-from chat.platform.socket import InboxConsumer
 from chat.protocol import CloseCode
-from chat.sockets.watcher import EpochWatch, epoch_watch_join
+from chat.sockets.base import Socket
 
 logger = logging.getLogger(__name__)
 
@@ -57,29 +56,32 @@ class Counted:
         return events.room_entry_payload(counted, online=len(self.online))
 
 
-class MeConsumer(InboxConsumer):
-    epoch_watch: EpochWatch | None = None
-    presence_entry = None  # the watcher's: this socket is online in no room
-    opened = False
+class MeConsumer(Socket):
+    # What the rooms' own sockets show, and which changes no count.
+    ignores = frozenset(
+        {
+            "chat.typing",
+            "chat.state",
+            "chat.viewers",
+            "chat.mute_changed",
+            "chat.comment",
+            "chat.reactions",
+        }
+    )
 
     def started(self) -> None:
+        super().started()
         self.rooms: dict[int, Counted] = {}
 
     @property
     def user(self) -> User:
         return self.scope["user"]
 
-    async def refuse(self, code: CloseCode) -> None:
-        if self.epoch_watch is not None:
-            self.epoch_watch.consumers.discard(self)
-            self.epoch_watch = None
-        await super().refuse(code)
-
     async def connect(self) -> None:
         if self.scope.get("auth_close_code"):
             return await self.refuse(self.scope["auth_close_code"])
         try:
-            self.epoch_watch = await epoch_watch_join(self.channel_layer, self)
+            await self.lifecycle.join(self.channel_layer)
             await self.join(user_group_name(self.user.pk), me_group_name(self.user.pk), ROOMS_GROUP)
             # The rooms' groups before their counts: a message after the read
             # arrives live; one in both is counted once, by its id.
@@ -91,12 +93,12 @@ class MeConsumer(InboxConsumer):
             await self.count(entries)
         except (*LAYER_ERRORS, DatabaseError) as error:
             return await self.refuse_unavailable(error)
-        if self.epoch_watch is None:
+        if self.lifecycle.restarted:
             return await self.refuse(CloseCode.SERVICE_RESTART)
         await self.accept()
         rooms = [counted.payload() for counted in self.rooms.values()]
         await self.send_text(events.dumps({"type": "rooms", "rooms": rooms}))
-        self.opened = True
+        await self.lifecycle.open()
 
     def visible_rooms(self) -> list[tuple[int, str]]:
         """(id, kind) of every room the user can see."""
@@ -141,8 +143,7 @@ class MeConsumer(InboxConsumer):
             )
 
     async def disconnect(self, code: int) -> None:
-        if self.epoch_watch is not None:
-            self.epoch_watch.consumers.discard(self)
+        self.lifecycle.leave()
         await self.leave_groups()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -242,33 +243,10 @@ class MeConsumer(InboxConsumer):
         if self.user.pk in event["user_ids"]:
             await self.recount(event["room_id"])
 
-    async def chat_user_closed(self, event: dict[str, Any]) -> None:
-        session_key = event["session_key"]
-        if session_key is None or session_key == self.scope.get("auth_session_key"):
-            await self.close(code=event["code"])
-
     async def chat_messages(self, event: dict[str, Any]) -> None:
         """A broadcast room's tick of messages: counted one by one."""
         for message in event["events"]:
             await self.chat_message(message)
-
-    async def chat_typing(self, event: dict[str, Any]) -> None:
-        pass  # the room's own sockets show typing
-
-    async def chat_state(self, event: dict[str, Any]) -> None:
-        pass  # a room's state is for its own sockets
-
-    async def chat_viewers(self, event: dict[str, Any]) -> None:
-        pass
-
-    async def chat_mute_changed(self, event: dict[str, Any]) -> None:
-        pass  # the room's own sockets tell their pages
-
-    async def chat_comment(self, event: dict[str, Any]) -> None:
-        pass  # live comments count for nothing
-
-    async def chat_reactions(self, event: dict[str, Any]) -> None:
-        pass  # reactions change no count
 
     # --- the watcher's ---------------------------------------------------------------------
 
@@ -282,11 +260,3 @@ class MeConsumer(InboxConsumer):
         for room_id, counted in list(self.rooms.items()):
             if last_numbers.get(room_id, 0) > counted.last_id:
                 await self.recount(room_id)
-
-    async def layer_restarted(self) -> None:
-        """The layer may have lost this socket's groups: the page reconnects for a snapshot."""
-        if self.epoch_watch is not None:
-            self.epoch_watch.consumers.discard(self)
-            self.epoch_watch = None
-            if self.opened:
-                await self.close(code=CloseCode.SERVICE_RESTART)

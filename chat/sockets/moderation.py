@@ -19,11 +19,12 @@ these receivers tell the sockets it concerns once the change has committed:
 - a mute made, changed or deleted: the user's room sockets each send a `mute`
   frame with what holds in their room now (the page disables its composer).
 
-`ModeratedSocket` is the receiving half: what a room socket does with each.
+`Moderation` is the receiving half: what a room socket does with each.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -44,7 +45,6 @@ from chat.platform.groups import (
     room_group_name,
     user_group_name,
 )
-from chat.platform.socket import InboxConsumer
 from chat.protocol import CloseCode
 
 
@@ -163,18 +163,32 @@ def connect() -> None:
     post_delete.connect(mute_saved, sender=Mute, dispatch_uid="chat-mute-deleted")
 
 
-class ModeratedSocket(InboxConsumer):
-    """The moderation events of a room socket, on every worker (a mixin of chat.sockets.room)."""
+class Moderation:
+    """What a room socket does with each moderation event, on every worker, given its room
+    (changed in place), its user, and its send and close.
 
-    room: Room | None
+    (The end of an account or a session closes every socket alike: chat/sockets/base.py.)
+    """
 
-    async def chat_room_changed(self, event: dict[str, Any]) -> None:
-        assert self.room is not None
+    def __init__(
+        self,
+        *,
+        room: Room,
+        user: Any,
+        send: Callable[[str], Awaitable[None]],
+        close: Callable[[CloseCode], Awaitable[None]],
+    ) -> None:
+        self.room = room
+        self.user = user
+        self.send = send
+        self.close = close
+
+    async def room_changed(self, event: dict[str, Any]) -> None:
         self.room.kind = event["kind"]
         self.room.archived = event["archived"]
         self.room.live_comments = event["live_comments"]
         self.room.public_viewing = event["public_viewing"]
-        user = self.scope["user"]
+        user = self.user
         if not still_readable(
             user=user,
             kind=event["kind"],
@@ -183,23 +197,17 @@ class ModeratedSocket(InboxConsumer):
         ):
             # A viewer not signed in is asked to log in; for a person it is gone.
             code = CloseCode.NOT_FOUND if user.is_authenticated else CloseCode.UNAUTHENTICATED
-            return await self.close(code=code)
-        await self.send_text(event["text"])
+            return await self.close(code)
+        await self.send(event["text"])
 
-    async def chat_access_lost(self, event: dict[str, Any]) -> None:
-        assert self.room is not None
-        if self.room.kind != Room.Kind.PUBLIC and self.scope["user"].pk in event["user_ids"]:
-            await self.close(code=CloseCode.NOT_FOUND)
+    async def access_lost(self, event: dict[str, Any]) -> None:
+        if self.room.kind != Room.Kind.PUBLIC and self.user.pk in event["user_ids"]:
+            await self.close(CloseCode.NOT_FOUND)
 
-    async def chat_mute_changed(self, event: dict[str, Any]) -> None:
+    async def mute_changed(self, event: dict[str, Any]) -> None:
         """Tell the page its mute in this room as it stands now (a `mute` frame)."""
-        room, user = self.room, self.scope["user"]
-        if room is None or not user.is_authenticated:
+        room, user = self.room, self.user
+        if not user.is_authenticated:
             return
         mute = await database_sync_to_async(mute_state)(user_id=user.pk, room_id=room.pk)
-        await self.send_text(events.mute_frame(mute))
-
-    async def chat_user_closed(self, event: dict[str, Any]) -> None:
-        session_key = event["session_key"]
-        if session_key is None or session_key == self.scope.get("auth_session_key"):
-            await self.close(code=event["code"])
+        await self.send(events.mute_frame(mute))

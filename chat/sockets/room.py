@@ -6,6 +6,12 @@ is sent, and in what order, is chat/sockets/delivery.py's to decide: live messag
 holes filled from the database, acknowledgements, answers. The worker's
 watcher (chat/sockets/watcher.py) closes the sockets a Redis restart deafened and
 lets each catch up with its room's newest message.
+
+The socket owns the rest, each a small class given what it needs of it:
+the commands (chat/sockets/commands.py), the audience of a broadcast room
+and its live comments (chat/sockets/audience.py), moderation
+(chat/sockets/moderation.py) and presence (chat/sockets/presence.py). Its
+event handlers hand each event to the one it concerns.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,12 +26,9 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from chat import protocol
-from chat.actions import live, messages, reactions, rooms
-from chat.actions.outbox import deliver, run
 from chat.domain import events
 from chat.domain.access import room_for_user
-from chat.domain.limits import rate_place
-from chat.domain.presence import Joined, PresenceNews, socket_announce, socket_joins, socket_leaves
+from chat.domain.presence import Joined
 from chat.domain.snapshots import Snapshot, socket_snapshot
 from chat.errors import ChatError
 from chat.models import SLUG_PATTERN, Message, Room
@@ -34,14 +36,15 @@ from chat.platform import outages
 from chat.platform.db import database_sync_to_async
 from chat.platform.groups import user_group_name
 from chat.platform.layers import LAYER_ERRORS
-from chat.platform.socket import InboxConsumer
 from chat.protocol import CloseCode
-from chat.sockets.audience import AudienceSocket
+from chat.sockets.audience import Audience
+from chat.sockets.base import Socket
+from chat.sockets.commands import Commands
 from chat.sockets.delivery import Delivery, Rendered
 from chat.sockets.feeds import feed_hub
 from chat.sockets.holes import messages_missing
-from chat.sockets.moderation import ModeratedSocket
-from chat.sockets.watcher import EpochWatch, epoch_watch_join
+from chat.sockets.moderation import Moderation
+from chat.sockets.presence import Presence
 
 logger = logging.getLogger(__name__)
 
@@ -53,19 +56,19 @@ READ_ONLY = (protocol.History, protocol.Ping)
 _SLUG = re.compile(SLUG_PATTERN)
 
 
-class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
+class RoomConsumer(Socket):
+    # A viewer of the room, counted in `viewers` (a page's /ws/me/ socket is not).
+    watches = True
     room: Room | None = None
-    epoch_watch: EpochWatch | None = None
-    rate_limited_in_a_row = 0
-    # (room id, Redis member) while this socket counts as online.
-    presence_entry: tuple[int, str] | None = None
-    presence: PresenceNews
-    typing_at = 0.0
     delivery: Delivery
-    # Set once connect() has sent the welcome and the replay.
-    opened = False
+    # Made once the room is known (enter), before any of its events can arrive.
+    audience: Audience
+    commands: Commands
+    moderation: Moderation
+    presence: Presence | None = None
 
     def started(self) -> None:
+        super().started()
         loop, inbox = asyncio.get_running_loop(), self.inbox
         self.delivery = Delivery(
             send=self.send_text,
@@ -77,12 +80,9 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
     def stopped(self) -> None:
         self.delivery.close()
 
-    async def refuse(self, code: CloseCode) -> None:
-        if self.epoch_watch is not None:
-            # Refused after joining the watch: it must not close this socket again.
-            self.epoch_watch.consumers.discard(self)
-            self.epoch_watch = None
-        await super().refuse(code)
+    @property
+    def presence_entry(self) -> tuple[int, str] | None:
+        return self.presence.entry if self.presence is not None else None
 
     # --- connecting and leaving -----------------------------------------------------------
 
@@ -113,7 +113,7 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
         except (*LAYER_ERRORS, DatabaseError) as error:
             return await self.refuse_unavailable(error)
         outages.DATABASE.served()
-        if self.epoch_watch is None:
+        if self.lifecycle.restarted:
             # The watch saw Redis restart while this socket was joining.
             return await self.refuse(CloseCode.SERVICE_RESTART)
         await self.accept()
@@ -131,13 +131,10 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
             await self.send_text(events.gap_frame(after=snapshot.gap[0], before=snapshot.gap[1]))
         replay = [self.rendered(message) for message in snapshot.messages]
         await self.delivery.start(replay=replay, last_number=snapshot.last_number)
-        self.opened = True
-        await socket_announce(
-            self.channel_layer, room=room, user=user, joined=joined, channel_name=self.channel_name
-        )
-        if self.epoch_watch is None:
-            # Redis restarted during the welcome or the replay.
-            await self.close(code=CloseCode.SERVICE_RESTART)
+        assert self.presence is not None
+        await self.presence.announce(joined)
+        # Closes at once if Redis restarted during the welcome or the replay.
+        await self.lifecycle.open()
 
     async def enter(self, room: Room, user: Any, after: int | None) -> tuple[Snapshot, Joined]:
         """Join the watch, the groups and presence, then read the backlog.
@@ -148,35 +145,44 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
         committed after the read arrives live, and anything in both is
         dropped by id. The user's group comes before the account is read again.
         """
-        self.epoch_watch = await epoch_watch_join(self.channel_layer, self)
-        broadcast = room.kind == Room.Kind.BROADCAST
+        await self.lifecycle.join(self.channel_layer)
+        self.attend(room, user)
         groups = [room.group_name]
         if user.is_authenticated:
             groups.insert(0, user_group_name(user.pk))
-        await self.join(*groups, batched=broadcast)
-        self.room = room
+        await self.join(*groups, batched=room.kind == Room.Kind.BROADCAST)
         snapshot = await database_sync_to_async(socket_snapshot)(
             user_id=user.pk, room_id=room.pk, after=after
         )
-        if broadcast:
-            # A viewer count, not who is online: count this socket in at once.
-            await feed_hub(self.channel_layer).count_viewers([room.group_name], announce=False)
-            return snapshot, Joined(came_online=False, online=[], ghosts=[], version=0)
-        member, joined = await socket_joins(
-            self.channel_layer, room=room, user=user, channel_name=self.channel_name
+        assert self.presence is not None
+        return snapshot, await self.presence.join()
+
+    def attend(self, room: Room, user: Any) -> None:
+        """The room's collaborators, each given what it needs of this socket."""
+        self.room = room
+        send, layer = self.send_text, self.channel_layer
+        self.audience = Audience(
+            layer,
+            room=room,
+            user=user,
+            delivery=self.delivery,
+            send=send,
+            message=self.chat_message,
+            wire=self.wire,
+            idle=lambda: not self.inbox.messages and self.opened and not self.closing,
         )
-        self.presence_entry = (room.pk, member)
-        self.presence = PresenceNews(joined.version)
-        return snapshot, joined
+        self.commands = Commands(layer, room=room, user=user, delivery=self.delivery)
+        self.moderation = Moderation(
+            room=room, user=user, send=send, close=lambda code: self.close(code=code)
+        )
+        self.presence = Presence(
+            layer, room=room, user=user, channel_name=self.channel_name, send=send
+        )
 
     async def disconnect(self, code: int) -> None:
-        if self.epoch_watch is not None:
-            self.epoch_watch.consumers.discard(self)
-        if self.presence_entry is not None and self.room is not None:
-            member, self.presence_entry = self.presence_entry[1], None
-            await socket_leaves(
-                self.channel_layer, room=self.room, user=self.scope["user"], member=member
-            )
+        self.lifecycle.leave()
+        if self.presence is not None:
+            await self.presence.leave()
         await self.leave_groups()
 
     # --- client frames --------------------------------------------------------------------
@@ -212,115 +218,23 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
                 error.code, error.detail, client_id=client_id, retry_after=error.retry_after
             )
         )
-        if self.rate_limited_in_a_row >= FLOOD_CLOSE_AFTER:
+        if self.commands.rate_limited_in_a_row >= FLOOD_CLOSE_AFTER:
             await self.delivery.settle()  # every acknowledgement goes before the close
             await self.close(code=CloseCode.FLOODING)
-
-    async def send_message(self, command: protocol.SendMessage) -> None:
-        assert self.room is not None
-        try:
-            sent, outbox = await messages.message_send_async(
-                room=self.room,
-                author=self.scope["user"],
-                body=command.body,
-                client_id=command.client_id,
-                reply_to=command.reply_to,
-                attachments=list(command.attachments),
-            )
-        except ChatError as error:
-            if error.code == "rate_limited":
-                self.rate_limited_in_a_row += 1  # refused() closes with 4429 at ten
-            raise
-        self.rate_limited_in_a_row = 0
-        if not sent.created:
-            return await self.delivery.resent(sent.number, sent.acknowledgement)
-        await self.delivery.stored(sent.number, sent.acknowledgement)
-        try:
-            await deliver(self.channel_layer, outbox)
-        except LAYER_ERRORS:
-            # Stored and acknowledged: the others catch up by the tail check or on resume.
-            logger.warning("broadcast of message %d failed", sent.number, exc_info=True)
-
-    async def typing(self, command: protocol.Typing) -> None:
-        assert self.room is not None
-        now = time.monotonic()
-        if now - self.typing_at < live.TYPING_INTERVAL:
-            return  # the user's other sockets share the limit; this saves a round trip
-        self.typing_at = now
-        await live.typing_tell(self.channel_layer, room=self.room, user=self.scope["user"])
-
-    async def history(self, command: protocol.History) -> None:
-        assert self.room is not None
-        page = await database_sync_to_async(Message.objects.history)(
-            room_id=self.room.pk,
-            limit=command.limit,
-            before=command.before,
-            after=command.after,
-            around=command.around,
-        )
-        await self.delivery.answer(events.history_frame(page, user_id=self.scope["user"].pk))
-
-    async def edit_message(self, command: protocol.EditMessage) -> None:
-        assert self.room is not None
-        _, outbox = await run(
-            messages.message_edit,
-            room_id=self.room.pk,
-            number=command.id,
-            user=self.scope["user"],
-            body=command.body,
-        )
-        await deliver(self.channel_layer, outbox)
-
-    async def delete_message(self, command: protocol.DeleteMessage) -> None:
-        assert self.room is not None
-        _, outbox = await run(
-            messages.message_delete,
-            room_id=self.room.pk,
-            number=command.id,
-            user=self.scope["user"],
-        )
-        await deliver(self.channel_layer, outbox)
-
-    async def react(self, command: protocol.React) -> None:
-        assert self.room is not None
-        user = self.scope["user"]
-        async with rate_place(self.channel_layer, user_id=user.pk, what="reactions") as place:
-            result, outbox = await run(
-                reactions.reaction_set,
-                room_id=self.room.pk,
-                number=command.id,
-                user=user,
-                emoji=command.emoji,
-                present=command.present,
-            )
-            place.kept = result.changed
-        if not result.changed:
-            # Nothing to tell the room: this socket alone learns how things stand.
-            return await self.delivery.answer(
-                events.reactions_frame(result.message, result.reactions, version=result.version)
-            )
-        await deliver(self.channel_layer, outbox)
-
-    async def read(self, command: protocol.Read) -> None:
-        assert self.room is not None
-        _, outbox = await run(
-            rooms.room_read, room=self.room, user=self.scope["user"], number=command.id
-        )
-        await deliver(self.channel_layer, outbox)
 
     async def ping(self, command: protocol.Ping) -> None:
         await self.delivery.answer('{"type":"pong"}')
 
     handlers: dict[type[Any], Callable[[RoomConsumer, Any], Awaitable[None]]] = {
-        protocol.SendMessage: send_message,
-        protocol.Typing: typing,
-        protocol.History: history,
-        protocol.EditMessage: edit_message,
-        protocol.DeleteMessage: delete_message,
-        protocol.Read: read,
+        protocol.SendMessage: lambda socket, command: socket.commands.send_message(command),
+        protocol.Typing: lambda socket, command: socket.commands.typing(command),
+        protocol.History: lambda socket, command: socket.commands.history(command),
+        protocol.EditMessage: lambda socket, command: socket.commands.edit_message(command),
+        protocol.DeleteMessage: lambda socket, command: socket.commands.delete_message(command),
+        protocol.Read: lambda socket, command: socket.commands.read(command),
         protocol.Ping: ping,
-        protocol.React: react,
-        protocol.Comment: AudienceSocket.comment,
+        protocol.React: lambda socket, command: socket.commands.react(command),
+        protocol.Comment: lambda socket, command: socket.audience.comment(command),
     }
 
     # --- delivery's I/O -------------------------------------------------------------------
@@ -369,15 +283,8 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
         await self.send_text(event["text"])
 
     async def chat_presence(self, event: dict[str, Any]) -> None:
-        if event["channel"] == self.channel_name:
-            return
-        joined, left = self.presence.fresh(
-            version=event["version"], joined=event["joined"], left=event["left"]
-        )
-        if joined == event["joined"] and left == event["left"]:
-            await self.send_text(event["text"])
-        elif joined or left:
-            await self.send_text(events.presence_text(joined=joined, left=left))
+        assert self.presence is not None
+        await self.presence.arrived(event)
 
     async def chat_reactions(self, event: dict[str, Any]) -> None:
         await self.send_text(event["text"])
@@ -386,13 +293,28 @@ class RoomConsumer(AudienceSocket, ModeratedSocket, InboxConsumer):
         if event["user_id"] != self.scope["user"].pk:
             await self.send_text(event["text"])
 
-    async def layer_restarted(self) -> None:
-        """The layer may have lost this socket's group: the client must resume."""
-        if self.epoch_watch is not None:
-            self.epoch_watch.consumers.discard(self)
-            self.epoch_watch = None
-            # The watch calls this from its own task, also while connect() is
-            # running: a close before the accept would be a refused handshake,
-            # one amid the replay would cut it. connect() closes when done.
-            if self.opened:
-                await self.close(code=CloseCode.SERVICE_RESTART)
+    # --- the room's collaborators' events -------------------------------------------------
+
+    def take_batch(self, batch: dict[str, Any]) -> bool:
+        return self.audience.take_batch(batch)
+
+    async def chat_messages(self, event: dict[str, Any]) -> None:
+        await self.audience.messages(event)
+
+    async def chat_state(self, event: dict[str, Any]) -> None:
+        await self.audience.state(event)
+
+    async def chat_viewers(self, event: dict[str, Any]) -> None:
+        await self.audience.viewers(event)
+
+    async def chat_comment(self, event: dict[str, Any]) -> None:
+        await self.audience.comment_arrived(event)
+
+    async def chat_room_changed(self, event: dict[str, Any]) -> None:
+        await self.moderation.room_changed(event)
+
+    async def chat_access_lost(self, event: dict[str, Any]) -> None:
+        await self.moderation.access_lost(event)
+
+    async def chat_mute_changed(self, event: dict[str, Any]) -> None:
+        await self.moderation.mute_changed(event)

@@ -48,8 +48,10 @@ logger = logging.getLogger(__name__)
 class Watched(Protocol):
     """What the watcher needs of a consumer."""
 
-    # (room id, Redis member) while the socket counts as online in a room.
-    presence_entry: tuple[int, str] | None
+    @property
+    def presence_entry(self) -> tuple[int, str] | None:
+        """(room id, Redis member) while the socket counts as online in a room."""
+        ...
 
     def watched_rooms(self) -> Iterable[int]:
         """The rooms whose newest message the socket should have."""
