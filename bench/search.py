@@ -188,7 +188,7 @@ def naive(user: Any, params: dict[str, str]) -> int:
     from django.contrib.auth import get_user_model
     from django.db.models import Q
 
-    from chat.domain import events
+    from chat.domain import payloads
     from chat.domain.access import room_for_user
     from chat.models import Message, Room
     from chat.search.parse import search_parse
@@ -214,7 +214,7 @@ def naive(user: Any, params: dict[str, str]) -> int:
     start = (search.page - 1) * SEARCH_PAGE_SIZE
     page = list(messages.order_by("-id").for_wire()[start : start + SEARCH_PAGE_SIZE + 1])
     results = [
-        events.message_payload(message, for_author=message.author_id == user.pk)
+        payloads.message_payload(message, for_author=message.author_id == user.pk)
         for message in page[:SEARCH_PAGE_SIZE]
     ]
     json.dumps(results)

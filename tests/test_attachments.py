@@ -30,7 +30,7 @@ from django.utils import timezone
 from PIL import Image, ImageOps
 
 from chat import protocol
-from chat.domain import events
+from chat.domain import events, payloads
 from chat.domain.direct import direct_room_open
 from chat.domain.writes import message_create, message_delete, message_edit
 from chat.errors import ChatError
@@ -565,7 +565,7 @@ def test_upload_answers_201_with_the_attachment_object(alice):
         "url": f"/files/{attachment.pk}/photo.png",
         "thumbnail_url": f"/files/{attachment.pk}/thumbnail/",
     }
-    assert body == events.attachment_payload(attachment)
+    assert body == payloads.attachment_payload(attachment)
 
 
 def test_upload_over_the_limit_is_413_with_the_limit(alice, settings, media):
@@ -831,14 +831,14 @@ def test_a_message_names_its_uploads_and_carries_them(alice, general):
         photo.pk,
         notes.pk,
     }
-    payload = events.message_payload(message, for_author=True)
+    payload = payloads.message_payload(message, for_author=True)
     # In upload order, each as POST /api/uploads/ answered.
     assert payload["attachments"] == [
-        events.attachment_payload(Attachment.objects.get(pk=photo.pk)),
-        events.attachment_payload(Attachment.objects.get(pk=notes.pk)),
+        payloads.attachment_payload(Attachment.objects.get(pk=photo.pk)),
+        payloads.attachment_payload(Attachment.objects.get(pk=notes.pk)),
     ]
     stored = Message.objects.for_wire().get(pk=message.pk)
-    assert events.message_payload(stored, for_author=True) == payload
+    assert payloads.message_payload(stored, for_author=True) == payload
     # The broadcast event is JSON primitives only (as channels-redis needs).
     event = events.chat_message(message)
     assert json.loads(json.dumps(event)) == event
@@ -847,7 +847,7 @@ def test_a_message_names_its_uploads_and_carries_them(alice, general):
 
 def test_a_message_without_attachments_says_so(alice, general):
     message = send(general, alice, "plain")
-    assert events.message_payload(message, for_author=False)["attachments"] == []
+    assert payloads.message_payload(message, for_author=False)["attachments"] == []
 
 
 def test_a_message_of_files_alone_may_have_no_body(alice, general):
@@ -950,7 +950,7 @@ def test_a_resend_with_the_same_client_id_is_idempotent(alice, general):
         room_id=general.pk, author=alice, body="hi", client_id="same", attachments=[photo.pk]
     )
     assert (created, created_again, again.pk) == (True, False, first.pk)
-    shown = events.message_payload(again, for_author=True)["attachments"]
+    shown = payloads.message_payload(again, for_author=True)["attachments"]
     assert [item["id"] for item in shown] == [photo.pk]
     assert Message.objects.count() == 1
 
@@ -969,7 +969,7 @@ def test_pages_read_attachments_in_one_query_however_many(alice, general):
 
     def render() -> list[dict[str, Any]]:
         messages, _ = Message.objects.page(room_id=general.pk, limit=50)
-        return [events.message_payload(message, for_author=True) for message in messages]
+        return [payloads.message_payload(message, for_author=True) for message in messages]
 
     add(2)
     with CaptureQueriesContext(connection) as few:
@@ -1004,7 +1004,9 @@ def test_the_api_publishes_with_attachments_by_the_same_rules(alice, bob, genera
 
 
 def fetch(client: Client, attachment: Attachment | dict, *, thumbnail: bool = False, **extra):
-    payload = attachment if isinstance(attachment, dict) else events.attachment_payload(attachment)
+    payload = (
+        attachment if isinstance(attachment, dict) else payloads.attachment_payload(attachment)
+    )
     return client.get(payload["thumbnail_url"] if thumbnail else payload["url"], **extra)
 
 

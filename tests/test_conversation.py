@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.domain import events
+from chat.domain import payloads
 from chat.domain.attention import notify_set, room_entries, room_members
 from chat.domain.mentions import mentioned_names
 from chat.domain.reactions import emoji_clean, reaction_set
@@ -23,7 +23,7 @@ def code_of(call, **kwargs) -> str:
 
 
 def payload(message: Message, *, for_author: bool = False) -> dict:
-    return events.message_payload(
+    return payloads.message_payload(
         Message.objects.for_wire().get(pk=message.pk), for_author=for_author
     )
 
@@ -56,7 +56,7 @@ def test_a_reply_quotes_its_original(alice, bob, general):
         "deleted": False,
     }
     # The message just written carries it too, with no read-back.
-    assert events.message_payload(reply, for_author=True)["reply_to"]["id"] == 1
+    assert payloads.message_payload(reply, for_author=True)["reply_to"]["id"] == 1
 
 
 def test_a_reply_to_a_message_deleted_later_shows_it_deleted(alice, bob, general):
@@ -70,7 +70,7 @@ def test_a_long_first_line_is_shortened(alice, bob, general):
     send(general, alice, body="x" * 300)
     reply, _ = message_create(room_id=general.pk, author=bob, body="!", client_id=None, reply_to=1)
     quoted = payload(reply)["reply_to"]["body"]
-    assert len(quoted) == events.SNIPPET_MAX and quoted.endswith("…")
+    assert len(quoted) == payloads.SNIPPET_MAX and quoted.endswith("…")
 
 
 @pytest.mark.parametrize("reply_to", [2, 99, 0, 2**63, -1, "1", 1.0, True])
@@ -175,7 +175,7 @@ def test_reactions_add_once_per_person_and_come_off_again(alice, bob, general):
     assert (again.changed, again.version) == (False, 1)
     reaction_set(room_id=general.pk, number=1, user=alice, emoji="👍", present=True)
     both = reaction_set(room_id=general.pk, number=1, user=alice, emoji="🎉", present=True)
-    assert events.reactions_payload(both.reactions) == [
+    assert payloads.reactions_payload(both.reactions) == [
         {"emoji": "👍", "count": 2, "users": ["bob", "alice"]},
         {"emoji": "🎉", "count": 1, "users": ["alice"]},
     ]

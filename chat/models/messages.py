@@ -21,7 +21,7 @@ class MessageQuerySet(models.QuerySet["Message"]):
         return self.filter(deleted_at__isnull=True)
 
     def for_wire(self) -> MessageQuerySet:
-        """With everything a message object on the wire shows (events.message_payload)."""
+        """With everything a message object on the wire shows (payloads.message_payload)."""
         # Imported here: chat.models.files imports Message for its foreign key.
         from chat.models.files import Attachment
 

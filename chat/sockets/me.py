@@ -24,7 +24,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import DatabaseError
 
-from chat.domain import events
+from chat.domain import events, payloads
 from chat.domain.attention import RoomEntry, room_entries, room_entry
 from chat.domain.presence import PresenceNews, online_from_members
 from chat.models import Notify, Room
@@ -53,7 +53,7 @@ class Counted:
 
     def payload(self) -> dict[str, Any]:
         counted = replace(self.entry, unread=self.unread, mentions=self.mentions)
-        return events.room_entry_payload(counted, online=len(self.online))
+        return payloads.room_entry_payload(counted, online=len(self.online))
 
 
 class MeConsumer(Socket):

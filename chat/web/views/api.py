@@ -25,7 +25,7 @@ from chat.actions.membership import (
 )
 from chat.actions.messages import Sent, message_send
 from chat.actions.rooms import notify_set, room_state_set
-from chat.domain import events, presence
+from chat.domain import payloads, presence
 from chat.domain.access import manage_check, may_publish, room_for_user
 from chat.domain.attention import room_entry, room_members
 from chat.domain.bots import bot_key_room
@@ -79,7 +79,7 @@ def room_object(user: User, room: Room) -> dict[str, Any]:
             "role": None,
         }
     online = presence.online_counts([room.pk]).get(room.pk, 0)
-    return events.room_entry_payload(entry, online=online)
+    return payloads.room_entry_payload(entry, online=online)
 
 
 def managed_room(user: User, slug: str) -> Room:
@@ -257,7 +257,7 @@ def api_publish(request: HttpRequest, user: User, slug: str) -> JsonResponse:
     else:
         sent = publish_send(room, user, fields, publisher=False)
     assert sent.message is not None
-    payload = events.message_payload(sent.message, for_author=True)
+    payload = payloads.message_payload(sent.message, for_author=True)
     return JsonResponse(payload, status=201 if sent.created else 200, json_dumps_params=JSON_STRICT)
 
 
@@ -310,7 +310,7 @@ def api_messages(request: HttpRequest, user: User, slug: str) -> JsonResponse:
         around=clamped(around),
     )
     return JsonResponse(
-        events.history_payload(page, user_id=user.pk), json_dumps_params=JSON_STRICT
+        payloads.history_payload(page, user_id=user.pk), json_dumps_params=JSON_STRICT
     )
 
 
@@ -346,5 +346,5 @@ def api_uploads(request: HttpRequest, user: User) -> JsonResponse:
         attachment = attachment_create(uploader=user, file=upload, name=upload.name)
         place.kept = True
     return JsonResponse(
-        events.attachment_payload(attachment), status=201, json_dumps_params=JSON_STRICT
+        payloads.attachment_payload(attachment), status=201, json_dumps_params=JSON_STRICT
     )

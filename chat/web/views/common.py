@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from chat import protocol
-from chat.domain import events, presence
+from chat.domain import payloads, presence
 from chat.domain.attention import room_entries
 from chat.domain.bots import bot_key_check, looks_like_key
 from chat.errors import ChatError
@@ -29,7 +29,7 @@ def rooms_payload(user: User) -> list[dict[str, Any]]:
     entries = room_entries(user)
     online = presence.online_counts([entry.room.pk for entry in entries])
     return [
-        events.room_entry_payload(entry, online=online.get(entry.room.pk, 0)) for entry in entries
+        payloads.room_entry_payload(entry, online=online.get(entry.room.pk, 0)) for entry in entries
     ]
 
 

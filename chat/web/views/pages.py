@@ -24,7 +24,7 @@ from chat.actions.membership import (
     room_create,
     room_join,
 )
-from chat.domain import events
+from chat.domain import events, payloads
 from chat.domain.access import may_publish, role_of, room_for_user
 from chat.domain.attention import notify_of, room_titles
 from chat.domain.direct import direct_room_find, direct_room_open
@@ -225,7 +225,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
             "messages": messages,
             # The page renders them as it renders live ones, from the same objects.
             "rows": [
-                (m, events.dumps(events.message_payload(m, for_author=m.author_id == user.pk)))
+                (m, events.dumps(payloads.message_payload(m, for_author=m.author_id == user.pk)))
                 for m in messages
             ],
             "has_more": has_more,

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from chat.domain import events
+from chat.domain import payloads
 from chat.domain.attention import room_titles
 from chat.domain.limits import (
     rate_place_blocking,
@@ -33,7 +33,7 @@ from chat.web.views.common import ERROR_STATUS, JSON_STRICT, api_view
 def search_result(hit: Hit, *, user_id: int) -> dict[str, Any]:
     """A result as /api/search/ answers it."""
     message = hit.message
-    return events.search_result_payload(
+    return payloads.search_result_payload(
         message,
         snippet=[{"text": segment.text, "match": segment.match} for segment in hit.snippet],
         url=permalink(message),
