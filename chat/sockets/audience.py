@@ -57,11 +57,8 @@ class AudienceSocket(InboxConsumer):
             or self.scope["user"].pk in batch["authors"]
         ):
             return False
-        text = batch["text"]
         return self.delivery.take_batch(
-            first=batch["first"],
-            last=batch["last"],
-            write=lambda: text is None or wire.send_shared(text),
+            first=batch["first"], last=batch["last"], text=batch["text"], write=wire.send_shared
         )
 
     async def chat_state(self, event: dict[str, Any]) -> None:
