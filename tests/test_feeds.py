@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import msgpack
 import pytest
 from channels.db import database_sync_to_async
 
@@ -106,6 +107,8 @@ async def test_messages_that_arrive_out_of_order_go_out_as_one_ordered_frame(lay
     assert (batch["first"], batch["last"]) == (2, 4)
     assert member.ids() == [1, 2, 3, 4]
     assert batch["authors"] == [stored[2]["author_id"]]
+    # Built of what the channel layer could carry (msgpack), though it stays in the worker.
+    assert msgpack.unpackb(msgpack.packb(batch))["authors"] == batch["authors"]
     frame = json.loads(batch["text"])
     assert frame["type"] == "messages"
     assert [(m["id"], m["body"]) for m in frame["messages"]] == [
