@@ -33,6 +33,7 @@ class Socket:
     reads: list[tuple[int, int]] = field(default_factory=list)
     timers: list[FakeTimer] = field(default_factory=list)
     read_fails: bool = False
+    closed: bool = False
 
     async def send(self, text: str) -> None:
         self.sent.append(text)
@@ -42,6 +43,9 @@ class Socket:
         if self.read_fails:
             return None
         return [(n, f"m{n} (db)") for n in sorted(self.database) if after < n < before]
+
+    async def give_up(self) -> None:
+        self.closed = True
 
     def schedule(self, delay: float) -> FakeTimer:
         timer = FakeTimer(delay)
@@ -67,7 +71,11 @@ async def opened(last_number: int = 0, *, stored: int | None = None) -> tuple[De
     """A delivery after a welcome at `last_number`; the database holds 1..`stored`."""
     socket = Socket(database=set(range(1, (stored or last_number) + 1)))
     delivery = Delivery(
-        send=socket.send, read_between=socket.read_between, schedule=socket.schedule, hole_wait=0.2
+        send=socket.send,
+        read_between=socket.read_between,
+        give_up=socket.give_up,
+        schedule=socket.schedule,
+        hole_wait=0.2,
     )
     await delivery.start(replay=[], last_number=last_number)
     return delivery, socket
@@ -79,7 +87,11 @@ async def opened(last_number: int = 0, *, stored: int | None = None) -> tuple[De
 async def test_the_replay_goes_first_and_live_messages_follow_on():
     socket = Socket()
     delivery = Delivery(
-        send=socket.send, read_between=socket.read_between, schedule=socket.schedule, hole_wait=0.2
+        send=socket.send,
+        read_between=socket.read_between,
+        give_up=socket.give_up,
+        schedule=socket.schedule,
+        hole_wait=0.2,
     )
     await delivery.start(replay=[(4, "m4"), (5, "m5")], last_number=5)
     await delivery.live(5, "m5")  # its broadcast, already replayed
@@ -158,7 +170,8 @@ async def test_a_failed_read_stops_everything():
     await socket.expire(delivery)
     await delivery.live(4, "m4")
     await delivery.answer("pong")
-    assert socket.sent == []  # the socket was closed (4013): its client resumes
+    assert socket.sent == []
+    assert socket.closed  # with 4013: its client resumes
     assert socket.live_timers() == []
 
 

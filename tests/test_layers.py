@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from chat.platform.layers import ChatChannelLayer
+from chat.platform.layers import ChatChannelLayer, Inbox, Local
 from tests.servers import PrivateRedis
 from tests.settings import REDIS_URL
 
@@ -146,3 +146,28 @@ async def test_a_lost_redis_is_an_event_for_every_consumer(tmp_path):
     finally:
         await layer.close_pools()
         redis_server.stop()
+
+
+async def test_a_timer_comes_back_through_the_inbox_in_turn_and_is_never_dropped():
+    """Inbox.later: a socket's own timer, queued behind the messages before it; over
+    capacity the oldest layer message goes, never the timer; a cancelled one is not made."""
+    inbox, calls = Inbox(), []
+
+    async def called(name: str) -> None:
+        calls.append(name)
+
+    inbox.later(0, lambda: called("kept"))
+    cancelled = inbox.later(0, lambda: called("cancelled"))
+    await asyncio.sleep(0.01)  # both fired into the inbox
+    cancelled.cancel()
+    assert not inbox.offer({"type": "chat.message", "id": 1}, capacity=2)  # timers only
+    assert inbox.offer({"type": "chat.message", "id": 2}, capacity=2)  # 1 goes
+    order = []
+    while inbox.messages:
+        item = await inbox.get()
+        if isinstance(item, Local):
+            await item.run()
+            order.append("timer")
+        else:
+            order.append(item["id"])
+    assert order == ["timer", "timer", 2] and calls == ["kept"]

@@ -205,7 +205,7 @@ async def test_the_notification_setting_is_saved_and_followed(me, connect, alice
 
 
 async def test_a_message_the_socket_missed_is_counted_exactly(me, alice, bob, general):
-    """A broadcast lost on its way shows as a jump in ids: the room is counted again."""
+    """A broadcast lost on its way shows as a jump in ids: the missing one is read and counted."""
     m, _ = await me(alice)
     await database_sync_to_async(message_create)(
         room_id=general.pk, author=bob, body="never broadcast", client_id=None

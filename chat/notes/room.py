@@ -36,12 +36,11 @@ from chat.notes.pace import Pace
 from chat.notes.store import TEXT_NAME, notes_since
 from chat.platform.db import database_sync_to_async
 from chat.platform.groups import notes_group_name
-from chat.platform.layers import LAYER_ERRORS, Inbox
+from chat.platform.layers import LAYER_ERRORS, Inbox, Local
 from chat.platform.redis import pools
 
 logger = logging.getLogger(__name__)
 
-HOLE_WAITED = {"type": "notes.hole_waited"}
 # An awareness state not renewed for this long is gone (y-protocols' outdatedTimeout).
 AWARENESS_TIMEOUT = 30.0
 
@@ -69,7 +68,7 @@ class NotesRoom:
         self.text = self.doc.get(TEXT_NAME, type=Text)
         self.applied = 0
         self.pending: dict[int, bytes] = {}
-        self.hole_timer: asyncio.TimerHandle | None = None
+        self.hole_timer: Local | None = None
         self.editors: set[Any] = set()
         self.channel = ""
         self.task: asyncio.Task[None] | None = None
@@ -104,6 +103,9 @@ class NotesRoom:
                 check_at = time.monotonic() + settings.CHAT_LAYER_CHECK_INTERVAL
                 await self.catch_up_quietly()
                 continue
+            if isinstance(message, Local):
+                await message.run()  # the hole's wait is over
+                continue
             kind = message["type"]
             if kind == "notes.update":
                 if not self.arrived(message["number"], message["update"], message["origin"]):
@@ -116,10 +118,6 @@ class NotesRoom:
                 # The room's moderation (chat/sockets/moderation.py): every local editor decides.
                 for editor in self.editors:
                     editor.inbox.put(message)
-            elif message is HOLE_WAITED:
-                self.hole_timer = None
-                if self.pending:
-                    await self.catch_up_quietly()
 
     # --- the document -----------------------------------------------------------------------
 
@@ -148,9 +146,12 @@ class NotesRoom:
     def hole_wait(self) -> None:
         if self.hole_timer is None:
             inbox = self.hub.layer.inbox(self.channel)
-            self.hole_timer = asyncio.get_running_loop().call_later(
-                settings.CHAT_HOLE_WAIT, inbox.put, HOLE_WAITED
-            )
+            self.hole_timer = inbox.later(settings.CHAT_HOLE_WAIT, self.hole_waited)
+
+    async def hole_waited(self) -> None:
+        self.hole_timer = None
+        if self.pending:
+            await self.catch_up_quietly()
 
     async def catch_up(self) -> None:
         """Read from the database what the copy lacks, apply it, hand it out."""

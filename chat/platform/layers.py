@@ -32,6 +32,7 @@ import logging
 import random
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
@@ -74,19 +75,44 @@ def entry_read(raw: bytes) -> tuple[list[str], dict[str, Any]]:
     return channels.decode().split(","), message
 
 
+class Local:
+    """A call of this process's own (a timer's), made in turn with an inbox's messages.
+
+    Not a channel-layer message: it never leaves the process, is never dropped
+    over capacity, and once cancelled is not made even if it is already queued.
+    """
+
+    __slots__ = ("call", "cancelled", "handle")
+
+    def __init__(self, call: Callable[[], Awaitable[None]]) -> None:
+        self.call = call
+        self.cancelled = False
+        self.handle: asyncio.TimerHandle | None = None
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.handle is not None:
+            self.handle.cancel()
+
+    async def run(self) -> None:
+        if not self.cancelled:
+            await self.call()
+
+
 class Inbox:
     """The messages of one channel of this process, for its one consumer.
 
     A consumer that also reads its client's events through it (`put_client`)
     waits on one thing instead of racing two tasks for every event; the two
     kinds take turns when both are waiting, and only layer messages are ever
-    dropped over capacity.
+    dropped over capacity. Its own timers come back through it too (`later`),
+    in turn with the layer messages.
     """
 
     __slots__ = ("client", "client_next", "messages", "waiter")
 
     def __init__(self) -> None:
-        self.messages: collections.deque[dict[str, Any]] = collections.deque()
+        self.messages: collections.deque[dict[str, Any] | Local] = collections.deque()
         self.client: collections.deque[dict[str, Any]] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None
         self.client_next = True
@@ -95,7 +121,7 @@ class Inbox:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
-    def put(self, message: dict[str, Any]) -> None:
+    def put(self, message: dict[str, Any] | Local) -> None:
         self.messages.append(message)
         self.wake()
 
@@ -105,24 +131,34 @@ class Inbox:
         A consumer this far behind is stuck; better to lose its oldest than to
         grow without bound (a socket fills message holes from the database).
         """
-        dropped = len(self.messages) >= capacity
-        if dropped:
-            self.messages.popleft()
+        dropped = False
+        if len(self.messages) >= capacity:
+            for index, oldest in enumerate(self.messages):
+                if not isinstance(oldest, Local):  # a timer is never lost
+                    del self.messages[index]
+                    dropped = True
+                    break
         self.put(message)
         return dropped
+
+    def later(self, delay: float, call: Callable[[], Awaitable[None]]) -> Local:
+        """Have `call()` made after `delay` seconds, in turn with the inbox's messages."""
+        local = Local(call)
+        local.handle = asyncio.get_running_loop().call_later(delay, self.put, local)
+        return local
 
     def put_client(self, message: dict[str, Any]) -> None:
         self.client.append(message)
         self.wake()
 
-    async def get(self) -> dict[str, Any]:
-        """The next layer message."""
+    async def get(self) -> dict[str, Any] | Local:
+        """The next layer message or local call."""
         while not self.messages:
             await self.wait()
         return self.messages.popleft()
 
-    async def get_any(self) -> dict[str, Any]:
-        """The next client event or layer message, the two in turn."""
+    async def get_any(self) -> dict[str, Any] | Local:
+        """The next client event, or layer message or local call, the two kinds in turn."""
         while not (self.messages or self.client):
             await self.wait()
         if self.client and (self.client_next or not self.messages):
@@ -326,10 +362,13 @@ class ChatChannelLayer(RedisChannelLayer):
         assert self.require_valid_channel_name(channel)
         receiver = self.receiver()
         try:
-            return await receiver.inbox(channel).get()
+            message = await receiver.inbox(channel).get()
         except asyncio.CancelledError:
             self.discard_inbox(channel)
             raise
+        # Local calls go only to the inboxes this process reads itself (sockets, feeds).
+        assert not isinstance(message, Local)
+        return message
 
     async def close_pools(self) -> None:
         for receiver in list(self.receivers.values()):

@@ -29,7 +29,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from chat.platform.layers import Inbox
+from chat.platform.layers import Inbox, Local
 from chat.platform.wire import SharedText, Wire
 from chat.protocol import CloseCode
 
@@ -79,30 +79,34 @@ class InboxConsumer(AsyncWebsocketConsumer):
     def stopped(self) -> None:
         """Called once the consumer has handled its last event."""
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
+    async def dispatch(self, message: dict[str, Any] | Local) -> None:
         # After the server's close, neither a client frame (a deactivated
-        # user's, say) nor a broadcast is acted on; only the disconnect is.
-        if self.closing and message["type"] != "websocket.disconnect":
+        # user's, say) nor a broadcast nor a timer is acted on; only the disconnect is.
+        kind = "local" if isinstance(message, Local) else message["type"]
+        if self.closing and kind != "websocket.disconnect":
             return
-        if message["type"] in self.ignores:
+        if kind in self.ignores:
             return
         # Channels' dispatch runs aclose_old_connections() (a thread hop) before
         # every event. Every database call here goes through
         # database_sync_to_async, which closes stale connections itself, and
         # broadcast handlers never touch the database: the hop is pure cost.
         try:
-            await getattr(self, get_handler_name(message))(message)
+            if isinstance(message, Local):
+                await message.run()  # the socket's own timer (Inbox.later)
+            else:
+                await getattr(self, get_handler_name(message))(message)
         except StopConsumer:
             raise
         except Exception:
-            if message["type"] == "websocket.disconnect":
+            if kind == "websocket.disconnect":
                 logger.exception("websocket.disconnect failed; the socket's clean-up stopped")
                 await aclose_old_connections()  # as Channels' own disconnect ends
                 raise StopConsumer() from None
             # Raised out of here, it would end the consumer without its
             # disconnect: its group memberships would outlive it.
             code = CloseCode.INTERNAL_ERROR
-            logger.exception("%s failed; closing the socket with %d", message["type"], code)
+            logger.exception("%s failed; closing the socket with %d", kind, code)
             await self.refuse(code)
 
     async def send_text(self, text: str) -> None:

@@ -75,11 +75,8 @@ class Audience:
         wire = self.wire
         if wire is None or not self.idle() or self.user.pk in batch["authors"]:
             return False
-        text = batch["text"]
         return self.delivery.take_batch(
-            first=batch["first"],
-            last=batch["last"],
-            write=lambda: text is None or wire.send_shared(text),
+            first=batch["first"], last=batch["last"], text=batch["text"], write=wire.send_shared
         )
 
     async def state(self, event: dict[str, Any]) -> None:

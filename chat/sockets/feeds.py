@@ -21,11 +21,14 @@ without a gap, with the one `messages` frame of them all made once. A
 message that finds the feed idle for a tick goes out at once. The tick
 counts from the end of the last batch: under load the batches grow, as the
 cost of a batch is that of writing to each socket whatever it carries. A feed
-puts its room's messages in order once for the worker's sockets: a message
-that arrives ahead of a missing one waits at the feed (CHAT_HOLE_WAIT), and
-the hole is read from the database once for the worker, not by each socket.
-The tick's frame is written straight to every socket that can take it as it
-is (chat/sockets/audience.py); any other gets the event in its inbox.
+puts its room's messages in order once for the worker's sockets (a
+`Sequence`, chat/sockets/sequence.py): a message that arrives ahead of a
+missing one waits at the feed (CHAT_HOLE_WAIT), and the hole is read from the
+database once for the worker, not by each socket; if that read fails, the
+messages after the hole go to each socket as they are, and each socket finds
+the hole itself (closing, 4013, if it cannot read it either). The tick's
+frame is written straight to every socket that can take it as it is
+(chat/sockets/audience.py); any other gets the event in its inbox.
 """
 
 from __future__ import annotations
@@ -35,25 +38,27 @@ import contextlib
 import logging
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import DatabaseError
 
 from chat.domain import events
-from chat.platform.layers import Inbox
+from chat.platform.layers import Inbox, Local
 from chat.platform.redis import keys, pools
 from chat.platform.redis.routing import shard_of
 from chat.platform.wire import SharedText
 from chat.sockets.holes import messages_missing
+from chat.sockets.sequence import Sequence, Timer
 
 logger = logging.getLogger(__name__)
 
-# What a feed's timers put in its own inbox: the tick is over; a hole waited long enough.
-TICK = {"type": "feed.tick"}
 # A batch handed to this many sockets lets the event loop run other work.
 YIELD_EVERY = 256
-HOLE_WAITED = {"type": "feed.hole_waited"}
+
+# A chat.message event.
+Event = dict[str, Any]
 
 
 class Member(Protocol):
@@ -70,13 +75,119 @@ class Member(Protocol):
         ...
 
 
+class Batcher:
+    """A broadcast room's messages for one worker's sockets: in order, a tick at a time.
+
+    Messages that arrive within a tick go into the room's order together, at
+    the tick; the ones that follow on from the last handed out go out as one
+    batch. One older than the order (a repeat, or one from before the feed)
+    goes to each socket as it is, to place or drop by its own order.
+
+    Its I/O is injected, so that its rules are tested on fakes: `send(first,
+    last, events)` hands out messages `first`..`last` as one batch (those
+    absent were deleted); `hand_out(event)` gives an event to every socket as
+    it is; `read_missing(room_id, after, before)` reads the stored messages
+    strictly between as events, or None when it could not; `later(delay,
+    call)` makes `call()` after `delay`, in turn with the feed's other events;
+    `clock()` is monotonic time.
+    """
+
+    def __init__(
+        self,
+        *,
+        send: Callable[[int, int, list[Event]], Awaitable[None]],
+        hand_out: Callable[[Event], None],
+        read_missing: Callable[[int, int, int], Awaitable[list[Event] | None]],
+        later: Callable[[float, Callable[[], Awaitable[None]]], Timer],
+        tick: float,
+        hole_wait: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.send = send
+        self.hand_out = hand_out
+        self.read_missing = read_missing
+        self.later = later
+        self.tick = tick
+        self.hole_wait = hole_wait
+        self.clock = clock
+        # What arrived since the last tick, by id; the order (None before the first message).
+        self.arrivals: dict[int, Event] = {}
+        self.sequence: Sequence[Event] | None = None
+        self.room_id = 0
+        self.tick_timer: Timer | None = None
+        self.handed_at = -1e9  # when the last batch was handed out (clock)
+
+    def arrived(self, event: Event) -> None:
+        number = event["id"]
+        if self.sequence is not None and number <= self.sequence.last:
+            # Behind what was handed out: older than the feed, or a repeat. Each
+            # socket places it, or drops it, by its own order.
+            self.hand_out(event)
+            return
+        self.room_id = event["room_id"]
+        self.arrivals[number] = event
+        if self.tick_timer is None:
+            # A tick after the last batch; at once if that was longer ago. Any
+            # message already queued behind this one still comes first.
+            wait = self.handed_at + self.tick - self.clock()
+            self.tick_timer = self.later(max(0.0, wait), self.ticked)
+
+    async def ticked(self) -> None:
+        self.tick_timer = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Put what arrived into the order: what follows on goes out now, as one batch;
+        the ones after a hole wait for it (CHAT_HOLE_WAIT at most)."""
+        if not self.arrivals:
+            return
+        arrivals, self.arrivals = self.arrivals, {}
+        if self.sequence is None:
+            self.sequence = self.order(last=min(arrivals) - 1)
+        await self.sequence.arrived(*arrivals.items())
+
+    def order(self, *, last: int) -> Sequence[Event]:
+        sequence: Sequence[Event] = Sequence(
+            pass_on=self.pass_on,
+            read_between=self.read_between,
+            schedule=lambda delay: self.later(delay, sequence.hole_expired),
+            give_up=self.gave_up,
+            hole_wait=self.hole_wait,
+            last=last,
+        )
+        return sequence
+
+    async def pass_on(self, first: int, last: int, run: list[tuple[int, Event]]) -> None:
+        await self.send(first, last, [event for _, event in run])
+        self.handed_at = self.clock()
+
+    async def read_between(self, after: int, before: int) -> list[tuple[int, Event]] | None:
+        """The hole, read once for the worker."""
+        missing = await self.read_missing(self.room_id, after, before)
+        return None if missing is None else [(event["id"], event) for event in missing]
+
+    async def gave_up(self, held: list[tuple[int, Event]]) -> None:
+        """The hole could not be read: each socket finds it itself, and closes (4013) if
+        it cannot read it either. The order goes on after what was held."""
+        assert self.sequence is not None
+        last = held[-1][0] if held else self.sequence.last
+        for _, event in held:
+            self.hand_out(event)
+        self.sequence = self.order(last=last)
+
+    def close(self) -> None:
+        if self.tick_timer is not None:
+            self.tick_timer.cancel()
+        if self.sequence is not None:
+            self.sequence.close()
+
+
 class Feed:
     """One worker's membership of one room's group, shared by its sockets there."""
 
     def __init__(self, hub: FeedHub, group: str, *, batched: bool) -> None:
         self.hub = hub
         self.group = group
-        self.batched = batched
         self.channel = ""
         self.members: set[Any] = set()
         # Sockets watching the room on every worker, as last counted (broadcast rooms),
@@ -84,14 +195,22 @@ class Feed:
         self.viewers = 0
         self.announced: int | None = 0
         self.task: asyncio.Task[None] | None = None
-        self.timers: list[asyncio.TimerHandle] = []
-        # Batched feeds: chat.message events by id, waiting for the tick or for a hole;
-        # the id handed out next (None before the first message); whether a tick is due.
-        self.waiting: dict[int, dict[str, Any]] = {}
-        self.next: int | None = None
-        self.tick_due = False
-        self.handed_at = -1e9  # when the last batch was handed out (monotonic)
-        self.hole_since: float | None = None
+        # Broadcast rooms: the room's messages in order, a tick at a time.
+        self.batcher: Batcher | None = None
+        if batched:
+            self.batcher = Batcher(
+                send=self.send_batch,
+                hand_out=self.hand_out,
+                read_missing=self.read_missing,
+                later=self.later,
+                tick=settings.CHAT_BATCH_TICK,
+                hole_wait=settings.CHAT_HOLE_WAIT,
+                clock=time.monotonic,
+            )
+
+    @property
+    def batched(self) -> bool:
+        return self.batcher is not None
 
     async def start(self) -> None:
         layer = self.hub.layer
@@ -101,108 +220,44 @@ class Feed:
     def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
-        for timer in self.timers:
-            timer.cancel()
+        if self.batcher is not None:
+            self.batcher.close()
         self.hub.layer.discard_inbox(self.channel)
 
-    def later(self, delay: float, event: dict[str, Any]) -> None:
-        inbox = self.hub.layer.inbox(self.channel)
-        self.timers = [timer for timer in self.timers if not timer.cancelled()]
-        self.timers.append(asyncio.get_running_loop().call_later(delay, inbox.put, event))
+    def later(self, delay: float, call: Callable[[], Awaitable[None]]) -> Local:
+        """`call()` after `delay`, in turn with the feed's events."""
+        return self.hub.layer.inbox(self.channel).later(delay, call)
 
     async def run(self) -> None:
         inbox = self.hub.layer.inbox(self.channel)
         while True:
             message = await inbox.get()
-            if message["type"] == "chat.layer_lost":
+            if isinstance(message, Local):
+                await message.run()  # the batcher's timers
+            elif message["type"] == "chat.layer_lost":
                 continue  # every socket of the worker hears of it in its own inbox
-            if not self.batched:
+            elif self.batcher is None:
                 self.hand_out(message)
-            elif message is TICK:
-                self.tick_due = False
-                await self.send_run()
-            elif message is HOLE_WAITED:
-                await self.fill_hole()
             elif message["type"] == "chat.message":
-                self.arrived(message)
+                self.batcher.arrived(message)
             else:
-                await self.send_run()  # the messages before it go first
+                await self.batcher.flush()  # the messages before it go first
                 self.hand_out(message)
 
-    # --- batched feeds: the room's messages in order, a tick at a time ---------------------
-
-    def arrived(self, event: dict[str, Any]) -> None:
-        number = event["id"]
-        if self.next is not None and number < self.next:
-            # Behind what was handed out: older than the feed, or a repeat. Each
-            # socket places it, or drops it, by its own order.
-            self.hand_out(event)
-            return
-        self.waiting[number] = event
-        if not self.tick_due:
-            # A tick after the last batch; at once if that was longer ago. Any
-            # message already queued behind this one still comes first.
-            self.tick_due = True
-            wait = self.handed_at + settings.CHAT_BATCH_TICK - time.monotonic()
-            self.later(max(0.0, wait), TICK)
-
-    async def send_run(self) -> None:
-        """Hand out the waiting messages that follow on from the last one handed out,
-        as one event; the ones after a hole wait for it (CHAT_HOLE_WAIT at most)."""
-        if not self.waiting:
-            return
-        if self.next is None:
-            self.next = min(self.waiting)
-        first = self.next
-        run = []
-        while (event := self.waiting.pop(self.next, None)) is not None:
-            run.append(event)
-            self.next += 1
-        if run:
-            await self.send_batch(first, run)
-        if not self.waiting:
-            self.hole_since = None
-        elif self.hole_since is None or run:
-            self.hole_since = time.monotonic()
-            self.later(settings.CHAT_HOLE_WAIT, HOLE_WAITED)
-
-    async def fill_hole(self) -> None:
-        """A hole outlived CHAT_HOLE_WAIT: read it from the database, once for the worker."""
-        if (
-            not self.waiting
-            or self.next is None
-            or self.hole_since is None
-            or time.monotonic() - self.hole_since < settings.CHAT_HOLE_WAIT * 0.99
-        ):
-            return  # filled meanwhile, or a newer hole with its own wait
-        before = min(self.waiting)
-        room_id = self.waiting[before]["room_id"]
-        first = self.next
+    async def read_missing(self, room_id: int, after: int, before: int) -> list[Event] | None:
+        """A hole of the room, read from the database once for the worker."""
         try:
-            missing = await messages_missing(room_id=room_id, after=first - 1, before=before)
+            missing = await messages_missing(room_id=room_id, after=after, before=before)
         except DatabaseError:
-            # Each socket finds the hole itself, and closes (4013) if it cannot fill it either.
             logger.warning(
                 "could not fill a hole of %s before %s", self.group, before, exc_info=True
             )
-            missing = []
-        filled = [events.chat_message(message) for message in missing]
-        # What the database does not have was deleted: the run goes on after it.
-        self.next = before
-        self.hole_since = None
-        await self.send_batch(first, filled, through=before - 1)
-        await self.send_run()
+            return None
+        return [events.chat_message(message) for message in missing]
 
-    async def send_batch(
-        self, first: int, batch: list[dict[str, Any]], *, through: int | None = None
-    ) -> None:
+    async def send_batch(self, first: int, last: int, batch: list[Event]) -> None:
         """Messages `first`..`last` (any absent were deleted) as one event; its `text` is the
         one `messages` frame of them all, made once for every socket."""
-        last = batch[-1]["id"] if batch else first - 1
-        if through is not None:
-            last = max(last, through)
-        if last < first:
-            return
         text: str | None = None
         if batch:
             text = SharedText(
@@ -210,7 +265,8 @@ class Feed:
             )
         message = {
             "type": "chat.messages",
-            "authors": {event["author_id"] for event in batch},
+            # A list, as the channel layer (msgpack) could carry it; a tick has few authors.
+            "authors": sorted({event["author_id"] for event in batch}),
             "events": batch,
             "first": first,
             "last": last,
@@ -224,7 +280,6 @@ class Feed:
                 # Let the worker's other work run (its reader of Redis among it): the
                 # room's next events come from this task alone, so none overtakes this.
                 await asyncio.sleep(0)
-        self.handed_at = time.monotonic()
 
     def watching(self) -> int:
         """The room's own sockets among the members: viewers, not /ws/me/ sockets."""

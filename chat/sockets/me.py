@@ -8,9 +8,12 @@ own socket).
 
 It listens to the group of every room the user can read, to its user group
 and to the group of new rooms. A new message is counted as its broadcast
-arrives, with no database read; a read, a change of mentions, a deleted
-message it cannot place, or a message revealing a missed one reads that
-room's counts again, so that they stay exact across workers and reconnects.
+arrives, with no database read, in each room's order (a `Sequence`,
+chat/sockets/sequence.py): one that arrives ahead of a missing one waits for
+it (CHAT_HOLE_WAIT), then the missing ones are read and counted. A read, a
+change of mentions, a deleted message it cannot place, or a hole it could not
+read reads that room's counts again, so that they stay exact across workers
+and reconnects.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError
 
@@ -35,6 +39,8 @@ from chat.platform.redis import keys, pools
 from chat.platform.redis.routing import room_shard
 from chat.protocol import CloseCode
 from chat.sockets.base import Socket
+from chat.sockets.holes import messages_missing
+from chat.sockets.sequence import Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +52,14 @@ class Counted:
     entry: RoomEntry
     unread: int
     mentions: int
-    # The newest message counted: later ones are counted as they arrive.
-    last_id: int
+    # The newest message counted (`last`): later ones are counted as they arrive, in order.
+    order: Sequence[dict[str, Any]]
     online: set[str]
     presence: PresenceNews
+
+    @property
+    def last_id(self) -> int:
+        return self.order.last
 
     def payload(self) -> dict[str, Any]:
         counted = replace(self.entry, unread=self.unread, mentions=self.mentions)
@@ -137,7 +147,7 @@ class MeConsumer(Socket):
                 entry=entry,
                 unread=entry.unread,
                 mentions=entry.mentions,
-                last_id=entry.last_id,
+                order=self.order(entry.room.pk, last=entry.last_id),
                 online=set(online_from_members(members)),
                 presence=PresenceNews(int(version or 0)),
             )
@@ -161,6 +171,7 @@ class MeConsumer(Socket):
         if entry is None:
             if counted is not None:
                 del self.rooms[room_id]
+                counted.order.close()
                 await self.leave(counted.entry.room.group_name)
                 slug = counted.entry.room.slug
                 await self.send_text(events.dumps({"type": "room.removed", "slug": slug}))
@@ -171,25 +182,61 @@ class MeConsumer(Socket):
             await self.count([entry])
         else:
             counted.entry, counted.unread, counted.mentions = entry, entry.unread, entry.mentions
-            counted.last_id = entry.last_id
+            counted.order.close()
+            counted.order = self.order(room_id, last=entry.last_id)
         await self.tell(self.rooms[room_id])
+
+    def order(self, room_id: int, *, last: int) -> Sequence[dict[str, Any]]:
+        """A room's messages after `last`, counted in order: a hole waits, then is read."""
+        sequence: Sequence[dict[str, Any]] = Sequence(
+            pass_on=lambda first, through, run: self.counted_in(room_id, run),
+            read_between=lambda after, before: self.read_missing(room_id, after, before),
+            schedule=lambda delay: self.inbox.later(delay, sequence.hole_expired),
+            give_up=lambda held: self.recount(room_id),
+            hole_wait=settings.CHAT_HOLE_WAIT,
+            last=last,
+        )
+        return sequence
+
+    async def read_missing(
+        self, room_id: int, after: int, before: int
+    ) -> list[tuple[int, dict[str, Any]]] | None:
+        """The messages of a hole, as their broadcasts would have brought them."""
+        try:
+            missing = await messages_missing(room_id=room_id, after=after, before=before)
+        except DatabaseError as error:
+            logger.warning("could not read a hole of room %d: %r", room_id, error)
+            return None  # the room's counts are read again instead
+        return [(message.number, events.chat_message(message)) for message in missing]
+
+    async def counted_in(self, room_id: int, run: list[tuple[int, dict[str, Any]]]) -> None:
+        """A run of the room's messages, next in its order: counted, told once, notified."""
+        counted = self.rooms.get(room_id)
+        if counted is None:
+            return
+        notices = [self.count_message(counted, event) for _, event in run]
+        if any(notice is not None for notice in notices):
+            await self.tell(counted)
+        for notice in notices:
+            if notice:
+                await self.send_text(notice)
 
     # --- group events ---------------------------------------------------------------------
 
     async def chat_message(self, event: dict[str, Any]) -> None:
         counted = self.rooms.get(event["room_id"])
+        if counted is not None:
+            await counted.order.arrived((event["id"], event))
+
+    def count_message(self, counted: Counted, event: dict[str, Any]) -> str | None:
+        """Count one message: None if it is the reader's own, else its `notify` frame, or ""
+        if the reader is not to be told of it."""
         number = event["id"]
-        if counted is None or number <= counted.last_id:
-            return
-        if number > counted.last_id + 1:
-            return await self.recount(event["room_id"])  # one went missing on its way
-        counted.last_id = number
         if event["author_id"] == self.user.pk:
-            return
+            return None
         mentioned = self.user.pk in event["mention_ids"]
         counted.unread += 1
         counted.mentions += mentioned
-        await self.tell(counted)
         notify = counted.entry.notify
         if notify == Notify.ALL or (notify == Notify.MENTIONS and mentioned):
             frame = {
@@ -202,7 +249,8 @@ class MeConsumer(Socket):
                 "body": event["snippet"],
                 "mention": mentioned,
             }
-            await self.send_text(events.dumps(frame))
+            return events.dumps(frame)
+        return ""
 
     async def chat_message_deleted(self, event: dict[str, Any]) -> None:
         counted = self.rooms.get(event["room_id"])

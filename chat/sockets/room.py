@@ -16,7 +16,6 @@ event handlers hand each event to the one it concerns.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -50,7 +49,6 @@ logger = logging.getLogger(__name__)
 
 # Ten `rate_limited` answers in a row on one socket close it (docs/protocol-v1.md, 4429).
 FLOOD_CLOSE_AFTER = 10
-HOLE_EXPIRED = {"type": "chat.hole_expired"}
 # What a viewer who is not signed in may ask of a socket.
 READ_ONLY = (protocol.History, protocol.Ping)
 _SLUG = re.compile(SLUG_PATTERN)
@@ -69,11 +67,11 @@ class RoomConsumer(Socket):
 
     def started(self) -> None:
         super().started()
-        loop, inbox = asyncio.get_running_loop(), self.inbox
         self.delivery = Delivery(
             send=self.send_text,
             read_between=self.read_between,
-            schedule=lambda delay: loop.call_later(delay, inbox.put, HOLE_EXPIRED),
+            give_up=self.hole_unread,
+            schedule=lambda delay: self.inbox.later(delay, self.delivery.hole_expired),
             hole_wait=settings.CHAT_HOLE_WAIT,
         )
 
@@ -245,16 +243,19 @@ class RoomConsumer(Socket):
         return message.number, events.message_frame(message, for_author=mine)
 
     async def read_between(self, after: int, before: int) -> list[Rendered] | None:
-        """The stored messages of a hole; None (and the socket closed) when the database fails."""
+        """The stored messages of a hole; None when the database fails."""
         assert self.room is not None
         try:
             missing = await messages_missing(room_id=self.room.pk, after=after, before=before)
         except DatabaseError as error:
-            # Better a resume than a hole: the client comes back with after=.
             outages.DATABASE.refused(error)
-            await self.close(code=CloseCode.TRY_AGAIN_LATER)
             return None
         return [self.rendered(message) for message in missing]
+
+    async def hole_unread(self) -> None:
+        """A hole could not be read: better a resume than a hole (the client comes back
+        with after=)."""
+        await self.close(code=CloseCode.TRY_AGAIN_LATER)
 
     def watched_rooms(self) -> list[int]:
         return [self.room.pk] if self.opened and self.room is not None else []
@@ -269,9 +270,6 @@ class RoomConsumer(Socket):
     async def chat_message(self, event: dict[str, Any]) -> None:
         mine = event["author_id"] == self.scope["user"].pk
         await self.delivery.live(event["id"], event["author_text"] if mine else event["text"])
-
-    async def chat_hole_expired(self, event: dict[str, Any]) -> None:
-        await self.delivery.hole_expired()
 
     async def chat_message_edited(self, event: dict[str, Any]) -> None:
         # Held messages go first, as stored now: a client knows a message before its change.
