@@ -131,6 +131,7 @@ async def test_more_calls_at_once_than_pooled_connections_wait_their_turn():
         await layer.close_pools()
 
 
+@pytest.mark.redis
 async def test_a_lost_redis_is_an_event_for_every_consumer(tmp_path):
     """Each waiting consumer gets chat.layer_lost naming the shard (it closes with 4012 if
     its groups live there), once a failure."""

@@ -706,6 +706,7 @@ def documented_environment() -> dict[str, str]:
     return variables
 
 
+@pytest.mark.processes
 def test_check_deploy_is_clean_under_the_documented_environment():
     # test_settings.py runs the check with the HTTPS variables alone; this one runs
     # it with .env.example as shipped, so that the documented file cannot drift into
