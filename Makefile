@@ -1,9 +1,13 @@
 # make run        - install, migrate and serve the site on http://127.0.0.1:8000
 #                   (SQLite, a private Redis, 2 workers; see deploy/run.sh)
-# make test       - the whole suite: lint, the unit and socket tier on SQLite and again
-#                   on PostgreSQL, then real daphne processes (the `make run` path among
-#                   them), nginx, HAProxy, PgBouncer and Debian's Chromium
-# make test-fast  - the unit and socket tier on SQLite only: the loop while you work
+# make test       - the whole suite: lint, the unit and socket tier on SQLite and on
+#                   PostgreSQL side by side, then real daphne processes (the `make run`
+#                   path among them), nginx, HAProxy, PgBouncer and Debian's Chromium
+# make test-fast  - the loop while you work, in under a minute with no service running:
+#                   the unit and socket tests that need no Redis and start no process,
+#                   on SQLite and the in-memory channel layer (chat/platform/memory.py)
+# make test-sqlite, make test-postgres - the unit and socket tier on one database
+#                   (Redis and PostgreSQL must be running: deploy/ensure-services.sh)
 # make lint       - ruff and mypy
 # make vendor-yjs - refresh static/chat/vendor/ (Yjs for the notes panel) from the npm registry
 VENV := .venv
@@ -12,12 +16,15 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 # The unit and socket tier: no process of the site's own, any database.
 UNIT_TESTS := tests --ignore=tests/integration --ignore=tests/browser
+# Of those, the ones `make test-fast` leaves out: the tests marked as needing Redis
+# or starting processes of their own (pyproject.toml). `make test` runs them all.
+FAST_TESTS := $(UNIT_TESTS) -m "not redis and not processes"
 # The test runs make databases of their own: a file in the temporary directory
 # (SQLite) or test_chatsite_<pid> (PostgreSQL). These only choose the backend.
 TEST_SQLITE_URL := sqlite:///$(CURDIR)/var/test.sqlite3
 TEST_POSTGRES_URL := postgres://postgres:postgres@127.0.0.1:5432/chatsite
 
-.PHONY: install run test test-fast lint
+.PHONY: install run test test-sqlite test-postgres test-fast lint
 
 install: $(VENV)/.installed
 
@@ -34,16 +41,25 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy chat chatsite
 	deploy/ensure-services.sh redis postgres nginx haproxy pgbouncer chromium
-	@echo "== unit and socket tier on SQLite"
-	DATABASE_URL=$(TEST_SQLITE_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
-	@echo "== unit and socket tier on PostgreSQL"
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
+	@echo "== unit and socket tier on SQLite and on PostgreSQL, side by side"
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 	@echo "== real processes: daphne workers, make run, nginx, HAProxy, PgBouncer, Chromium"
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(VENV)/bin/pytest tests/integration tests/browser
 
+# The unit and socket tier on one database each. `make test` runs the two at once,
+# each one's output printed whole when it ends (--output-sync), failing if either fails.
+test-sqlite:
+	@echo "== unit and socket tier on SQLite"
+	DATABASE_URL=$(TEST_SQLITE_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
+
+test-postgres:
+	@echo "== unit and socket tier on PostgreSQL"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
+
+# Redis is named at a closed port: a test that reaches for it without its mark fails here.
 test-fast: install
-	deploy/ensure-services.sh redis
-	DATABASE_URL=$(TEST_SQLITE_URL) $(VENV)/bin/pytest $(UNIT_TESTS) -x
+	CHAT_TEST_LAYER=memory REDIS_URL=redis://127.0.0.1:1/0 DATABASE_URL=$(TEST_SQLITE_URL) \
+	    $(VENV)/bin/pytest $(FAST_TESTS) -x
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -47,19 +47,26 @@ def django_db_modify_db_settings() -> None:
 
 
 @pytest.fixture(autouse=True)
-async def _flush_layer() -> AsyncIterator[None]:
-    """Every test starts with an empty channel layer (this run's prefix only), and
-    leaves no database connection of its event loop open.
+async def _flush_layer(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test leaves an empty channel layer (this run's prefix only), and no
+    database connection of its event loop open.
 
-    And with a layer object of its own: each test runs its own event loop, and
-    channels-redis keeps receive state bound to the loop that last received
-    (a consumer still receiving when an earlier test's loop closed would leave
-    its lock to the next test).
+    The layer is flushed after a test marked `redis` (which may have written
+    this run's keys without it) and after any test that made the layer; a test
+    that did neither touches no Redis here, so that it runs without one.
+
+    And each test gets a layer object of its own: each test runs its own event
+    loop, and channels-redis keeps receive state bound to the loop that last
+    received (a consumer still receiving when an earlier test's loop closed
+    would leave its lock to the next test).
     """
     yield
-    layer = get_channel_layer()
-    await layer.flush()
-    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    layer = channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    if layer is None and request.node.get_closest_marker("redis"):
+        layer = get_channel_layer()
+        channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    if layer is not None:
+        await layer.flush()
     # The loop's own database connection (chat.actions.plain) ends with the test's loop.
     await plain.connection_close()
 

@@ -43,6 +43,7 @@ def signup(client: Client, username: str):
 
 
 @pytest.mark.parametrize("username", ["announcements", "Announcements", "ADMIN", "system"])
+@pytest.mark.redis
 def test_the_publishers_and_reserved_names_are_refused_at_signup(client, username):
     response = signup(client, username)
     assert response.status_code == 200
@@ -50,6 +51,7 @@ def test_the_publishers_and_reserved_names_are_refused_at_signup(client, usernam
     assert not get_user_model().objects.filter(username__iexact=username).exists()
 
 
+@pytest.mark.redis
 def test_a_bots_name_is_refused_at_signup_in_any_case(client):
     bot_account("scorebot")
     response = signup(client, "ScoreBot")
@@ -65,6 +67,7 @@ def test_reserved_names_come_from_the_settings(settings):
     assert not username_reserved("announcements") and not username_reserved("dora")
 
 
+@pytest.mark.redis
 def test_an_ordinary_name_still_signs_up(client):
     assert signup(client, "dora").status_code == 302
 
@@ -126,6 +129,7 @@ def test_the_migration_marks_old_bots_and_never_people(make_user, general):
 # --- bots never log in ---------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_a_bot_never_logs_in_even_with_a_password(client):
     bot = bot_account("scorebot")
     bot.set_password(PASSWORD)  # an admin's mistake
@@ -140,6 +144,7 @@ def test_a_bot_never_logs_in_even_with_a_password(client):
     assert token.status_code == 401
 
 
+@pytest.mark.redis
 def test_people_still_log_in(client, alice):
     response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 302 and client.session["_auth_user_id"] == str(alice.pk)

@@ -59,6 +59,7 @@ def assert_json_error(response, status: int, code: str) -> None:
 # --- /api/token/ -----------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_token_for_good_credentials(client, alice, settings):
     response = post_json(client, "/api/token/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 200
@@ -113,6 +114,7 @@ def test_token_refuses_missing_or_non_string_fields(client, alice, body):
     "username, password",
     [("alice", "wrong"), ("alice", ""), ("nobody", PASSWORD), ("sleeper", PASSWORD)],
 )
+@pytest.mark.redis
 def test_token_refuses_bad_credentials_and_inactive_users(
     client, alice, make_user, username, password
 ):
@@ -122,12 +124,14 @@ def test_token_refuses_bad_credentials_and_inactive_users(
     assert "token" not in response.json()
 
 
+@pytest.mark.redis
 def test_token_with_credentials_needs_no_csrf(alice):
     client = Client(enforce_csrf_checks=True)
     token = token_for(client, "alice")
     assert client.get("/api/rooms/", **bearer(token)).status_code == 200
 
 
+@pytest.mark.redis
 def test_token_with_credentials_ignores_a_session(alice, bob):
     # The body names the user: a logged-in session POSTing bob's credentials gets bob's.
     client = Client(enforce_csrf_checks=True)
@@ -137,6 +141,7 @@ def test_token_with_credentials_ignores_a_session(alice, bob):
     assert response.status_code == 200
 
 
+@pytest.mark.redis
 def test_session_gets_a_token_for_itself_only_with_csrf(alice, general, settings):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
@@ -167,6 +172,7 @@ def test_token_endpoint_is_post_only(client, alice):
 # --- tokens on the API ---------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_bearer_token_authenticates_the_api(client, alice, general):
     token = token_for(client, "alice")
     response = Client().get("/api/rooms/", **bearer(token))
@@ -185,12 +191,14 @@ def test_bad_authorization_is_401(alice, general, authorization):
     assert_json_error(response, 401, "unauthenticated")
 
 
+@pytest.mark.redis
 def test_tampered_token_is_401(client, alice):
     token = token_for(client, "alice")
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert_json_error(Client().get("/api/rooms/", **bearer(tampered)), 401, "unauthenticated")
 
 
+@pytest.mark.redis
 def test_expired_token_is_401(client, alice, general, monkeypatch, settings):
     token = token_for(client, "alice")
     issued = time.time()
@@ -208,6 +216,7 @@ def test_expired_token_is_401(client, alice, general, monkeypatch, settings):
     assert Client().get("/api/rooms/", **bearer(token)).status_code == 200
 
 
+@pytest.mark.redis
 def test_password_change_invalidates_old_tokens(client, alice, general):
     old = token_for(client, "alice")
     alice.set_password("a brand new passphrase 99")
@@ -217,6 +226,7 @@ def test_password_change_invalidates_old_tokens(client, alice, general):
     assert Client().get("/api/rooms/", **bearer(new)).status_code == 200
 
 
+@pytest.mark.redis
 def test_deactivated_users_token_is_401(client, alice, general):
     token = token_for(client, "alice")
     alice.is_active = False
@@ -234,6 +244,7 @@ def test_api_answers_401_json_not_a_redirect(client, general, path):
     assert "Location" not in response.headers
 
 
+@pytest.mark.redis
 def test_rooms_shape_and_visibility(alice, bob, make_user, general):
     carol = make_user("carol")
     Room.objects.create(name="Attic", slug="attic", description="old stuff", archived=True)
@@ -290,6 +301,7 @@ def test_rooms_shape_and_visibility(alice, bob, make_user, general):
     assert bob_rooms["general"]["unread"] == 1  # alice's; his own are read
 
 
+@pytest.mark.redis
 def test_rooms_query_count_does_not_grow_with_rooms(
     alice, bob, make_user, django_assert_num_queries
 ):
@@ -502,6 +514,7 @@ def test_bodies_come_back_as_sent(alice, general):
 # --- /healthz ------------------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_healthz_ok_against_the_real_services(client):
     response = client.get("/healthz")
     assert response.status_code == 200
@@ -520,6 +533,7 @@ def closed_layer(settings):
     channel_layers.backends.clear()
 
 
+@pytest.mark.redis
 def test_healthz_reports_a_dead_channel_layer(client, closed_layer):
     started = time.monotonic()
     response = client.get("/healthz")
@@ -532,6 +546,7 @@ def test_healthz_reports_a_dead_channel_layer(client, closed_layer):
     assert "redis_error" in body
 
 
+@pytest.mark.redis
 def test_healthz_says_why_only_to_staff_and_to_local_probes(closed_layer, make_user):
     """The error text names hosts and versions: not for anyone on the internet."""
     outsider = Client(REMOTE_ADDR="203.0.113.9")
@@ -547,6 +562,7 @@ def test_healthz_says_why_only_to_staff_and_to_local_probes(closed_layer, make_u
     assert "redis_error" in Client(REMOTE_ADDR="::1").get("/healthz").json()
 
 
+@pytest.mark.redis
 def test_healthz_needs_no_login_and_no_https_redirect(client, settings):
     settings.SECURE_SSL_REDIRECT = True
     settings.SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -562,6 +578,7 @@ DEEP = "[" * 100_000 + "]" * 100_000
 
 
 @pytest.mark.parametrize("body", [DEEP, '{"a": ' * 50_000 + "1" + "}" * 50_000, "NaN", b"\xff"])
+@pytest.mark.redis
 def test_json_too_deep_or_not_strict_is_400_not_500(alice, general, body):
     """Nesting too deep to read raised RecursionError, past the readers' ValueError."""
     client = Client(raise_request_exception=False)

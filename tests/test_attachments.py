@@ -445,6 +445,7 @@ def test_a_decode_that_cannot_start_in_time_is_refused_as_unavailable():
     assert pool.run(lambda: "now", wait=0.2) == "now"
 
 
+@pytest.mark.redis
 def test_an_upload_that_waits_too_long_for_a_decode_is_503_and_costs_nothing(
     alice, media, settings
 ):
@@ -548,6 +549,7 @@ def post_file(client: Client, data: bytes, name: str = "photo.png", **extra):
     return client.post("/api/uploads/", {"file": upload(data, name, "image/png")}, **extra)
 
 
+@pytest.mark.redis
 def test_upload_answers_201_with_the_attachment_object(alice):
     data = image_bytes("PNG", (30, 20))
     response = post_file(logged_in(alice), data, "dir/photo.png")
@@ -611,6 +613,7 @@ def test_upload_without_a_file_is_400(alice, data, status, code):
     assert response.json()["error"] == code
 
 
+@pytest.mark.redis
 def test_upload_needs_a_user_and_csrf_or_a_token(alice):
     anonymous = post_file(Client(), image_bytes())
     assert (anonymous.status_code, anonymous.json()["error"]) == (401, "unauthenticated")
@@ -625,6 +628,7 @@ def test_upload_needs_a_user_and_csrf_or_a_token(alice):
     assert Attachment.objects.get().uploader == alice
 
 
+@pytest.mark.redis
 def test_uploads_are_rate_limited_per_user(alice, bob, settings):
     settings.CHAT_UPLOAD_RATE_LIMIT = (2, 60)
     client = logged_in(alice)
@@ -643,6 +647,7 @@ def test_upload_is_post_only(alice):
 # --- the quota of each person's files (CHAT_UPLOAD_QUOTA_BYTES) ------------------------
 
 
+@pytest.mark.redis
 def test_an_upload_over_the_quota_is_413_with_the_quota_and_what_is_used(alice, media, settings):
     settings.CHAT_UPLOAD_QUOTA_BYTES = 1000
     client = logged_in(alice)
@@ -790,6 +795,7 @@ async def test_the_asgi_edge_refuses_a_body_without_a_length_once_it_passes_the_
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.redis
 async def test_the_asgi_edge_lets_an_upload_within_the_limit_through(alice, settings):
     body, content_type = multipart(image_bytes(), "small.png")
     token = (await sync_to_async_token(alice)).encode()
@@ -981,6 +987,7 @@ def test_pages_read_attachments_in_one_query_however_many(alice, general):
     assert len(many) == len(few)
 
 
+@pytest.mark.redis
 def test_the_api_publishes_with_attachments_by_the_same_rules(alice, bob, general):
     client = logged_in(alice)
     photo = post_file(client, image_bytes()).json()
@@ -1353,6 +1360,7 @@ def test_message_send_refuses_attachments_of_the_wrong_shape(frame):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("frames_without_presence")
+@pytest.mark.redis
 async def test_a_socket_sends_files_and_the_room_sees_them(connect, alice, bob, general):
     photo = await database_sync_to_async(create)(alice, image_bytes(), "photo.png")
     bobs = await database_sync_to_async(create)(bob, image_bytes(), "bobs.png")

@@ -136,6 +136,7 @@ def carol(make_user: Callable[..., AbstractBaseUser]) -> AbstractBaseUser:
 # --- welcome -----------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_welcome_is_the_first_frame(connect, alice, general):
     sock, welcome = await connect(alice, expect_welcome=False)
     welcome = await sock.receive()
@@ -158,6 +159,7 @@ async def test_welcome_is_the_first_frame(connect, alice, general):
     assert await sock.nothing()
 
 
+@pytest.mark.redis
 async def test_welcome_last_id_counts_deleted_messages(connect, alice, general):
     for body in ("one", "two", "three"):
         await create(general, alice, body)
@@ -168,6 +170,7 @@ async def test_welcome_last_id_counts_deleted_messages(connect, alice, general):
     assert await sock.nothing()
 
 
+@pytest.mark.redis
 async def test_welcome_of_a_private_room(connect, alice, db):
     room = await database_sync_to_async(Room.objects.create)(
         slug="staff", name="Staff", kind=Room.Kind.PRIVATE
@@ -187,6 +190,7 @@ async def test_welcome_of_a_private_room(connect, alice, db):
 # --- message.send ------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_send_is_stored_then_broadcast(connect, alice, bob, general):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -209,6 +213,7 @@ async def test_send_is_stored_then_broadcast(connect, alice, bob, general):
     assert await a.nothing() and await b.nothing()
 
 
+@pytest.mark.redis
 async def test_every_socket_of_the_author_sees_its_client_id(connect, alice, bob, general):
     a1, _ = await connect(alice)
     a2, _ = await connect(alice)
@@ -218,6 +223,7 @@ async def test_every_socket_of_the_author_sees_its_client_id(connect, alice, bob
     assert (await b.receive_type("message"))["client_id"] is None
 
 
+@pytest.mark.redis
 async def test_send_without_client_id(connect, alice, general):
     a, _ = await connect(alice)
     ack = await send_body(a, "plain")
@@ -230,6 +236,7 @@ async def test_send_without_client_id(connect, alice, general):
     ]
 
 
+@pytest.mark.redis
 async def test_body_is_stripped_of_unicode_white_space(connect, alice, general):
     a, _ = await connect(alice)
     ack = await send_body(a, "\u3000\u00a0\u2003\n\t inner  space \u2028\u200a\r\n")
@@ -237,6 +244,7 @@ async def test_body_is_stripped_of_unicode_white_space(connect, alice, general):
     assert (await stored("general"))[0][1] == "inner  space"
 
 
+@pytest.mark.redis
 async def test_ids_count_per_room(connect, alice, bob, general, random_room):
     ag, _ = await connect(alice, "general")
     ar, _ = await connect(alice, "random")
@@ -257,6 +265,7 @@ async def test_ids_count_per_room(connect, alice, bob, general, random_room):
 # --- idempotent client_id ------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_resend_returns_the_stored_message_to_that_socket_only(connect, alice, bob, general):
     a1, _ = await connect(alice)
     a2, _ = await connect(alice)
@@ -279,6 +288,7 @@ async def test_resend_returns_the_stored_message_to_that_socket_only(connect, al
     assert (await b.receive_type("message"))["id"] == 2
 
 
+@pytest.mark.redis
 async def test_same_client_id_from_another_user_or_room_is_new(
     connect, alice, bob, general, random_room
 ):
@@ -312,6 +322,7 @@ def ids(frame: dict[str, Any]) -> list[int]:
     return [message["id"] for message in frame["messages"]]
 
 
+@pytest.mark.redis
 async def test_history_pages_back(connect, alice, general):
     await bulk_messages(general, alice, 120)
     a, welcome = await connect(alice)
@@ -340,6 +351,7 @@ async def test_history_pages_back(connect, alice, general):
     assert ids(await history(a, before=10**30, limit=2)) == [119, 120]
 
 
+@pytest.mark.redis
 async def test_history_pages_forward_and_around_a_permalink(connect, alice, general):
     await bulk_messages(general, alice, 120)
     a, _ = await connect(alice)
@@ -370,6 +382,7 @@ async def test_history_pages_forward_and_around_a_permalink(connect, alice, gene
         {"around": 1.5},
     ],
 )
+@pytest.mark.redis
 async def test_history_with_a_bad_cursor_is_bad_request(connect, alice, general, fields):
     a, _ = await connect(alice)
     await a.send({"type": "history", **fields})
@@ -379,11 +392,13 @@ async def test_history_with_a_bad_cursor_is_bad_request(connect, alice, general,
     assert (await history(a))["messages"] == []
 
 
+@pytest.mark.redis
 async def test_history_of_an_empty_room(connect, alice, general):
     a, _ = await connect(alice)
     assert await history(a) == {"type": "history", "messages": [], "has_more": False}
 
 
+@pytest.mark.redis
 async def test_history_leaves_deleted_messages_out(connect, alice, general):
     await bulk_messages(general, alice, 60)
     await delete(general, 60, alice)
@@ -396,6 +411,7 @@ async def test_history_leaves_deleted_messages_out(connect, alice, general):
     assert ids(await history(a, before=12)) == list(range(1, 12))
 
 
+@pytest.mark.redis
 async def test_history_shows_the_client_id_to_its_author_only(connect, alice, bob, general):
     await create(general, alice, "hers", client_id="a-1")
     await create(general, bob, "his", client_id="b-1")
@@ -421,6 +437,7 @@ async def test_history_shows_the_client_id_to_its_author_only(connect, alice, bo
         {"before": [1]},
     ],
 )
+@pytest.mark.redis
 async def test_history_bad_fields(connect, alice, general, fields):
     await create(general, alice, "one")
     a, _ = await connect(alice)
@@ -434,6 +451,7 @@ async def test_history_bad_fields(connect, alice, general, fields):
 # --- resume ------------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_resume_replays_missed_messages_once_in_order(connect, alice, bob, general):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -458,6 +476,7 @@ async def test_resume_replays_missed_messages_once_in_order(connect, alice, bob,
     assert await a.nothing()
 
 
+@pytest.mark.redis
 async def test_resume_from_zero_replays_everything_but_deleted(connect, alice, bob, general):
     for n in range(1, 6):
         await create(general, bob if n % 2 else alice, f"m{n}", client_id=f"c{n}")
@@ -477,6 +496,7 @@ async def test_resume_from_zero_replays_everything_but_deleted(connect, alice, b
     assert (await a.receive_type("message"))["id"] == 6
 
 
+@pytest.mark.redis
 async def test_resume_beyond_the_newest_id_replays_nothing_and_stays_live(
     connect, alice, bob, general
 ):
@@ -500,6 +520,7 @@ async def test_resume_beyond_the_newest_id_replays_nothing_and_stays_live(
     assert await a2.nothing(0.1) and await a3.nothing(0.1)
 
 
+@pytest.mark.redis
 async def test_resume_with_the_newest_id_replays_nothing(connect, alice, general):
     await create(general, alice, "one")
     a, welcome = await connect(alice, after=1)
@@ -514,6 +535,7 @@ async def test_resume_with_a_malformed_after_closes_4400(connect, alice, general
     assert await stored("general") == []
 
 
+@pytest.mark.redis
 async def test_resume_of_more_than_1000_missed_starts_with_a_gap(connect, alice, bob, general):
     await bulk_messages(general, bob, 1100)
     a, welcome = await connect(alice, after=50)
@@ -529,6 +551,7 @@ async def test_resume_of_more_than_1000_missed_starts_with_a_gap(connect, alice,
     assert (await a.receive_type("message"))["id"] == 1101
 
 
+@pytest.mark.redis
 async def test_resume_of_exactly_1000_missed_has_no_gap(connect, alice, bob, general):
     await bulk_messages(general, bob, 1000)
     a, _ = await connect(alice, after=0)
@@ -539,6 +562,7 @@ async def test_resume_of_exactly_1000_missed_has_no_gap(connect, alice, bob, gen
     assert await a.nothing()
 
 
+@pytest.mark.redis
 async def test_resume_while_others_send_has_no_hole_and_no_duplicate(connect, alice, bob, general):
     b, _ = await connect(bob)
     for n in range(1, 11):
@@ -562,6 +586,7 @@ async def test_resume_while_others_send_has_no_hole_and_no_duplicate(connect, al
 # --- hole filling --------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_a_message_ahead_of_its_predecessors_is_preceded_by_them(
     connect, alice, bob, general
 ):
@@ -585,6 +610,7 @@ async def test_a_message_ahead_of_its_predecessors_is_preceded_by_them(
     await sync(a)
 
 
+@pytest.mark.redis
 async def test_a_message_ahead_is_held_for_the_broadcast_behind_it(
     connect, alice, bob, general, monkeypatch
 ):
@@ -610,6 +636,7 @@ async def test_a_message_ahead_is_held_for_the_broadcast_behind_it(
     assert await a.nothing(timeout=django_settings.CHAT_HOLE_WAIT * 2)
 
 
+@pytest.mark.redis
 async def test_a_hole_that_outlives_the_wait_is_read_from_the_database(
     connect, alice, bob, general
 ):
@@ -627,6 +654,7 @@ async def test_a_hole_that_outlives_the_wait_is_read_from_the_database(
     assert await a.nothing()
 
 
+@pytest.mark.redis
 async def test_an_edit_of_a_held_message_follows_the_message(connect, alice, bob, general):
     a, _ = await connect(alice)
     one = await create(general, bob, "one")
@@ -651,6 +679,7 @@ async def test_an_edit_of_a_held_message_follows_the_message(connect, alice, bob
     assert await a.nothing()
 
 
+@pytest.mark.redis
 async def test_hole_filling_leaves_deleted_messages_out(connect, alice, bob, general):
     a, _ = await connect(alice)
     await create(general, bob, "one")
@@ -662,6 +691,7 @@ async def test_hole_filling_leaves_deleted_messages_out(connect, alice, bob, gen
     assert await a.nothing()
 
 
+@pytest.mark.redis
 async def test_a_lost_last_message_arrives_by_the_tail_check(connect, alice, bob, general):
     """No later message shows the hole: the watcher's look at the room catches it up."""
     a, _ = await connect(alice)
@@ -686,6 +716,7 @@ def errors_logged(caplog) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
+@pytest.mark.redis
 async def test_a_failing_handler_closes_the_socket_4011_and_cleans_up(
     connect, alice, bob, general, monkeypatch, caplog
 ):
@@ -727,6 +758,7 @@ async def test_a_failure_while_connecting_is_accepted_and_closed_4011(
     assert "RuntimeError: unexpected at the welcome" in record.exc_text
 
 
+@pytest.mark.redis
 async def test_a_failure_in_the_disconnect_ends_the_consumer_quietly(
     connect, alice, general, monkeypatch, caplog
 ):
@@ -747,6 +779,7 @@ async def test_a_failure_in_the_disconnect_ends_the_consumer_quietly(
 # --- typing ------------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_typing_reaches_the_others_once_per_interval(
     connect, alice, bob, carol, general, monkeypatch
 ):
@@ -767,6 +800,7 @@ async def test_typing_reaches_the_others_once_per_interval(
     assert await a.nothing()
 
 
+@pytest.mark.redis
 async def test_typing_within_two_seconds_is_not_broadcast(connect, alice, bob, general):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -781,6 +815,7 @@ async def test_typing_within_two_seconds_is_not_broadcast(connect, alice, bob, g
     assert await a.receive() == {"type": "typing", "user": "bob"}
 
 
+@pytest.mark.redis
 async def test_typing_is_limited_per_user_not_per_socket(connect, alice, bob, general):
     a1, _ = await connect(alice)
     a2, _ = await connect(alice)
@@ -797,6 +832,7 @@ async def test_typing_is_limited_per_user_not_per_socket(connect, alice, bob, ge
 # --- message.edit / message.delete -------------------------------------------
 
 
+@pytest.mark.redis
 async def test_edit_by_the_author_is_broadcast(connect, alice, bob, general):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -827,6 +863,7 @@ async def test_edit_by_the_author_is_broadcast(connect, alice, bob, general):
         ({"id": 1, "body": "x" * 4001}, "too_long"),
     ],
 )
+@pytest.mark.redis
 async def test_edit_refused(connect, alice, bob, general, fields, code):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -839,6 +876,7 @@ async def test_edit_refused(connect, alice, bob, general, fields, code):
     assert await stored("general") == [(1, "original", "alice", None, False)]
 
 
+@pytest.mark.redis
 async def test_edit_of_a_deleted_message_is_not_found(connect, alice, general):
     a, _ = await connect(alice)
     await send_body(a, "gone")
@@ -849,6 +887,7 @@ async def test_edit_of_a_deleted_message_is_not_found(connect, alice, general):
     assert await stored("general") == [(1, "gone", "alice", None, True)]
 
 
+@pytest.mark.redis
 async def test_delete_by_the_author_keeps_the_number(connect, alice, bob, general):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -874,6 +913,7 @@ async def test_delete_by_the_author_keeps_the_number(connect, alice, bob, genera
     assert (await a.receive_type("error"))["code"] == "not_found"
 
 
+@pytest.mark.redis
 async def test_delete_by_someone_else_is_forbidden(connect, alice, bob, general):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -885,6 +925,7 @@ async def test_delete_by_someone_else_is_forbidden(connect, alice, bob, general)
     assert await stored("general") == [(1, "mine", "alice", None, False)]
 
 
+@pytest.mark.redis
 async def test_delete_by_staff(connect, alice, make_user, general):
     moderator = await database_sync_to_async(make_user)("mod", is_staff=True)
     a, _ = await connect(alice)
@@ -912,6 +953,7 @@ async def test_delete_by_staff(connect, alice, make_user, general):
         ({}, "bad_request"),
     ],
 )
+@pytest.mark.redis
 async def test_delete_refused(connect, alice, general, fields, code):
     a, _ = await connect(alice)
     await send_body(a, "stays")
@@ -929,6 +971,7 @@ def read_mark(user: AbstractBaseUser, room: Room) -> int | None:
     return None if state is None else state.last_read_number
 
 
+@pytest.mark.redis
 async def test_read_marks_and_never_moves_back(connect, alice, bob, general):
     await bulk_messages(general, bob, 5)
     a, _ = await connect(alice)
@@ -951,6 +994,7 @@ async def test_read_marks_and_never_moves_back(connect, alice, bob, general):
 @pytest.mark.parametrize(
     "fields", [{"id": "3"}, {"id": -1}, {"id": True}, {"id": 2.5}, {"id": None}, {}]
 )
+@pytest.mark.redis
 async def test_read_with_a_bad_id(connect, alice, bob, general, fields):
     await bulk_messages(general, bob, 5)
     a, _ = await connect(alice)
@@ -964,6 +1008,7 @@ async def test_read_with_a_bad_id(connect, alice, bob, general, fields):
 # --- ping --------------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_ping_pong(connect, alice, bob, general):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -1012,6 +1057,7 @@ def token_issued_ago(user: AbstractBaseUser, seconds: int, monkeypatch: Any) -> 
         return token_issue(user=user)
 
 
+@pytest.mark.redis
 async def test_expired_token_is_closed_4401(connect, alice, general, monkeypatch):
     ttl = django_settings.CHAT_TOKEN_TTL
     fresh = token_issued_ago(alice, ttl - 30, monkeypatch)
@@ -1045,6 +1091,7 @@ async def test_token_after_a_password_change_is_closed_4401(connect, alice, gene
     assert await sock.closed_with() == 4401
 
 
+@pytest.mark.redis
 async def test_session_cookie_with_an_allowed_origin(connect, alice, general):
     cookie = await session_cookie(alice)
     sock, welcome = await connect(None, headers=[ORIGIN, cookie])
@@ -1109,6 +1156,7 @@ async def test_database_down_at_connect_is_4013(connect, alice, general, monkeyp
     assert await sock.closed_with() == 4013
 
 
+@pytest.mark.redis
 async def test_database_down_at_send_is_unavailable(connect, alice, bob, general, monkeypatch):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -1125,6 +1173,7 @@ async def test_database_down_at_send_is_unavailable(connect, alice, bob, general
     assert (await b.receive_type("message"))["id"] == 1
 
 
+@pytest.mark.redis
 async def test_an_outage_is_one_warning_when_it_starts_and_one_when_it_ends(
     connect, alice, general, monkeypatch, caplog
 ):
@@ -1164,11 +1213,13 @@ async def test_foreign_origin_is_refused_at_the_handshake(connect, alice, genera
     assert welcome is None  # a token does not pass a foreign page either
 
 
+@pytest.mark.redis
 async def test_token_with_an_allowed_origin(connect, alice, general):
     _, welcome = await connect(alice, headers=[ORIGIN])
     assert welcome["user"] == {"username": "alice"}
 
 
+@pytest.mark.redis
 async def test_private_room_is_for_members_only(connect, alice, bob, db):
     room = await database_sync_to_async(Room.objects.create)(
         slug="secret", name="Secret", kind=Room.Kind.PRIVATE
@@ -1181,6 +1232,7 @@ async def test_private_room_is_for_members_only(connect, alice, bob, db):
     assert (await send_body(a, "members only"))["id"] == 1
 
 
+@pytest.mark.redis
 async def test_direct_room_is_for_its_two_members(connect, alice, bob, carol, db):
     room = await database_sync_to_async(direct.direct_room_open)(user=alice, username="bob")
     sock, _ = await connect(carol, room.slug, expect_welcome=False)
@@ -1210,6 +1262,7 @@ async def test_a_path_that_names_no_room_is_closed_4404(alice, path):
     await communicator.disconnect()
 
 
+@pytest.mark.redis
 async def test_archived_room_is_read_only(connect, alice, bob, general):
     await create(general, bob, "before the archive")
     await database_sync_to_async(Room.objects.filter(pk=general.pk).update)(archived=True)
@@ -1230,6 +1283,7 @@ async def test_archived_room_is_read_only(connect, alice, bob, general):
     assert await room_last_number("general") == 1
 
 
+@pytest.mark.redis
 async def test_room_archived_while_connected(connect, alice, general):
     a, _ = await connect(alice)
     await send_body(a, "one")
@@ -1242,6 +1296,7 @@ async def test_room_archived_while_connected(connect, alice, general):
 # --- the idle socket ---------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_an_idle_socket_still_receives(connect, alice, bob, general):
     """redis-py 8's default 5 s socket timeout would kill idle sockets (chatsite/settings.py)."""
     a, _ = await connect(alice)
@@ -1279,6 +1334,7 @@ def private_redis(settings: Any, tmp_path: Path) -> Iterator[PrivateRedis]:
         channel_layers.backends.clear()
 
 
+@pytest.mark.redis
 async def test_redis_restart_closes_sockets_with_4012(private_redis, connect, alice, bob, general):
     assert get_channel_layer().hosts[0]["address"] == private_redis.url
     a, _ = await connect(alice)
@@ -1312,6 +1368,7 @@ async def test_redis_restart_closes_sockets_with_4012(private_redis, connect, al
     assert (await b2.receive_type("message"))["id"] == 3
 
 
+@pytest.mark.redis
 async def test_socket_opened_while_redis_is_down_is_closed_4013(
     private_redis, connect, alice, general
 ):
@@ -1328,6 +1385,7 @@ async def test_socket_opened_while_redis_is_down_is_closed_4013(
     await sync(a)
 
 
+@pytest.mark.redis
 async def test_a_socket_never_stays_deaf_after_a_quick_restart(
     private_redis, connect, alice, bob, general
 ):
@@ -1340,6 +1398,7 @@ async def test_a_socket_never_stays_deaf_after_a_quick_restart(
     assert (await send_body(b, "hello again"))["id"] == 1
 
 
+@pytest.mark.redis
 async def test_new_socket_right_after_the_restart_is_not_closed(
     private_redis, connect, alice, bob, general
 ):
@@ -1362,6 +1421,7 @@ def set_epoch(server: PrivateRedis, value: str) -> None:
     client.close()
 
 
+@pytest.mark.redis
 async def test_the_watch_closes_the_sockets_before_an_epoch_change_only(
     private_redis, connect, alice, bob, general
 ):
@@ -1375,6 +1435,7 @@ async def test_the_watch_closes_the_sockets_before_an_epoch_change_only(
     assert (await send_body(b, "fine"))["id"] == 1
 
 
+@pytest.mark.redis
 async def test_a_restart_seen_while_connecting_closes_after_the_accept(
     private_redis, connect, alice, general, monkeypatch
 ):

@@ -10,6 +10,7 @@ from chat.models import Message, Reaction
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("generous_rate_limit", "frames_without_presence"),
+    pytest.mark.redis,
 ]
 
 

@@ -22,6 +22,7 @@ from tests.conftest import Socket
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("generous_rate_limit", "frames_without_presence"),
+    pytest.mark.redis,
 ]
 
 NO_CLIENT_ID = object()

@@ -25,7 +25,7 @@ from chat.platform.redis import keys
 from chat.sockets.feeds import FeedHub
 from tests.helpers import send
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 
 class Member:

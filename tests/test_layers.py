@@ -23,6 +23,7 @@ def layer(make_layer):
     return make_layer(capacity=2)
 
 
+@pytest.mark.redis
 async def test_group_messages_over_capacity_are_counted_and_logged(layer, caplog):
     caplog.set_level(logging.WARNING, logger="chat.platform.layers")
     # A channel of this process whose consumer has not started: nothing reads
@@ -42,6 +43,7 @@ async def test_group_messages_over_capacity_are_counted_and_logged(layer, caplog
         await asyncio.wait_for(layer.receive(channel), 0.5)
 
 
+@pytest.mark.redis
 async def test_a_consumer_that_stops_reading_keeps_its_newest_messages(layer, caplog):
     caplog.set_level(logging.WARNING, logger="chat.platform.layers")
     reading, stuck = await layer.new_channel(), await layer.new_channel()
@@ -58,6 +60,7 @@ async def test_a_consumer_that_stops_reading_keeps_its_newest_messages(layer, ca
     assert received == [5, 6]
 
 
+@pytest.mark.redis
 async def test_messages_for_a_closed_channel_are_not_kept(layer):
     closed, open_ = await layer.new_channel(), await layer.new_channel()
     for channel in (closed, open_):
@@ -75,6 +78,7 @@ async def test_messages_for_a_closed_channel_are_not_kept(layer):
     assert receiver.unclaimed == 3
 
 
+@pytest.mark.redis
 async def test_one_send_reaches_each_channel_of_the_process_once_in_order(layer):
     layer.capacity = 1000
     channels = [await layer.new_channel() for _ in range(50)]
@@ -92,6 +96,7 @@ async def test_one_send_reaches_each_channel_of_the_process_once_in_order(layer)
             await asyncio.wait_for(layer.receive(channel), 0.01)
 
 
+@pytest.mark.redis
 async def test_group_send_within_capacity_drops_nothing(layer, caplog):
     first, second = await layer.new_channel(), await layer.new_channel()
     await layer.group_add("room-1", first)
@@ -103,11 +108,13 @@ async def test_group_send_within_capacity_drops_nothing(layer, caplog):
     assert "dropped" not in caplog.text
 
 
+@pytest.mark.redis
 async def test_group_send_to_an_empty_group(layer):
     await layer.group_send("room-1", {"type": "chat.message", "id": 1})
     assert layer.dropped == 0
 
 
+@pytest.mark.redis
 async def test_more_calls_at_once_than_pooled_connections_wait_their_turn():
     """A thousand sockets closing together must not be refused by the pool."""
     layer = ChatChannelLayer(
@@ -124,6 +131,7 @@ async def test_more_calls_at_once_than_pooled_connections_wait_their_turn():
         await layer.close_pools()
 
 
+@pytest.mark.redis
 async def test_a_lost_redis_is_an_event_for_every_consumer(tmp_path):
     """Each waiting consumer gets chat.layer_lost naming the shard (it closes with 4012 if
     its groups live there), once a failure."""

@@ -12,6 +12,7 @@ from chat.models import Message
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("frames_without_presence"),
+    pytest.mark.redis,
 ]
 
 

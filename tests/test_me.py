@@ -78,6 +78,7 @@ async def say(socket: Socket, body: str) -> dict[str, Any]:
     return await socket.receive_type("message")
 
 
+@pytest.mark.redis
 async def test_the_snapshot_lists_every_room_the_user_sees(me, connect, alice, bob, general):
     private = await database_sync_to_async(Room.objects.create)(
         name="Hidden", slug="hidden", kind=Room.Kind.PRIVATE
@@ -103,6 +104,7 @@ async def test_the_snapshot_lists_every_room_the_user_sees(me, connect, alice, b
     }
 
 
+@pytest.mark.redis
 async def test_messages_count_live_and_a_mention_notifies(me, connect, alice, bob, general):
     m, _ = await me(alice)
     b, _ = await connect(bob)
@@ -130,6 +132,7 @@ async def test_messages_count_live_and_a_mention_notifies(me, connect, alice, bo
     await room_reaching(m, "general", unread=0, mentions=0)
 
 
+@pytest.mark.redis
 async def test_own_messages_count_for_nothing(me, connect, alice, general):
     m, _ = await me(alice)
     a, _ = await connect(alice)
@@ -138,6 +141,7 @@ async def test_own_messages_count_for_nothing(me, connect, alice, general):
     assert await m.nothing(0.3)
 
 
+@pytest.mark.redis
 async def test_a_deleted_message_is_uncounted(me, connect, alice, bob, general):
     m, _ = await me(alice)
     b, _ = await connect(bob)
@@ -150,6 +154,7 @@ async def test_a_deleted_message_is_uncounted(me, connect, alice, bob, general):
     assert (counts["unread"], counts["mentions"]) == (0, 0)
 
 
+@pytest.mark.redis
 async def test_a_new_direct_conversation_appears_and_notifies_every_message(
     me, connect, alice, bob
 ):
@@ -165,6 +170,7 @@ async def test_a_new_direct_conversation_appears_and_notifies_every_message(
     assert (notify["room"], notify["body"], notify["mention"]) == (room.slug, "psst", False)
 
 
+@pytest.mark.redis
 async def test_losing_a_room_removes_it(me, alice, bob):
     room = await database_sync_to_async(Room.objects.create)(
         name="Team", slug="team", kind=Room.Kind.PRIVATE
@@ -176,6 +182,7 @@ async def test_losing_a_room_removes_it(me, alice, bob):
     assert await m.receive_type("room.removed") == {"type": "room.removed", "slug": "team"}
 
 
+@pytest.mark.redis
 async def test_a_new_public_room_appears(me, alice):
     m, rooms = await me(alice)
     assert "lounge" not in by_slug(rooms)
@@ -183,6 +190,7 @@ async def test_a_new_public_room_appears(me, alice):
     assert (await room_update(m, "lounge"))["unread"] == 0
 
 
+@pytest.mark.redis
 async def test_the_notification_setting_is_saved_and_followed(me, connect, alice, bob, general):
     m, _ = await me(alice)
     b, _ = await connect(bob)
@@ -204,6 +212,7 @@ async def test_the_notification_setting_is_saved_and_followed(me, connect, alice
     assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
 
 
+@pytest.mark.redis
 async def test_a_message_the_socket_missed_is_counted_exactly(me, alice, bob, general):
     """A broadcast lost on its way shows as a jump in ids: the missing one is read and counted."""
     m, _ = await me(alice)
@@ -227,6 +236,7 @@ async def test_the_page_socket_needs_a_user(connect):
     await communicator.disconnect()
 
 
+@pytest.mark.redis
 async def test_an_owner_removing_a_member_closes_their_room_and_drops_it_live(
     me, connect, alice, bob
 ):
@@ -249,6 +259,7 @@ async def test_an_owner_removing_a_member_closes_their_room_and_drops_it_live(
     assert frame == {"type": "room.removed", "slug": "team"}
 
 
+@pytest.mark.redis
 async def test_joining_and_roles_reach_the_persons_pages(me, alice, bob, general):
     from chat.actions import membership
 

@@ -59,6 +59,7 @@ async def session_socket(connect, client: Client, slug: str = "general"):
 # --- accounts ----------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_deactivation_closes_every_socket_of_the_user_with_4403(
     connect, alice, bob, general, world
 ):
@@ -72,6 +73,7 @@ async def test_deactivation_closes_every_socket_of_the_user_with_4403(
     assert (await b.receive())["type"] == "pong"
 
 
+@pytest.mark.redis
 async def test_a_deactivated_users_frames_are_not_acted_on(connect, alice, general):
     """Even one sent before the close reached the socket: the write reads the account."""
     a, _ = await connect(alice)
@@ -100,12 +102,14 @@ async def test_a_user_deactivated_during_the_handshake_is_refused(
     assert await sock.closed_with() == 4403
 
 
+@pytest.mark.redis
 async def test_deleting_a_user_closes_their_sockets_with_4403(connect, alice, general):
     a, _ = await connect(alice)
     await database_sync_to_async(alice.delete)()
     assert await a.closed_with() == 4403
 
 
+@pytest.mark.redis
 async def test_a_password_change_closes_every_socket_with_4401(connect, alice, bob, general):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -120,6 +124,7 @@ async def test_a_password_change_closes_every_socket_with_4401(connect, alice, b
     assert await b.nothing()
 
 
+@pytest.mark.redis
 async def test_saving_a_user_otherwise_leaves_their_sockets_open(connect, alice, general):
     a, _ = await connect(alice)
     await save(alice, first_name="Alice")
@@ -128,6 +133,7 @@ async def test_saving_a_user_otherwise_leaves_their_sockets_open(connect, alice,
     assert (await a.receive())["type"] == "pong"
 
 
+@pytest.mark.redis
 async def test_logout_closes_the_sockets_of_that_session_only(connect, alice, general):
     phone, laptop = (
         await database_sync_to_async(logged_in)(alice),
@@ -151,6 +157,7 @@ async def test_logout_closes_the_sockets_of_that_session_only(connect, alice, ge
 # --- rooms -------------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_a_removed_member_loses_their_socket_to_the_room(connect, alice, bob, general, world):
     a, _ = await connect(alice, "world")
     b, _ = await connect(bob, "world")
@@ -165,6 +172,7 @@ async def test_a_removed_member_loses_their_socket_to_the_room(connect, alice, b
 
 
 @pytest.mark.parametrize("how", ["user side", "clear", "admin form"])
+@pytest.mark.redis
 async def test_membership_lost_any_way_closes_the_socket(connect, alice, bob, world, how):
     b, _ = await connect(bob, "world")
 
@@ -188,6 +196,7 @@ async def test_membership_lost_any_way_closes_the_socket(connect, alice, bob, wo
     assert await b.closed_with() == 4404
 
 
+@pytest.mark.redis
 async def test_removal_from_a_public_room_changes_nothing(connect, alice, general):
     await database_sync_to_async(general.members.add)(alice)
     a, _ = await connect(alice)
@@ -196,6 +205,7 @@ async def test_removal_from_a_public_room_changes_nothing(connect, alice, genera
     assert (await a.receive())["type"] == "pong"
 
 
+@pytest.mark.redis
 async def test_archiving_in_the_admin_makes_open_sockets_read_only_at_once(
     connect, alice, bob, general
 ):
@@ -230,6 +240,7 @@ async def test_archiving_in_the_admin_makes_open_sockets_read_only_at_once(
     assert (await send_body(a, "back", client_id="c2"))["type"] == "message"
 
 
+@pytest.mark.redis
 async def test_a_room_made_private_closes_the_sockets_of_non_members(connect, alice, bob, general):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -259,6 +270,7 @@ def stage(db) -> Room:
     "change, alice_stays",
     [({"public_viewing": False}, True), ({"kind": Room.Kind.PRIVATE}, False)],
 )
+@pytest.mark.redis
 async def test_viewers_who_may_no_longer_watch_are_closed_live(
     connect, alice, stage, change, alice_stays
 ):
@@ -290,6 +302,7 @@ async def test_viewers_who_may_no_longer_watch_are_closed_live(
         ("other room", None, False),
     ],
 )
+@pytest.mark.redis
 async def test_a_muted_users_sends_get_muted(connect, alice, bob, general, where, until, muted):
     other = await database_sync_to_async(Room.objects.create)(name="Other", slug="other")
     room = {"room": general, "everywhere": None, "other room": other}[where]
@@ -319,6 +332,7 @@ async def test_a_muted_users_sends_get_muted(connect, alice, bob, general, where
         assert (await b.receive())["body"] == "hello"
 
 
+@pytest.mark.redis
 async def test_a_mute_holds_from_the_next_send_and_covers_edits(connect, alice, general):
     a, _ = await connect(alice)
     assert (await send_body(a, "before"))["type"] == "message"
@@ -336,6 +350,7 @@ async def test_a_mute_holds_from_the_next_send_and_covers_edits(connect, alice, 
     assert await bodies(general) == ["before", "after"]
 
 
+@pytest.mark.redis
 async def test_a_mute_reaches_each_open_room_with_what_holds_there(connect, alice, bob, general):
     """A mute of every room, then one of this room that lasts longer: each socket is told
     the mute that keeps its reader silent longest in its own room; others hear nothing."""

@@ -43,6 +43,7 @@ def people(alice, bob, make_user):
 # --- the API --------------------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_users_finds_people_by_name_best_first(alice, people):
     client = logged_in(alice)
     response = client.get("/api/users/?q=bob")
@@ -60,6 +61,7 @@ def test_users_finds_people_by_name_best_first(alice, people):
     assert usernames(client.get("/api/users/?q=%20%20ob%20")) == ["bob", "Bobby", "rebob"]
 
 
+@pytest.mark.redis
 def test_users_finds_first_and_last_names_every_word(alice, people):
     client = logged_in(alice)
     assert client.get("/api/users/?q=smith").json()["users"] == [
@@ -70,6 +72,7 @@ def test_users_finds_first_and_last_names_every_word(alice, people):
     assert usernames(client.get("/api/users/?q=zzz")) == []
 
 
+@pytest.mark.redis
 def test_users_leave_out_the_inactive_bots_and_the_caller(alice, bob, people):
     everyone = usernames(logged_in(alice).get("/api/users/"))
     # No query: everyone, by name without case.
@@ -80,6 +83,7 @@ def test_users_leave_out_the_inactive_bots_and_the_caller(alice, bob, people):
         assert usernames(logged_in(alice).get(f"/api/users/?q={name}")) == []
 
 
+@pytest.mark.redis
 def test_users_are_bounded_and_say_when_more_match(alice, make_user):
     for index in range(55):
         make_user(f"person{index:02}")
@@ -98,6 +102,7 @@ def test_users_are_bounded_and_say_when_more_match(alice, make_user):
     assert "The first 50 people matching “person”: type more of a name" in content
 
 
+@pytest.mark.redis
 def test_users_take_one_query_however_many_match(alice, make_user):
     client = logged_in(alice)
     client.get("/api/users/?q=x")  # the session, read once
@@ -118,6 +123,7 @@ def test_users_need_a_signed_in_caller(alice, people):
     assert_json_error(response, 401, "unauthenticated")
 
 
+@pytest.mark.redis
 def test_users_answer_a_bearer_token_and_refuse_a_bot_key(client, alice, general, people):
     token = client.post(
         "/api/token/",
@@ -162,6 +168,7 @@ def test_users_is_get_only(alice):
     assert client.post("/api/users/", {"q": "bob"}).status_code == 405
 
 
+@pytest.mark.redis
 def test_users_are_rate_limited_and_bad_input_does_not_count(alice, people, settings):
     settings.CHAT_PEOPLE_RATE_LIMIT = (2, 60)
     client = logged_in(alice)
@@ -188,6 +195,7 @@ def test_people_page_needs_a_log_in(client):
     assert response.headers["Location"].startswith("/accounts/login/")
 
 
+@pytest.mark.redis
 def test_people_page_lists_everyone_each_opening_a_conversation(alice, people):
     response = logged_in(alice).get("/people/")
     assert response.status_code == 200
@@ -202,6 +210,7 @@ def test_people_page_lists_everyone_each_opening_a_conversation(alice, people):
     assert 'role="combobox"' in content and "/static/chat/people.js" in content
 
 
+@pytest.mark.redis
 def test_people_page_finds_by_name(alice, people):
     content = logged_in(alice).get("/people/?q=bob").content.decode()
     assert 'value="bob"' in content
@@ -212,6 +221,7 @@ def test_people_page_finds_by_name(alice, people):
     assert "Nobody here is called “nobody-at-all”." in content
 
 
+@pytest.mark.redis
 def test_people_page_escapes_names(alice, make_user):
     make_user("mallory", first_name="<b>Mal</b>")
     content = logged_in(alice).get("/people/?q=mal").content.decode()
@@ -224,6 +234,7 @@ def test_people_page_says_what_is_wrong_with_a_query(alice):
     assert "q has at most 150 characters" in response.content.decode()
 
 
+@pytest.mark.redis
 def test_the_header_and_the_lobby_lead_to_people(alice, general):
     content = logged_in(alice).get("/").content.decode()
     assert 'href="/people/"' in content  # the header's link

@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from chat.domain import presence
 from chat.platform.redis import keys
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 
 async def next_presence(socket) -> dict:

@@ -88,6 +88,7 @@ def test_wrong_and_revoked_keys_do_not_check(key):
 # --- the HTTP endpoint ------------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_a_key_publishes_once_per_client_id(key, scores):
     first = post("/api/rooms/scores/messages/", {"body": "Kick-off!", "client_id": "k-1"}, key)
     assert first.status_code == 201
@@ -119,6 +120,7 @@ def test_a_key_publishes_once_per_client_id(key, scores):
         (None, "scores", ["not", "an", "object"], 400, "bad_request"),
     ],
 )
+@pytest.mark.redis
 def test_bad_publishes_are_refused_with_the_sockets_codes(
     key, general, key_value, slug, body, status, code
 ):
@@ -133,6 +135,7 @@ def test_a_revoked_key_is_401(key):
     assert response.status_code == 401
 
 
+@pytest.mark.redis
 def test_a_publish_flood_is_429_with_retry_after(key, settings):
     settings.CHAT_PUBLISH_RATE_LIMIT = (2, 60)
 
@@ -161,6 +164,7 @@ def test_a_session_post_needs_its_csrf_token(alice, general):
 # --- chat.actions.publish and the command ------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_publish_broadcasts_once_the_transaction_commits(connect, alice, general):
     socket, _ = await connect(alice)
 
@@ -207,6 +211,7 @@ def test_publish_refuses_what_message_send_refuses(general):
 # --- broadcast rooms: who posts, who watches, the state ----------------------------------
 
 
+@pytest.mark.redis
 async def test_only_publishers_post_in_a_broadcast_room(connect, alice, make_user, scores):
     viewer, welcome = await connect(alice, "scores")
     assert (welcome["online"], welcome["viewers"], welcome["state"]) == ([], 1, None)
@@ -222,6 +227,7 @@ async def test_only_publishers_post_in_a_broadcast_room(connect, alice, make_use
     assert await database_sync_to_async(Message.objects.count)() == 1
 
 
+@pytest.mark.redis
 async def test_anonymous_viewers_watch_an_open_broadcast_room_and_never_post(scores, general):
     from channels.testing import WebsocketCommunicator
 
@@ -264,6 +270,7 @@ async def test_anonymous_viewers_watch_an_open_broadcast_room_and_never_post(sco
     await viewer.close()
 
 
+@pytest.mark.redis
 async def test_the_state_is_in_the_welcome_and_live(connect, alice, bob, key, scores):
     watcher, welcome = await connect(alice, "scores")
     assert (welcome["state"], welcome["state_version"]) == (None, 0)
@@ -309,6 +316,7 @@ def test_only_staff_set_a_state_without_a_key(alice, make_user, scores, general)
 # --- live comments -------------------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_live_comments_reach_everyone_and_are_never_stored(connect, alice, bob, general):
     await database_sync_to_async(Room.objects.filter(pk=general.pk).update)(live_comments=True)
     a, welcome = await connect(alice)
@@ -337,6 +345,7 @@ async def test_live_comments_reach_everyone_and_are_never_stored(connect, alice,
         ({"type": "comment.send"}, "bad_request"),
     ],
 )
+@pytest.mark.redis
 async def test_bad_comments_are_refused(connect, alice, general, frame, code):
     await database_sync_to_async(Room.objects.filter(pk=general.pk).update)(live_comments=True)
     a, _ = await connect(alice)
@@ -344,6 +353,7 @@ async def test_bad_comments_are_refused(connect, alice, general, frame, code):
     assert (await a.receive_type("error"))["code"] == code
 
 
+@pytest.mark.redis
 async def test_comments_need_a_room_that_takes_them_and_have_a_limit(
     connect, alice, general, settings
 ):
@@ -362,6 +372,7 @@ async def test_comments_need_a_room_that_takes_them_and_have_a_limit(
 # --- a tick of messages, one frame -----------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_a_broadcast_rooms_messages_come_a_tick_at_a_time(
     connect, alice, bob, scores, settings
 ):

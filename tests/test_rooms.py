@@ -227,6 +227,7 @@ def test_staff_run_every_room(ann, ben, team, make_user):
 # --- the JSON API ---------------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_api_creates_a_room_and_shows_the_callers_role(ann, ben):
     client = logged_in(ann)
     response = call(client, "post", "/api/rooms/", {"name": "Ops", "kind": "private"})
@@ -256,6 +257,7 @@ def test_api_refuses_bad_rooms(ann, general, body, status, code):
     refused(logged_in(ann), "post", "/api/rooms/", body, status, code)
 
 
+@pytest.mark.redis
 def test_api_room_changes_for_owners_only(ann, ben, team):
     actions.member_add(user=ann, room=team, username="ben")
     refused(logged_in(ben), "patch", "/api/rooms/team/", {"name": "Ben's"}, 403, "forbidden")
@@ -269,6 +271,7 @@ def test_api_room_changes_for_owners_only(ann, ben, team):
     refused(carol_client, "patch", "/api/rooms/team/", {"name": "x"}, 404, "not_found")
 
 
+@pytest.mark.redis
 def test_api_members_and_roles(ann, ben, team, make_user):
     client = logged_in(ann)
     added = call(client, "post", "/api/rooms/team/members/", {"username": "ben"})
@@ -294,6 +297,7 @@ def test_api_members_and_roles(ann, ben, team, make_user):
     assert list(team.memberships.values_list("user__username", flat=True)) == ["ben"]
 
 
+@pytest.mark.redis
 def test_api_leaving_is_anyones_own_delete(ann, ben, general):
     client = logged_in(ben)
     joined = call(client, "post", "/api/rooms/general/join/")
@@ -304,6 +308,7 @@ def test_api_leaving_is_anyones_own_delete(ann, ben, general):
     refused(client, "delete", "/api/rooms/general/members/ben/", None, 404, "not_found")
 
 
+@pytest.mark.redis
 def test_api_invites(ann, ben, team, make_user):
     client = logged_in(ann)
     response = call(client, "post", "/api/rooms/team/invites/", {"expires_in": 3600, "max_uses": 2})
@@ -348,6 +353,7 @@ def test_api_needs_a_login_and_csrf_for_a_session(ann, team):
     assert snapshot() == before
 
 
+@pytest.mark.redis
 def test_a_token_creates_rooms_too(ann, client):
     token = call(client, "post", "/api/token/", {"username": "ann", "password": PASSWORD})
     assert token.status_code == 200, token.content
@@ -364,6 +370,7 @@ def test_a_token_creates_rooms_too(ann, client):
 # --- the pages -------------------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_the_lobby_splits_your_rooms_from_the_public_ones(ann, ben, team, general):
     content = logged_in(ben).get("/").content.decode()
     mine, browse = content.split('id="browse-list"')
@@ -374,6 +381,7 @@ def test_the_lobby_splits_your_rooms_from_the_public_ones(ann, ben, team, genera
     assert 'data-slug="team"' in mine and "badge-owner" in mine
 
 
+@pytest.mark.redis
 def test_the_lobby_form_creates_a_room_and_says_why_not(ann, general):
     client = logged_in(ann)
     response = client.post("/", {"name": "Design", "kind": "private", "description": ""})

@@ -35,6 +35,7 @@ def api(client: Client, **params):
 # --- GET /api/search/ ------------------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_results_are_message_objects_with_their_snippet_and_permalink(rooms, alice, bob):
     mine = send(rooms["general"], alice, "Ship the release", client_id="c-1")
     theirs = send(rooms["direct"], bob, "release is out", client_id="c-2")
@@ -55,6 +56,7 @@ def test_results_are_message_objects_with_their_snippet_and_permalink(rooms, ali
     assert by_id[("general", mine.number)]["user"] == "alice"
 
 
+@pytest.mark.redis
 def test_next_leads_through_every_page_to_null(rooms, alice):
     sent = {send(rooms["general"], alice, f"incident {n}").number for n in range(45)}
     client = logged_in(alice)
@@ -78,6 +80,7 @@ def test_next_leads_through_every_page_to_null(rooms, alice):
     assert sorted(seen) == sorted(sent)
 
 
+@pytest.mark.redis
 def test_a_token_searches_as_its_user(rooms, alice, client):
     send(rooms["private"], alice, "token reach")
     token = token_for(client, "alice")
@@ -121,6 +124,7 @@ def test_bad_requests_are_400_with_the_reason(rooms, alice, params, detail):
 
 
 @pytest.mark.parametrize("kind", ["private", "direct"])
+@pytest.mark.redis
 def test_a_room_the_user_may_not_read_answers_as_one_that_does_not_exist(rooms, alice, kind):
     send(rooms[kind], alice, "needle")
     client = logged_in(rooms["carol"])
@@ -132,11 +136,13 @@ def test_a_room_the_user_may_not_read_answers_as_one_that_does_not_exist(rooms, 
     assert api(client, q="needle").json() == {"results": [], "next": None}
 
 
+@pytest.mark.redis
 def test_an_author_who_does_not_exist_finds_nothing(rooms, alice):
     send(rooms["general"], alice, "from alice")
     assert api(logged_in(alice), q="alice", user="nobody").json() == {"results": [], "next": None}
 
 
+@pytest.mark.redis
 def test_a_page_costs_the_same_queries_however_many_results(rooms, alice, bob):
     client = logged_in(alice)
     for n in range(3):
@@ -151,6 +157,7 @@ def test_a_page_costs_the_same_queries_however_many_results(rooms, alice, bob):
     assert len(many) == len(few)
 
 
+@pytest.mark.redis
 def test_words_too_common_to_index_on_each_database(rooms, alice):
     send(rooms["general"], alice, "the")
     response = api(logged_in(alice), q="the")
@@ -170,6 +177,7 @@ def test_the_page_asks_to_log_in_first(client):
     assert response.headers["Location"].startswith("/accounts/login/?next=/search/")
 
 
+@pytest.mark.redis
 def test_every_signed_in_page_has_the_search_box(rooms, alice, client):
     page = logged_in(alice).get("/").content.decode()
     assert re.search(r'<form class="site-search" method="get" action="/search/"', page)
@@ -197,6 +205,7 @@ def test_the_page_without_a_query_is_the_form(rooms, alice):
     assert 'value="ops"' not in carol_page and rooms["direct"].slug not in carol_page
 
 
+@pytest.mark.redis
 def test_the_page_shows_ranked_results_marked_and_linked(rooms, alice, bob):
     message = send(rooms["direct"], bob, "deploy <script>alert('x')</script> now")
     response = logged_in(alice).get("/search/", {"q": "deploy"})
@@ -211,6 +220,7 @@ def test_the_page_shows_ranked_results_marked_and_linked(rooms, alice, bob):
     assert "<script>alert" not in content
 
 
+@pytest.mark.redis
 def test_the_page_keeps_its_filters_and_pages(rooms, alice):
     for n in range(25):
         send(rooms["general"], alice, f"build {n}")
@@ -244,6 +254,7 @@ def test_the_page_keeps_its_filters_and_pages(rooms, alice):
         ({"q": "x", "room": "nothing-here"}, 404, "no such room"),
     ],
 )
+@pytest.mark.redis
 def test_the_page_says_what_is_wrong(rooms, params, status, text):
     response = logged_in(rooms["carol"]).get("/search/", params)
     assert response.status_code == status
@@ -253,6 +264,7 @@ def test_the_page_says_what_is_wrong(rooms, params, status, text):
     assert "search-result" not in content
 
 
+@pytest.mark.redis
 def test_the_page_says_when_nothing_was_found(rooms, alice):
     content = logged_in(alice).get("/search/", {"q": "absent"}).content.decode()
     assert "Nothing found." in content
@@ -261,6 +273,7 @@ def test_the_page_says_when_nothing_was_found(rooms, alice):
 # --- the rate limit --------------------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_searches_are_limited_per_person_on_the_api_and_the_page(rooms, alice, bob, settings):
     settings.CHAT_SEARCH_RATE_LIMIT = (3, 60)
     send(rooms["general"], alice, "release notes")

@@ -204,6 +204,7 @@ def test_hidden_room_page_is_the_unknown_room_404(world, carol, kind):
     assert_nothing_of(world, hidden.content)
 
 
+@pytest.mark.redis
 def test_dm_never_opens_someone_elses_conversation(world, alice, bob, carol):
     client = logged_in(carol)
     for other in (alice, bob):
@@ -221,6 +222,7 @@ def test_dm_never_opens_someone_elses_conversation(world, alice, bob, carol):
     assert set(world["direct"].members.all()) == {alice, bob}
 
 
+@pytest.mark.redis
 def test_lobby_shows_nothing_of_hidden_rooms(world, carol):
     response = logged_in(carol).get("/")
     assert response.status_code == 200
@@ -246,6 +248,7 @@ def carol_clients(carol) -> dict[str, tuple[Client, dict[str, str]]]:
     return {"session": (logged_in(carol), {}), "token": (Client(), bearer(carol))}
 
 
+@pytest.mark.redis
 def test_api_rooms_omit_hidden_rooms(world, carol):
     for auth, (client, extra) in carol_clients(carol).items():
         response = client.get("/api/rooms/", **extra)
@@ -306,6 +309,7 @@ async def test_socket_to_a_hidden_room_closes_like_an_unknown_room(connect, worl
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("frames_without_presence")
+@pytest.mark.redis
 async def test_socket_of_a_public_room_never_carries_hidden_messages(connect, world, carol):
     # A resume from 0 replays the room's whole history: general's messages only.
     sock, welcome = await connect(carol, "general", after=0)
@@ -325,6 +329,7 @@ async def test_socket_of_a_public_room_never_carries_hidden_messages(connect, wo
 # --- a member removed from a private room ---------------------------------------------
 
 
+@pytest.mark.redis
 def test_a_removed_member_loses_every_http_path_on_the_next_request(world, alice):
     client = logged_in(alice)
     token = bearer(alice)
@@ -349,6 +354,7 @@ def test_a_removed_member_loses_every_http_path_on_the_next_request(world, alice
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.redis
 async def test_a_removed_member_cannot_open_a_new_socket(connect, world, alice):
     token = await sync_to_async(token_issue)(user=alice)
     sock, welcome = await connect(alice, PRIVATE_SLUG, token=token)
@@ -460,6 +466,7 @@ def csp_directives(response) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("name", list(PAGES))
+@pytest.mark.redis
 def test_every_html_page_has_a_strict_csp_and_no_inline_code(world, alice, carol, name):
     response = fetch_page(name, world, alice, carol)
     assert response.status_code == PAGES[name]
@@ -532,6 +539,7 @@ def test_hostile_bodies_are_text_in_the_page_and_unchanged_in_json(alice, genera
     assert api.headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.redis
 def test_room_names_and_descriptions_are_text_everywhere(alice):
     name = '<img src=x onerror=alert("name")>'
     description = '"><script>alert("description")</script>'
@@ -553,6 +561,7 @@ def test_room_names_and_descriptions_are_text_everywhere(alice):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("frames_without_presence")
+@pytest.mark.redis
 async def test_hostile_bodies_are_unchanged_on_the_socket(connect, alice, bob, general):
     a, _ = await connect(alice)
     b, _ = await connect(bob)
@@ -605,6 +614,7 @@ def post_forms(response) -> list[dict[str, Any]]:
         ("/dm/bob/", True),
     ],
 )
+@pytest.mark.redis
 def test_every_post_form_on_the_site_needs_its_csrf_token(alice, bob, general, path, member):
     client = Client(enforce_csrf_checks=True)
     if member:
@@ -696,6 +706,7 @@ def documented_environment() -> dict[str, str]:
     return variables
 
 
+@pytest.mark.processes
 def test_check_deploy_is_clean_under_the_documented_environment():
     # test_settings.py runs the check with the HTTPS variables alone; this one runs
     # it with .env.example as shipped, so that the documented file cannot drift into

@@ -508,6 +508,7 @@ def test_concurrent_sends_are_numbered_without_holes_or_duplicates(make_user, ge
         assert bodies == [f"{author.username} {index}" for index in range(per_thread)]
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_writing_one_room_number_it_without_holes(make_user, general):
     """Two worker processes store into one room at once, as `make run`'s two do.

@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+# Each test loads the settings in a fresh interpreter: the slow part of the
+# unit tier, left out of `make test-fast`.
+pytestmark = pytest.mark.processes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # What settings.py and chat_settings.py read; everything else of the environment is passed through.

@@ -28,6 +28,7 @@ from tests.servers import PrivateRedis
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("frames_without_presence"),
+    pytest.mark.redis,
 ]
 
 

@@ -10,7 +10,7 @@ from django.test import Client
 from chat.platform.redis.pools import sync_client
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 
 
 @pytest.fixture

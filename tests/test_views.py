@@ -44,6 +44,7 @@ def test_signup_page_renders_a_form_with_csrf(client):
         assert f'name="{name}"' in content
 
 
+@pytest.mark.redis
 def test_signup_creates_the_user_logs_in_and_redirects_to_the_lobby(client):
     response = client.post(
         "/accounts/signup/",
@@ -72,6 +73,7 @@ def test_signup_creates_the_user_logs_in_and_redirects_to_the_lobby(client):
         ({"username": "dora", "password1": "123", "password2": "123"}, "password2"),
     ],
 )
+@pytest.mark.redis
 def test_bad_signup_re_renders_with_errors(client, alice, data, field):
     response = client.post("/accounts/signup/", data)
     assert response.status_code == 200
@@ -84,6 +86,7 @@ def test_bad_signup_re_renders_with_errors(client, alice, data, field):
     assert get_user_model().objects.count() == 1
 
 
+@pytest.mark.redis
 def test_signup_enforces_csrf():
     client = Client(enforce_csrf_checks=True)
     data = {"username": "dora", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
@@ -106,6 +109,7 @@ def test_signup_when_logged_in_goes_to_the_lobby(alice):
 # --- login / logout ---------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_login_logs_in_and_redirects(client, alice):
     response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 302
@@ -113,6 +117,7 @@ def test_login_logs_in_and_redirects(client, alice):
     assert client.session[SESSION_KEY] == str(alice.pk)
 
 
+@pytest.mark.redis
 def test_login_follows_next(client, alice, general):
     response = client.post(
         "/accounts/login/",
@@ -122,6 +127,7 @@ def test_login_follows_next(client, alice, general):
     assert response.headers["Location"] == "/rooms/general/"
 
 
+@pytest.mark.redis
 def test_login_never_redirects_off_site(client, alice):
     response = client.post(
         "/accounts/login/",
@@ -131,6 +137,7 @@ def test_login_never_redirects_off_site(client, alice):
     assert response.headers["Location"] == "/"
 
 
+@pytest.mark.redis
 def test_login_with_a_bad_password_or_inactive_user_fails(client, alice, make_user):
     make_user("sleeper", is_active=False)
     for username, password in (("alice", "wrong"), ("sleeper", PASSWORD), ("nobody", PASSWORD)):
@@ -148,6 +155,7 @@ def test_login_enforces_csrf(alice):
     assert SESSION_KEY not in client.session
 
 
+@pytest.mark.redis
 def test_logout_is_a_post(alice):
     client = logged_in(alice)
     # A GET must not log anyone out (a link or an <img> could).
@@ -167,6 +175,7 @@ def test_logout_enforces_csrf(alice):
     assert client.session[SESSION_KEY] == str(alice.pk)
 
 
+@pytest.mark.redis
 def test_base_page_has_a_logout_form_with_csrf(alice, general):
     content = logged_in(alice).get("/").content.decode()
     assert 'action="/accounts/logout/"' in content
@@ -223,6 +232,7 @@ def world(alice, bob, make_user, general):
     }
 
 
+@pytest.mark.redis
 def test_lobby_lists_public_and_own_rooms_only(alice, general, world):
     response = logged_in(alice).get("/")
     assert response.status_code == 200
@@ -243,6 +253,7 @@ def test_lobby_lists_public_and_own_rooms_only(alice, general, world):
     assert "carol" not in content and "dave" not in content
 
 
+@pytest.mark.redis
 def test_lobby_shows_unread_counts(alice, bob, general, world):
     carol = world["carol"]
     # general: 2 of bob's, one of alice's, then alice reads up to 2; then 3 more of
@@ -285,6 +296,7 @@ def test_lobby_shows_unread_counts(alice, bob, general, world):
     assert bob_unread["theirs"] == 0
 
 
+@pytest.mark.redis
 def test_lobby_query_count_does_not_grow_with_rooms(
     alice, bob, general, make_user, django_assert_num_queries
 ):
@@ -500,6 +512,7 @@ def test_room_page_marks_own_messages(alice, bob, general):
     assert json.loads(html.unescape(payload))["body"] == "theirs"
 
 
+@pytest.mark.redis
 def test_lobby_shows_counts_and_loads_its_script(alice, bob, general):
     send(general, bob)
     content = logged_in(alice).get("/").content.decode()
@@ -535,6 +548,7 @@ def test_csrf_failure_under_the_api_stays_json(alice):
 # --- direct rooms ------------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_dm_redirects_to_the_room_page(alice, bob):
     client = logged_in(alice)
     response = client.get("/dm/bob/")
@@ -567,6 +581,7 @@ def test_dm_to_unknown_inactive_or_oneself_is_404(alice, make_user, username):
         ("/accounts/signup/", False),
     ],
 )
+@pytest.mark.redis
 def test_pages_carry_a_strict_content_security_policy(alice, general, path, login):
     client = logged_in(alice) if login else Client()
     response = client.get(path)
@@ -602,6 +617,7 @@ def test_data_migration_created_general_and_random():
 # --- direct conversations: a limit on new ones ----------------------------------------
 
 
+@pytest.mark.redis
 def test_new_direct_conversations_are_limited_and_opening_one_is_free(alice, make_user, settings):
     """Each new conversation tells the other person's pages; opening one is not limited."""
     settings.CHAT_DIRECT_RATE_LIMIT = (2, 3600)

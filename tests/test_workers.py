@@ -11,7 +11,7 @@ from chat.platform.layers import ChatChannelLayer
 from chat.platform.redis import keys
 from chat.platform.workers import worker_heartbeat, worker_name, workers_reap
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 
 async def test_a_dead_workers_channels_leave_every_group_and_its_queue_goes(settings):

@@ -194,12 +194,20 @@ async def epoch_watch_join(layer: RedisChannelLayer, consumer: Watched) -> Epoch
     """
     loop = asyncio.get_running_loop()
     watch = _watches.get(loop)
-    if watch is None or watch.layer is not layer or watch.task is None or watch.task.done():
+    # A layer without shards (chat/platform/memory.py, the fast tests') has nothing
+    # that could restart and no other worker: its watch holds the sockets, never runs.
+    runs = layer.ring_size > 0
+    if (
+        watch is None
+        or watch.layer is not layer
+        or (runs and (watch.task is None or watch.task.done()))
+    ):
         if watch is not None and watch.task is not None:
             watch.task.cancel()  # the layer was replaced (settings changed)
         # Stored before any await, so that concurrent joins share one watcher.
         watch = _watches[loop] = EpochWatch(layer)
-        watch.task = loop.create_task(watch.run())
+        if runs:
+            watch.task = loop.create_task(watch.run())
     await watch.check()
     watch.consumers.add(consumer)
     return watch
