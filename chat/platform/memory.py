@@ -24,7 +24,7 @@ from typing import Any
 
 from channels.layers import InMemoryChannelLayer
 
-from chat.platform.layers import Inbox
+from chat.platform.layers import Inbox, Local
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,13 @@ class MemoryChannelLayer(InMemoryChannelLayer):
             return await super().receive(channel)
         self.require_valid_channel_name(channel)
         try:
-            return await self.inbox(channel).get()
+            message = await self.inbox(channel).get()
         except asyncio.CancelledError:
             self.discard_inbox(channel)
             raise
+        # Local calls go only to the inboxes this process reads itself (sockets, feeds).
+        assert not isinstance(message, Local)
+        return message
 
     async def flush(self) -> None:
         await super().flush()
