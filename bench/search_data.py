@@ -130,10 +130,11 @@ def _rooms(
 
 def _members_add(connection: psycopg.Connection[Any], members: dict[int, list[int]]) -> None:
     with connection.cursor() as cursor:
-        with cursor.copy("COPY chat_room_members (room_id, user_id) FROM STDIN") as copy:
+        copied = "COPY chat_membership (room_id, user_id, role, created) FROM STDIN"
+        with cursor.copy(copied) as copy:
             for room_id, user_ids in members.items():
                 for user_id in user_ids:
-                    copy.write_row((room_id, user_id))
+                    copy.write_row((room_id, user_id, "member", START))
 
 
 def _searchers(
