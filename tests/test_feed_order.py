@@ -1,4 +1,4 @@
-"""chat.sockets.feeds.Batcher: a broadcast room's order at a worker's feed, a tick at a time,
+"""chat.sockets.batcher.Batcher: a broadcast room's order at a worker's feed, a tick at a time,
 with its I/O faked (no Redis, no database, no event loop's timers; tests/test_feeds.py
 drives the real feed).
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chat.sockets.feeds import Batcher
+from chat.sockets.batcher import Batcher
 
 TICK = 0.05
 HOLE_WAIT = 0.2

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -37,6 +36,7 @@ from chat.notes.store import TEXT_NAME, notes_since
 from chat.platform.db import database_sync_to_async
 from chat.platform.groups import notes_group_name
 from chat.platform.layers import LAYER_ERRORS, Inbox, Local
+from chat.platform.loops import PerLoop
 from chat.platform.redis import pools
 
 logger = logging.getLogger(__name__)
@@ -283,13 +283,9 @@ class NotesHub:
         return pace
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, NotesHub] = weakref.WeakKeyDictionary()
+_hubs: PerLoop[NotesHub] = PerLoop(NotesHub)
 
 
 def notes_hub(layer: Any) -> NotesHub:
     """The running loop's hub for `layer` (a new one if the layer was replaced)."""
-    loop = asyncio.get_running_loop()
-    hub = _hubs.get(loop)
-    if hub is None or hub.layer is not layer:
-        hub = _hubs[loop] = NotesHub(layer)
-    return hub
+    return _hubs.get(layer)
