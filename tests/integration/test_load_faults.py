@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 LONG_TOKENS = {"CHAT_TOKEN_TTL": "3600"}
 
 DROP_LINE = re.compile(
-    r"WARNING chat\.layers channel layer dropped (\d+) deliveries over capacity"
+    r"WARNING chat\.platform\.layers channel layer dropped (\d+) deliveries over capacity"
     r" in group (\S+) \((\d+) in all since start\)"
 )
 
