@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import pytest
 from django.db import connection
 from django.test import Client
 
 from chat.domain.writes import message_create
+from chat.errors import ChatError
 from chat.models import Message
 
 
@@ -75,3 +77,10 @@ NO_INLINES = {
     "invites-TOTAL_FORMS": "0",
     "invites-INITIAL_FORMS": "0",
 }
+
+
+def code_of(call, **kwargs) -> str:
+    """The ChatError code `call(**kwargs)` raises (fails if it raises none)."""
+    with pytest.raises(ChatError) as caught:
+        call(**kwargs)
+    return caught.value.code
