@@ -1,5 +1,10 @@
 """Helpers shared by the room socket's tests (tests/test_consumer_*.py): the room's rows
 as stored, messages written without a socket, and the frames a socket waits for.
+
+Every socket goes through chatsite.asgi.application (Origin gate, sessions,
+token auth, routing) and the channels-redis layer of tests/settings.py; the
+database is the real PostgreSQL test database. Bad input lives in
+test_consumer_errors.py.
 """
 
 from __future__ import annotations
@@ -9,10 +14,8 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.conf import settings as django_settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.test import Client
 
 from chat.domain import writes
 from chat.models import Message, Room
@@ -108,14 +111,3 @@ async def history(sock: Socket, **fields: Any) -> dict[str, Any]:
 
 def ids(frame: dict[str, Any]) -> list[int]:
     return [message["id"] for message in frame["messages"]]
-
-
-# --- access ------------------------------------------------------------------
-
-
-@database_sync_to_async
-def session_cookie(user: AbstractBaseUser) -> tuple[bytes, bytes]:
-    client = Client()
-    client.force_login(user)
-    name = django_settings.SESSION_COOKIE_NAME
-    return (b"cookie", f"{name}={client.cookies[name].value}".encode())

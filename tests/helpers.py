@@ -5,6 +5,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 
@@ -24,6 +26,14 @@ def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@database_sync_to_async
+def session_cookie(user) -> tuple[bytes, bytes]:
+    """The header a socket sends with `user`'s session, from async code."""
+    client = logged_in(user)
+    name = settings.SESSION_COOKIE_NAME
+    return (b"cookie", f"{name}={client.cookies[name].value}".encode())
 
 
 def current_database_url() -> str:

@@ -1,10 +1,7 @@
 """Who may open a room socket (docs/protocol-v1.md, The WebSocket): tokens, session
 cookies, the Origin gate, private, direct and archived rooms.
 
-Every socket goes through chatsite.asgi.application (Origin gate, sessions,
-token auth, routing) and the channels-redis layer of tests/settings.py; the
-database is the real PostgreSQL test database. Bad input lives in
-test_consumer_errors.py.
+On the whole ASGI stack, as tests/consumer_helpers.py tells.
 """
 
 from __future__ import annotations
@@ -25,17 +22,9 @@ from chat.models import Room
 from chat.protocol import CloseCode
 from chat.web.tokens import token_issue
 from tests.conftest import Socket
-from tests.consumer_helpers import (
-    ORIGIN,
-    create,
-    history,
-    ids,
-    room_last_number,
-    send_body,
-    session_cookie,
-    stored,
-)
+from tests.consumer_helpers import ORIGIN, create, history, ids, room_last_number, send_body, stored
 from tests.consumer_helpers import carol as carol
+from tests.helpers import session_cookie
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

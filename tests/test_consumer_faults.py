@@ -1,10 +1,7 @@
 """The room socket when something fails (docs/reliability.md): a bug in a handler, the
 database down, Redis restarted, and a socket left idle.
 
-Every socket goes through chatsite.asgi.application (Origin gate, sessions,
-token auth, routing) and the channels-redis layer of tests/settings.py; the
-database is the real PostgreSQL test database. Bad input lives in
-test_consumer_errors.py.
+On the whole ASGI stack, as tests/consumer_helpers.py tells.
 """
 
 from __future__ import annotations
@@ -30,7 +27,8 @@ from chat.domain import presence, snapshots, writes
 from chat.protocol import CloseCode
 from chat.sockets import room as room_socket
 from chat.web import middleware
-from tests.consumer_helpers import ORIGIN, send_body, session_cookie, stored, sync
+from tests.consumer_helpers import ORIGIN, send_body, stored, sync
+from tests.helpers import session_cookie
 from tests.servers import PrivateRedis
 
 pytestmark = [
