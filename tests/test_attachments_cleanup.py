@@ -17,7 +17,7 @@ from chat.domain.writes import message_create
 from chat.files.attachments import attachments_unattached_delete
 from chat.models import Attachment, Room
 from tests.attachments_helpers import attached, create, image_bytes, stored_files
-from tests.attachments_helpers import media as media  # a fixture: pytest finds it by name
+from tests.attachments_helpers import media as media  # a fixture
 from tests.helpers import logged_in
 
 pytestmark = pytest.mark.django_db

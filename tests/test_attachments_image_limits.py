@@ -29,7 +29,7 @@ from chat.files.images import (
 )
 from chat.models import Attachment
 from tests.attachments_helpers import create, image_bytes, post_file, stored_files
-from tests.attachments_helpers import media as media  # a fixture: pytest finds it by name
+from tests.attachments_helpers import media as media  # a fixture
 from tests.helpers import logged_in
 
 pytestmark = pytest.mark.django_db

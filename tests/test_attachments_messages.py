@@ -20,7 +20,7 @@ from chat.domain.writes import message_create, message_edit
 from chat.errors import ChatError
 from chat.models import Attachment, Message, Room
 from tests.attachments_helpers import attached, create, image_bytes, post_file
-from tests.attachments_helpers import media as media  # a fixture: pytest finds it by name
+from tests.attachments_helpers import media as media  # a fixture
 from tests.helpers import logged_in, send
 
 pytestmark = pytest.mark.django_db

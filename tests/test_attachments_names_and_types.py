@@ -16,7 +16,7 @@ from PIL import Image
 from chat.files.attachments import NAME_MAX, name_clean, type_sniff
 from chat.files.images import THUMBNAIL_BOX, image_inspect
 from tests.attachments_helpers import PNG_SIGNATURE, image_bytes
-from tests.attachments_helpers import media as media  # a fixture: pytest finds it by name
+from tests.attachments_helpers import media as media  # a fixture
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from chat.domain.writes import message_delete
 from chat.models import Room
 from chat.web.tokens import token_issue
 from tests.attachments_helpers import PNG_SIGNATURE, attached, content, create, fetch, image_bytes
-from tests.attachments_helpers import media as media  # a fixture: pytest finds it by name
+from tests.attachments_helpers import media as media  # a fixture
 from tests.helpers import logged_in
 
 pytestmark = pytest.mark.django_db

@@ -28,7 +28,7 @@ from tests.attachments_helpers import (
     post_file,
     stored_files,
 )
-from tests.attachments_helpers import media as media  # a fixture: pytest finds it by name
+from tests.attachments_helpers import media as media  # a fixture
 from tests.helpers import logged_in
 
 pytestmark = pytest.mark.django_db

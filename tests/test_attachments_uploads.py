@@ -27,7 +27,7 @@ from tests.attachments_helpers import (
     stored_files,
     upload,
 )
-from tests.attachments_helpers import media as media  # a fixture: pytest finds it by name
+from tests.attachments_helpers import media as media  # a fixture
 from tests.helpers import logged_in
 
 pytestmark = pytest.mark.django_db

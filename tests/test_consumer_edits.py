@@ -1,10 +1,7 @@
 """Changing what was said, on the room socket (docs/protocol-v1.md, The WebSocket):
 message.edit, message.delete, and the read mark.
 
-Every socket goes through chatsite.asgi.application (Origin gate, sessions,
-token auth, routing) and the channels-redis layer of tests/settings.py; the
-database is the real PostgreSQL test database. Bad input lives in
-test_consumer_errors.py.
+On the whole ASGI stack, as tests/consumer_helpers.py tells.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """One order on every socket (docs/reliability.md): a message that arrives ahead of its
 predecessors waits for them, and holes are filled from the database.
 
-Every socket goes through chatsite.asgi.application (Origin gate, sessions,
-token auth, routing) and the channels-redis layer of tests/settings.py; the
-database is the real PostgreSQL test database. Bad input lives in
-test_consumer_errors.py.
+On the whole ASGI stack, as tests/consumer_helpers.py tells.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Bad input on a live socket: what is not a frame at all (plain text, broken JSON,
 binary, invalid UTF-8) and frames over the size limit.
 
-Through real daphne workers, Redis and PostgreSQL; how every case is checked
-(sender, observer, the room's rows) is told in tests/integration/bad_input_helpers.py.
+Every case is checked as tests/integration/bad_input_helpers.py tells.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Bad input on a live socket: ids of message.edit, message.delete and read that are
 missing, malformed or out of range, and history's limits and cursors.
 
-Through real daphne workers, Redis and PostgreSQL; how every case is checked
-(sender, observer, the room's rows) is told in tests/integration/bad_input_helpers.py.
+Every case is checked as tests/integration/bad_input_helpers.py tells.
 """
 
 from __future__ import annotations

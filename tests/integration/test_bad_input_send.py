@@ -1,8 +1,7 @@
 """Bad input on a live socket: message.send with bodies and client_ids of the wrong
 type, empty, too long or forged, and odd but valid text stored exactly.
 
-Through real daphne workers, Redis and PostgreSQL; how every case is checked
-(sender, observer, the room's rows) is told in tests/integration/bad_input_helpers.py.
+Every case is checked as tests/integration/bad_input_helpers.py tells.
 """
 
 from __future__ import annotations

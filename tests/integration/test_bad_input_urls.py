@@ -1,8 +1,7 @@
 """Bad input on a live socket: room URLs that name no room, a private room of others,
 paths no route matches, and malformed or huge `after=` values.
 
-Through real daphne workers, Redis and PostgreSQL; how every case is checked
-(sender, observer, the room's rows) is told in tests/integration/bad_input_helpers.py.
+Every case is checked as tests/integration/bad_input_helpers.py tells.
 """
 
 from __future__ import annotations
