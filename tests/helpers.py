@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 
 from chat.domain.writes import message_create
+from chat.errors import ChatError
 from chat.models import Message
 
 
@@ -22,6 +26,14 @@ def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@database_sync_to_async
+def session_cookie(user) -> tuple[bytes, bytes]:
+    """The header a socket sends with `user`'s session, from async code."""
+    client = logged_in(user)
+    name = settings.SESSION_COOKIE_NAME
+    return (b"cookie", f"{name}={client.cookies[name].value}".encode())
 
 
 def current_database_url() -> str:
@@ -75,3 +87,10 @@ NO_INLINES = {
     "invites-TOTAL_FORMS": "0",
     "invites-INITIAL_FORMS": "0",
 }
+
+
+def code_of(call, **kwargs) -> str:
+    """The ChatError code `call(**kwargs)` raises (fails if it raises none)."""
+    with pytest.raises(ChatError) as caught:
+        call(**kwargs)
+    return caught.value.code

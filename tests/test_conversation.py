@@ -11,15 +11,9 @@ from chat.domain.reactions import emoji_clean, reaction_set
 from chat.domain.writes import message_create, message_delete, message_edit, room_read
 from chat.errors import ChatError
 from chat.models import Mention, Message, Mute, Reaction, Room
-from tests.helpers import send
+from tests.helpers import code_of, send
 
 pytestmark = pytest.mark.django_db
-
-
-def code_of(call, **kwargs) -> str:
-    with pytest.raises(ChatError) as caught:
-        call(**kwargs)
-    return caught.value.code
 
 
 def payload(message: Message, *, for_author: bool = False) -> dict:

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 
 from chat.domain.direct import direct_room_open
 from chat.models import Room
+from tests.api_helpers import MESSAGE_KEYS, bearer, token_for
 from tests.helpers import logged_in, send
-from tests.test_api import MESSAGE_KEYS, bearer, token_for
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ from django.test import Client
 
 from chat.domain.bots import bot_account, bot_key_issue
 from chat.models import Room
+from tests.attachments_helpers import attached, content, create, fetch, image_bytes, media  # noqa: F401
 from tests.helpers import logged_in
-from tests.test_attachments import attached, content, create, fetch, image_bytes, media  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -131,6 +131,7 @@ def _compiled(with_client_id: bool) -> _Compiled:
     sql, params = query.sql_with_params()
     by_value = {value: _Parameter(name) for name, value in _SENTINELS.items()}
     # A values() query's names, in the order its SQL selects them (Django 5.2's
-    # Query.selected; tests/test_services.py checks them against the cursor's).
+    # Query.selected; tests/test_services_concurrent_writes.py checks them against
+    # the cursor's).
     columns = tuple(query.selected)
     return _Compiled(sql, tuple(by_value.get(param, param) for param in params), columns)

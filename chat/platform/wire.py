@@ -10,7 +10,7 @@ and sends a `SharedText` prepared, with the checks `handle_reply` and
 `sendMessage` make. Under any other server (the tests' communicator), or
 whenever a check fails, the frame goes through `send` as any other.
 
-That way rests on daphne's and autobahn's internals (tests/test_upstream_shapes.py
+That way rests on daphne's and autobahn's internals (tests/test_upstream_shapes_daphne.py
 pins them). When daphne's `send` no longer has the shape looked for, every frame
 still goes out through `send`, and the worker says so once, at WARNING, naming
 what it missed. `stats` counts what went which way: /healthz shows it to staff

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.test_deploy import compose
+from tests.deploy_helpers import compose
 
 pytestmark = pytest.mark.integration
 

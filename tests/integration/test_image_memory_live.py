@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
 ONE_UPLOAD_PEAK = 256 * MIB
 FOUR_UPLOADS_PEAK = 512 * MIB
-# CHAT_IMAGE_MAX_PIXELS' default (tests/test_settings.py): 4 bytes a pixel of it is
+# CHAT_IMAGE_MAX_PIXELS' default (tests/test_settings_files.py): 4 bytes a pixel of it is
 # the most one decode may take.
 MAX_PIXELS = 24_000_000
 

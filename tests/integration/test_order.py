@@ -19,7 +19,7 @@ import pytest
 import websockets
 
 from tests.integration.conftest import Cluster
-from tests.integration.test_faults import (
+from tests.integration.fault_clients import (
     GENEROUS,
     Streamer,
     assert_everyone_has_exactly_what_is_stored,

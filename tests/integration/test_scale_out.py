@@ -38,7 +38,8 @@ from tests.integration.conftest import (
     base_env,
     manage,
 )
-from tests.integration.test_faults import (
+from tests.integration.fault_clients import (
+    GENEROUS,
     Streamer,
     assert_everyone_has_exactly_what_is_stored,
     stored,
@@ -51,8 +52,6 @@ pytestmark = pytest.mark.integration
 
 SHARDS = 3
 MASTERS = [f"chat-{index}" for index in range(SHARDS)]
-# Sends: generous enough that only the fault refuses any.
-GENEROUS = {"CHAT_RATE_LIMIT": "10000/10s"}
 
 
 class Topology:
