@@ -1,13 +1,15 @@
 # make run        - install, migrate and serve the site on http://127.0.0.1:8000
 #                   (SQLite, a private Redis, 2 workers; see deploy/run.sh)
-# make test       - the whole suite: lint, the unit and socket tier on SQLite and on
-#                   PostgreSQL side by side, then real daphne processes (the `make run`
-#                   path among them), nginx, HAProxy, PgBouncer and Debian's Chromium
+# make test       - the whole suite: lint, then side by side the unit and socket tier on
+#                   SQLite, the same on PostgreSQL, and the tests of real processes (daphne
+#                   workers, the `make run` path among them, nginx, HAProxy, PgBouncer and
+#                   Debian's Chromium) in two processes of their own
 # make test-fast  - the loop while you work, in under a minute with no service running:
 #                   the unit and socket tests that need no Redis and start no process,
 #                   on SQLite and the in-memory channel layer (chat/platform/memory.py)
-# make test-sqlite, make test-postgres - the unit and socket tier on one database
-#                   (Redis and PostgreSQL must be running: deploy/ensure-services.sh)
+# make test-sqlite, make test-postgres - the unit and socket tier on one database;
+# make test-processes - the tests of real processes
+#                   (each needs the services running: deploy/ensure-services.sh)
 # make lint       - ruff and mypy
 # make vendor-yjs - refresh static/chat/vendor/ (Yjs for the notes panel) from the npm registry
 VENV := .venv
@@ -24,7 +26,7 @@ FAST_TESTS := $(UNIT_TESTS) -m "not redis and not processes"
 TEST_SQLITE_URL := sqlite:///$(CURDIR)/var/test.sqlite3
 TEST_POSTGRES_URL := postgres://postgres:postgres@127.0.0.1:5432/chatsite
 
-.PHONY: install run test test-sqlite test-postgres test-fast lint
+.PHONY: install run test test-sqlite test-postgres test-processes test-fast lint
 
 install: $(VENV)/.installed
 
@@ -41,13 +43,12 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy chat chatsite
 	deploy/ensure-services.sh redis postgres nginx haproxy pgbouncer chromium
-	@echo "== unit and socket tier on SQLite and on PostgreSQL, side by side"
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
-	@echo "== real processes: daphne workers, make run, nginx, HAProxy, PgBouncer, Chromium"
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(VENV)/bin/pytest tests/integration tests/browser
+	@echo "== the unit and socket tier on SQLite and on PostgreSQL, and real processes, side by side"
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-sqlite test-postgres test-processes
 
-# The unit and socket tier on one database each. `make test` runs the two at once,
-# each one's output printed whole when it ends (--output-sync), failing if either fails.
+# The three tiers wait more than they compute (sockets, sleeps, processes starting):
+# `make test` runs them at once, each one's output printed whole when it ends
+# (--output-sync), failing if any fails.
 test-sqlite:
 	@echo "== unit and socket tier on SQLite"
 	DATABASE_URL=$(TEST_SQLITE_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
@@ -55,6 +56,12 @@ test-sqlite:
 test-postgres:
 	@echo "== unit and socket tier on PostgreSQL"
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
+
+# Real daphne workers, make run, nginx, HAProxy, PgBouncer, Chromium: two processes,
+# each taking whole files (a file's workers are started once for its tests).
+test-processes:
+	@echo "== real processes: daphne workers, make run, nginx, HAProxy, PgBouncer, Chromium"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(VENV)/bin/pytest -n 2 --dist loadfile tests/integration tests/browser
 
 # Redis is named at a closed port: a test that reaches for it without its mark fails here.
 test-fast: install

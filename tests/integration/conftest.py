@@ -6,6 +6,7 @@ Each test gets its own channel-layer prefix, so clusters never hear each other.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import signal
@@ -70,6 +71,19 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def static_collect(env: dict[str, str]) -> None:
+    """collectstatic, once for the test processes that run at once (make test runs this
+    tier in two): under a lock, and only when a static file is newer than the manifest.
+    A second collectstatic would rewrite staticfiles.json under the other's workers."""
+    manifest = ROOT / "staticfiles" / "staticfiles.json"
+    (ROOT / "var").mkdir(exist_ok=True)
+    with open(ROOT / "var" / "collectstatic.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        newest = max(path.stat().st_mtime for path in (ROOT / "static").rglob("*"))
+        if not manifest.exists() or manifest.stat().st_mtime < newest:
+            manage(env, "collectstatic", "--noinput", "-v", "0")
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this run, dropped afterwards."""
@@ -79,7 +93,7 @@ def database_url() -> Iterator[str]:
     url = f"{POSTGRES_URL}/{name}"
     env = base_env(url)
     manage(env, "migrate", "--noinput")
-    manage(env, "collectstatic", "--noinput", "-v", "0")
+    static_collect(env)
     yield url
     with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
