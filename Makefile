@@ -1,7 +1,7 @@
 # make run        - install, migrate and serve the site on http://127.0.0.1:8000
 #                   (SQLite, a private Redis, 2 workers; see deploy/run.sh)
-# make test       - the whole suite: lint, then side by side the unit and socket tier on
-#                   SQLite, the same on PostgreSQL, and the tests of real processes (daphne
+# make test       - the whole suite: lint, the unit and socket tier on SQLite and on
+#                   PostgreSQL side by side, then the tests of real processes (daphne
 #                   workers, the `make run` path among them, nginx, HAProxy, PgBouncer and
 #                   Debian's Chromium) in two processes of their own
 # make test-fast  - the loop while you work, in under a minute with no service running:
@@ -43,12 +43,14 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy chat chatsite
 	deploy/ensure-services.sh redis postgres nginx haproxy pgbouncer chromium
-	@echo "== the unit and socket tier on SQLite and on PostgreSQL, and real processes, side by side"
-	$(MAKE) --no-print-directory -j3 --output-sync=target test-sqlite test-postgres test-processes
+	@echo "== the unit and socket tier on SQLite and on PostgreSQL, side by side"
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
+	$(MAKE) --no-print-directory test-processes
 
-# The three tiers wait more than they compute (sockets, sleeps, processes starting):
-# `make test` runs them at once, each one's output printed whole when it ends
-# (--output-sync), failing if any fails.
+# The tiers wait more than they compute (sockets, sleeps, processes starting): `make
+# test` runs the two database tiers at once, each one's output printed whole when it
+# ends (--output-sync), failing if either fails; then the real processes, in two
+# pytest processes. All three at once loaded 2 cores enough to fail timed waits.
 test-sqlite:
 	@echo "== unit and socket tier on SQLite"
 	DATABASE_URL=$(TEST_SQLITE_URL) $(VENV)/bin/pytest $(UNIT_TESTS)
