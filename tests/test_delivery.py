@@ -12,16 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from chat.sockets.delivery import Delivery
-
-
-@dataclass
-class FakeTimer:
-    delay: float
-    cancelled: bool = False
-    fired: bool = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
+from tests.fakes import FakeTimer
 
 
 @dataclass
