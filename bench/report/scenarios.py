@@ -3,7 +3,7 @@ notes, and search."""
 
 from __future__ import annotations
 
-from report.text import Results, ms, rate_text, ratio, ratio_text, verdict
+from report.text import Results, at_capacity, ms, rate_text, ratio, ratio_text, verdict
 
 
 def small_rooms(results: Results) -> list[str]:
@@ -29,12 +29,7 @@ def small_rooms(results: Results) -> list[str]:
         "|---|---:|---:|---:|---:|",
     ]
     for entry in entries:
-        at = next(
-            (s for s in entry["steps"] if s["passed"] and s["offered_rate"] == entry["capacity"]),
-            None,
-        )
-        cpu = at["server_cpu_us_per_delivery"] if at else None
-        per_message = "-" if cpu is None else f"{cpu * entry['room_size']:,.0f}"
+        at, per_message = at_capacity(entry)
         lines.append(
             f"| {entry['target']} | {entry['workers']} |"
             f" {rate_text(entry['capacity']) if entry['capacity'] else 'none'} |"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from report.text import Results, ms, percent, rate_text, ratio, ratio_text, verdict
+from report.text import Results, at_capacity, ms, percent, rate_text, ratio, ratio_text, verdict
 
 
 def shard_deviations(entry: dict[str, Any]) -> tuple[float, float]:
@@ -91,12 +91,7 @@ def shards_section(results: Results) -> list[str]:
         "|---|---:|---:|---:|",
     ]
     for entry in entries:
-        at = next(
-            (s for s in entry["steps"] if s["passed"] and s["offered_rate"] == entry["capacity"]),
-            None,
-        )
-        cpu = at["server_cpu_us_per_delivery"] if at else None
-        per_message = "-" if cpu is None else f"{cpu * entry['room_size']:,.0f}"
+        at, per_message = at_capacity(entry)
         lines.append(
             f"| {entry['shards']} shard{'s' if entry['shards'] > 1 else ''} |"
             f" {rate_text(entry['capacity'])} | {ms(at['p99_ms']) if at else '-'} |"

@@ -97,3 +97,14 @@ def steps_at(item: dict[str, Any], rate: float) -> dict[str, Any] | None:
 
 def percent(value: float) -> str:
     return f"{value * 100:+.1f}%"
+
+
+def at_capacity(entry: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The passing step at an entry's capacity, and the server's CPU per message there
+    (µs per delivery times the room's size; "-" when no step passed)."""
+    at = next(
+        (s for s in entry["steps"] if s["passed"] and s["offered_rate"] == entry["capacity"]),
+        None,
+    )
+    cpu = at["server_cpu_us_per_delivery"] if at else None
+    return at, "-" if cpu is None else f"{cpu * entry['room_size']:,.0f}"
